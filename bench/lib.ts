@@ -1,0 +1,50 @@
+// Tiny benchmark helpers: medians of batch means, candidates interleaved round by round so
+// that drift (CPU frequency, page cache, the other core) hits every candidate alike.
+import { cpus, totalmem } from "node:os";
+
+export type Candidate = { name: string; run: () => unknown };
+
+/** Median nanoseconds per call of each candidate. `batch` calls are timed together. */
+export async function compare(candidates: Candidate[], options: { rounds?: number; batch?: number } = {}) {
+  const rounds = options.rounds ?? 41;
+  const batch = options.batch ?? 200;
+  const samples = candidates.map(() => [] as number[]);
+  // Only promises are awaited: a microtask per call would hide the cost of a sync candidate.
+  for (const candidate of candidates) for (let i = 0; i < batch; i++) await settle(candidate.run()); // warm-up
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, candidate] of candidates.entries()) {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < batch; i++) {
+        const result = candidate.run();
+        if (result instanceof Promise) await result;
+      }
+      samples[index]?.push(Number(process.hrtime.bigint() - start) / batch);
+    }
+  }
+  return Object.fromEntries(candidates.map((candidate, index) => [candidate.name, median(samples[index] ?? [])]));
+}
+
+async function settle(value: unknown): Promise<void> {
+  if (value instanceof Promise) await value;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+export function machine(): string {
+  return `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+}
+
+export const µs = (ns: number) => `${(ns / 1000).toFixed(2)} µs`;
+
+/** Prints a result line and tracks whether every goal was met. */
+export class Report {
+  failed = 0;
+  line(label: string, value: string, goal: string, met: boolean): void {
+    if (!met) this.failed++;
+    console.log(`${label.padEnd(58)} ${value.padStart(14)}   goal ${goal.padEnd(9)} ${met ? "met" : "MISSED"}`);
+  }
+}

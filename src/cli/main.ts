@@ -1,0 +1,122 @@
+import { createWriteStream, fstatSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { parseArgs } from "node:util";
+import packageJson from "../../package.json" with { type: "json" };
+import { computeMediaId, computeMediaIdSync, initMediaIdHasher } from "../media-id/index.ts";
+
+/** Where the CLI reads and writes; the real process streams by default, buffers in tests. */
+export interface CliIo {
+  stdin: Readable & { fd?: number };
+  stdout: Writable;
+  stderr: Writable;
+}
+
+const usage = `Usage: media-intake <command> [options]
+
+Commands:
+  id <file...>     Print the media ID of each file, like sha256sum: "<id>  <file>".
+                   "-" reads standard input.
+    --virtual      Print the virtual form ("V" + 16 hex digits).
+    --json         Print one JSON object per line: {"id":"…","path":"…"}.
+
+Options:
+  -h, --help       Show this help.
+  -v, --version    Show the version.
+
+Exit status: 0 when every file was read, 1 when one could not be (the others still print),
+2 on a usage error.`;
+
+/**
+ * Runs the `media-intake` command line with `argv` (without node and the script) and returns
+ * the exit status. It never calls `process.exit`, so it can be tested in-process.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+    io.stdout.write(`${usage}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === "-v" || command === "--version") {
+    io.stdout.write(`${packageJson.version}\n`);
+    return 0;
+  }
+  if (command === "id") return runId(rest, io);
+  io.stderr.write(`media-intake: unknown command "${command}"\n\n${usage}\n`);
+  return 2;
+}
+
+async function runId(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        virtual: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    io.stderr.write(`media-intake id: ${(error as Error).message}\n`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (parsed.positionals.length === 0) {
+    io.stderr.write("media-intake id: expected at least one file (or - for standard input)\n");
+    return 2;
+  }
+  await initMediaIdHasher();
+  let status = 0;
+  for (const path of parsed.positionals) {
+    try {
+      const id = path === "-" ? await idOfStdin(io.stdin) : await computeMediaId(path);
+      const shown = parsed.values.virtual ? `V${id}` : id;
+      io.stdout.write(parsed.values.json ? `${JSON.stringify({ id: shown, path })}\n` : `${shown}  ${path}\n`);
+    } catch (error) {
+      status = 1;
+      const message = oneLine(error);
+      const subject = path === "-" ? "standard input" : path;
+      io.stderr.write(`media-intake: ${message.includes(subject) ? message : `${subject}: ${message}`}\n`);
+    }
+  }
+  return status;
+}
+
+/**
+ * Standard input redirected from a file is read in place (three positional reads); a pipe is
+ * spooled to a temp file first, because the middle sample depends on the length.
+ */
+async function idOfStdin(stdin: Readable & { fd?: number }): Promise<string> {
+  if (typeof stdin.fd === "number" && isRegularFile(stdin.fd)) {
+    return computeMediaIdSync(stdin.fd);
+  }
+  const dir = await mkdtemp(join(tmpdir(), "media-intake-stdin-"));
+  try {
+    const spooled = join(dir, "stdin");
+    await pipeline(stdin, createWriteStream(spooled, { highWaterMark: 1 << 20 }));
+    return await computeMediaId(spooled);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function oneLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, " ");
+}

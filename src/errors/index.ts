@@ -1,0 +1,2 @@
+export { MediaIntakeError, isMediaIntakeError } from "./base.ts";
+export { InvalidMediaIdError, MediaReadError, MediaSizeMismatchError } from "./media-id.ts";

@@ -1,0 +1,3 @@
+export * from "./errors/index.ts";
+export * from "./media-id/index.ts";
+export type { ByteStream } from "./utils/byte-source.ts";

@@ -1,0 +1,70 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+const node = process.execPath;
+const expectedExports = ["computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError"];
+
+let project: string;
+
+beforeAll(async () => {
+  project = await mkdtemp(join(tmpdir(), "media-intake-package-"));
+  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: root });
+  const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
+  await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename)], { cwd: project });
+  await writeFile(join(project, "content.bin"), new Uint8Array(3072).map((_, i) => i % 251));
+});
+
+afterAll(async () => {
+  if (project) await rm(project, { recursive: true, force: true });
+});
+
+async function script(name: string, source: string): Promise<string> {
+  await writeFile(join(project, name), source);
+  const { stdout } = await run(node, [name], { cwd: project });
+  return stdout.trim();
+}
+
+describe("the packed tarball", () => {
+  it("ships only dist, the README, the license and package.json", async () => {
+    const { stdout } = await run("npm", ["pack", "--dry-run", "--json"], { cwd: root });
+    const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((f) => f.path) ?? [];
+    expect(files.filter((path) => !path.startsWith("dist/")).sort()).toEqual(["CHANGELOG.md", "LICENSE", "README.md", "package.json"]);
+  });
+
+  it("imports from ESM and computes the SPEC vector", async () => {
+    const out = await script(
+      "esm.mjs",
+      `import * as m from "media-intake";
+       console.log(JSON.stringify({ names: Object.keys(m), id: await m.computeMediaId("content.bin") }));`,
+    );
+    const { names, id } = JSON.parse(out) as { names: string[]; id: string };
+    expect(names).toEqual(expect.arrayContaining(expectedExports));
+    expect(id).toBe("f9062671e8bfb6e1");
+  });
+
+  it("requires from CJS and computes the SPEC vector", async () => {
+    const out = await script(
+      "cjs.cjs",
+      `const m = require("media-intake");
+       m.computeMediaId("content.bin").then((id) => console.log(JSON.stringify({ names: Object.keys(m), id })));`,
+    );
+    const { names, id } = JSON.parse(out) as { names: string[]; id: string };
+    expect(names).toEqual(expect.arrayContaining(expectedExports));
+    expect(id).toBe("f9062671e8bfb6e1");
+  });
+
+  it("installs the media-intake command", async () => {
+    const bin = join(project, "node_modules", ".bin", "media-intake");
+    const { stdout } = await run(node, [bin, "id", "content.bin"], { cwd: project });
+    expect(stdout).toBe("f9062671e8bfb6e1  content.bin\n");
+    const version = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
+    expect((await run(node, [bin, "--version"], { cwd: project })).stdout.trim()).toBe(version.version);
+  });
+});

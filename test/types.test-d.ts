@@ -1,0 +1,19 @@
+import type { Readable } from "node:stream";
+import { expectTypeOf, test } from "vitest";
+import { computeMediaId, computeMediaIdSync, type ComputeMediaIdOptions, normalizeMediaId } from "../src/index.ts";
+
+test("computeMediaId resolves to a string and needs a size for streams", () => {
+  expectTypeOf(computeMediaId).returns.resolves.toEqualTypeOf<string>();
+  expectTypeOf(computeMediaId).toBeCallableWith("/x.mp4");
+  expectTypeOf(computeMediaId).toBeCallableWith(new Uint8Array(1), { signal: AbortSignal.timeout(1) });
+  expectTypeOf(computeMediaId).toBeCallableWith({} as Readable, { size: 1 });
+  // @ts-expect-error a stream without its size
+  void computeMediaId({} as Readable);
+  expectTypeOf<ComputeMediaIdOptions["size"]>().toEqualTypeOf<number | undefined>();
+});
+
+test("the sync ID and the normaliser return strings", () => {
+  expectTypeOf(computeMediaIdSync).toBeCallableWith(3);
+  expectTypeOf(computeMediaIdSync).returns.toEqualTypeOf<string>();
+  expectTypeOf(normalizeMediaId).returns.toEqualTypeOf<string>();
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from "tsup";
+
+// `npm run build` empties dist/ first: the two builds below run side by side.
+const shared = { sourcemap: true, target: "node22", platform: "node", treeshake: true } as const;
+const library = { index: "src/index.ts" };
+
+export default defineConfig([
+  // ESM: the library and the command line share chunks, so the CLI adds only its own code.
+  { ...shared, entry: { ...library, cli: "src/cli/index.ts" }, format: ["esm"], splitting: true, dts: { entry: library } },
+  // CJS: the library only (the CLI uses top-level await and is never required).
+  { ...shared, entry: library, format: ["cjs"], dts: { entry: library } },
+]);
