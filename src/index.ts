@@ -1,3 +1,5 @@
 export * from "./errors/index.ts";
 export * from "./media-id/index.ts";
+export * from "./media-type/index.ts";
+export * from "./storage/index.ts";
 export type { ByteStream } from "./utils/byte-source.ts";

@@ -17,3 +17,11 @@ test("the sync ID and the normaliser return strings", () => {
   expectTypeOf(computeMediaIdSync).returns.toEqualTypeOf<string>();
   expectTypeOf(normalizeMediaId).returns.toEqualTypeOf<string>();
 });
+
+test("storeMedia resolves to a stored record with a MediaType", async () => {
+  const { storeMedia, MediaType } = await import("../src/index.ts");
+  type Stored = Awaited<ReturnType<typeof storeMedia>>;
+  expectTypeOf<Stored["mediaType"]>().toEqualTypeOf<1 | 2>();
+  expectTypeOf<Stored["created"]>().toEqualTypeOf<boolean>();
+  expectTypeOf(MediaType.Video).toEqualTypeOf<1>();
+});

@@ -1,2 +1,10 @@
 export { MediaIntakeError, isMediaIntakeError } from "./base.ts";
 export { InvalidMediaIdError, MediaReadError, MediaSizeMismatchError } from "./media-id.ts";
+export {
+  MediaContentMismatchError,
+  MediaIdCollisionError,
+  MediaTooLargeError,
+  MediaWriteError,
+  StoragePathEscapeError,
+  UnsupportedMediaTypeError,
+} from "./storage.ts";

@@ -1,0 +1,19 @@
+export { sanitizeMediaName } from "./name.ts";
+export {
+  normalizeStorageDirectories,
+  planStoragePath,
+  type PlanStoragePathInput,
+  type StorageDirectories,
+  type StorageNameInfo,
+  type StorageNaming,
+} from "./plan.ts";
+export {
+  type ContentVerification,
+  type StoredMedia,
+  storeMedia,
+  type StoreMediaOptions,
+  type StoreMediaSource,
+  type StoreProgress,
+  sweepPartials,
+  type SweepPartialsOptions,
+} from "./store.ts";
