@@ -3,3 +3,4 @@ export * from "./media-id/index.ts";
 export * from "./media-type/index.ts";
 export * from "./storage/index.ts";
 export type { ByteStream } from "./utils/byte-source.ts";
+export * from "./auth/index.ts";

@@ -8,3 +8,4 @@ export {
   StoragePathEscapeError,
   UnsupportedMediaTypeError,
 } from "./storage.ts";
+export { AuthTokenError, type AuthTokenFailure } from "./auth.ts";

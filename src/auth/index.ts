@@ -1,0 +1,1 @@
+export { defaultUserIdClaims, type TokenVerification, userIdFromToken, type UserIdFromTokenOptions } from "./user-id.ts";

@@ -1,0 +1,164 @@
+import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+import { createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from "jose";
+import { AuthTokenError } from "../errors/index.ts";
+
+/** SPEC.md "UserId from the JWT": the claims tried, in order, when none is configured. */
+export const defaultUserIdClaims: readonly string[] = [
+  "sub",
+  "nameid",
+  "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+];
+
+/** How a token's signature and claims are verified; give exactly one of `secret`, `publicKey`, `jwksUrl`. */
+export interface TokenVerification {
+  /** An HS256 shared secret. */
+  secret?: string | Uint8Array;
+  /** A public key: PEM text (`-----BEGIN PUBLIC KEY-----`) or a `KeyObject`. */
+  publicKey?: string | KeyObject;
+  /** A JWKS URL, fetched and cached (keys are looked up by `kid`). */
+  jwksUrl?: string | URL;
+  /** The required `iss`, when set. */
+  issuer?: string | string[];
+  /** The required `aud`, when set. */
+  audience?: string | string[];
+  /**
+   * The accepted algorithms.
+   * @default ["HS256"] with `secret`; RS256, RS384, RS512, PS256, ES256, ES384, EdDSA otherwise
+   */
+  algorithms?: string[];
+  /**
+   * Seconds of clock skew tolerated for `exp` and `nbf`.
+   * @default 0
+   */
+  clockToleranceSec?: number;
+}
+
+/** Options of {@link userIdFromToken}. */
+export interface UserIdFromTokenOptions {
+  /**
+   * The claim (or claims, tried in order) that hold the user ID.
+   * @default ["sub", "nameid", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"]
+   */
+  claim?: string | readonly string[];
+  /**
+   * Verify the signature, `exp`, `nbf` (and `iss`/`aud` when given). Without it the token is
+   * only decoded, and an expired or not-yet-valid token is still refused: use that only behind
+   * a gateway that verified it.
+   */
+  verify?: TokenVerification;
+}
+
+const asymmetric = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+const keyCache = new Map<string, KeyObject>();
+const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+/**
+ * The user ID of the caller, from their JWT (a `Bearer ` prefix is tolerated).
+ *
+ * @throws {AuthTokenError} missing, malformed, expired, not yet valid, badly signed, wrong
+ * issuer or audience, or no user claim; `reason` says which. Never contains the token.
+ * @example
+ * const userId = await userIdFromToken(req.headers.authorization, { verify: { secret: process.env.JWT_SECRET } });
+ */
+export async function userIdFromToken(token: string | undefined | null, options: UserIdFromTokenOptions = {}): Promise<string> {
+  const claims = normalizeClaims(options.claim);
+  const jwt = typeof token === "string" ? token.replace(/^\s*Bearer\s+/i, "").trim() : "";
+  if (jwt === "") throw new AuthTokenError("missing", "no token was given");
+  const payload = options.verify ? await verified(jwt, options.verify) : decoded(jwt);
+  for (const claim of claims) {
+    const value = payload[claim];
+    if ((typeof value === "string" && value.trim() !== "") || (typeof value === "number" && Number.isFinite(value))) {
+      return String(value);
+    }
+  }
+  throw new AuthTokenError("no-user-claim", `the token has no user ID in ${claims.map((c) => `"${c}"`).join(", ")}`);
+}
+
+function normalizeClaims(claim: string | readonly string[] | undefined): readonly string[] {
+  const list = claim === undefined ? defaultUserIdClaims : typeof claim === "string" ? [claim] : claim;
+  if (list.length === 0 || !list.every((c) => typeof c === "string" && c !== "")) {
+    throw new TypeError(`Expected \`claim\` to be a claim name or a list of them, got ${JSON.stringify(claim)}.`);
+  }
+  return list;
+}
+
+function decoded(jwt: string): JWTPayload {
+  let payload: JWTPayload;
+  try {
+    payload = decodeJwt(jwt);
+  } catch (error) {
+    throw new AuthTokenError("malformed", "the token is not a well-formed JWT", error);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof payload.exp === "number" && payload.exp <= now) throw new AuthTokenError("expired", "the token has expired");
+  if (typeof payload.nbf === "number" && payload.nbf > now) throw new AuthTokenError("not-yet-valid", "the token is not valid yet");
+  return payload;
+}
+
+async function verified(jwt: string, verify: TokenVerification): Promise<JWTPayload> {
+  const given = [verify.secret, verify.publicKey, verify.jwksUrl].filter((v) => v !== undefined);
+  if (given.length !== 1) {
+    throw new TypeError("Expected exactly one of `verify.secret`, `verify.publicKey` and `verify.jwksUrl`.");
+  }
+  const options = {
+    algorithms: verify.algorithms ?? (verify.secret !== undefined ? ["HS256"] : asymmetric),
+    clockTolerance: verify.clockToleranceSec ?? 0,
+    ...(verify.issuer !== undefined ? { issuer: verify.issuer } : {}),
+    ...(verify.audience !== undefined ? { audience: verify.audience } : {}),
+  };
+  if (verify.jwksUrl !== undefined) {
+    const url = String(verify.jwksUrl);
+    let jwks = jwksCache.get(url);
+    if (!jwks) jwksCache.set(url, (jwks = createRemoteJWKSet(new URL(url))));
+    try {
+      return (await jwtVerify(jwt, jwks, options)).payload;
+    } catch (error) {
+      // Not a JOSE error: the fetch itself failed (refused, DNS, TLS).
+      if (typeof (error as { code?: unknown }).code !== "string" || !String((error as { code: string }).code).startsWith("ERR_J")) {
+        throw new AuthTokenError("key-unavailable", `the JWKS at ${url} could not be fetched`, error);
+      }
+      throw mapJoseError(error);
+    }
+  }
+  const key = keyFor(verify);
+  try {
+    return (await jwtVerify(jwt, key, options)).payload;
+  } catch (error) {
+    throw mapJoseError(error);
+  }
+}
+
+function keyFor(verify: TokenVerification): KeyObject {
+  if (verify.secret !== undefined) {
+    if (verify.secret.length === 0) throw new TypeError("Expected `verify.secret` to be a non-empty secret.");
+    return createSecretKey(typeof verify.secret === "string" ? Buffer.from(verify.secret, "utf8") : verify.secret);
+  }
+  const key = verify.publicKey;
+  if (typeof key !== "string") return key as KeyObject;
+  let cached = keyCache.get(key);
+  if (!cached) keyCache.set(key, (cached = createPublicKey(key)));
+  return cached;
+}
+
+function mapJoseError(error: unknown): Error {
+  const { code, claim } = error as { code?: string; claim?: string };
+  switch (code) {
+    case "ERR_JWT_EXPIRED":
+      return new AuthTokenError("expired", "the token has expired", error);
+    case "ERR_JWT_CLAIM_VALIDATION_FAILED":
+      return claim === "nbf"
+        ? new AuthTokenError("not-yet-valid", "the token is not valid yet", error)
+        : new AuthTokenError("claim-mismatch", `the token's "${claim ?? "?"}" claim is not the one required`, error);
+    case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
+      return new AuthTokenError("bad-signature", "the token's signature does not verify", error);
+    case "ERR_JOSE_ALG_NOT_ALLOWED":
+      return new AuthTokenError("bad-signature", "the token is signed with an algorithm that is not accepted", error);
+    case "ERR_JWKS_NO_MATCHING_KEY":
+      return new AuthTokenError("bad-signature", "no key of the JWKS matches the token", error);
+    case "ERR_JWKS_TIMEOUT":
+    case "ERR_JWKS_INVALID":
+      return new AuthTokenError("key-unavailable", "the JWKS could not be fetched or read", error);
+    default:
+      return new AuthTokenError("malformed", "the token is not a well-formed JWT", error);
+  }
+}
