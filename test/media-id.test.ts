@@ -303,6 +303,13 @@ describe("streams", () => {
     );
   });
 
+  it("reads a web stream that only has getReader (a polyfill or another realm)", async () => {
+    const bytes = mod251(1048583);
+    const real = Readable.toWeb(Readable.from(chunked(bytes, [65536]))) as ReadableStream<Uint8Array>;
+    const readerOnly = { getReader: () => real.getReader() } as unknown as ReadableStream<Uint8Array>;
+    expect(await computeMediaId(readerOnly, { size: bytes.length })).toBe("6a9b7ce7844aa871");
+  });
+
   it("refuses text chunks rather than guess an encoding", async () => {
     await expect(computeMediaId(Readable.from(["abc"]), { size: 3 })).rejects.toThrow(/got a string/);
   });
