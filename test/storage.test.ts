@@ -164,7 +164,11 @@ describe("storeMedia", () => {
   });
 
   it("refuses a missing source file with a MediaReadError", async () => {
-    await expect(storeMedia(join(root, "nope.png"), { originalName: "nope.png", directories })).rejects.toBeInstanceOf(MediaReadError);
+    const missing = join(root, "nope.png");
+    const error = await storeMedia(missing, { originalName: "nope.png", directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaReadError);
+    expect((error as Error).message).toBe(`Reading ${missing}: no such file (ENOENT)`);
+    expect(await filesUnder()).toEqual([]);
   });
 
   it("aborted mid-stream: rejects with the reason and leaves nothing", async () => {

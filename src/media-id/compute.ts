@@ -3,6 +3,7 @@ import type { FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MediaReadError, MediaSizeMismatchError } from "../errors/index.ts";
 import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
+import { describeFsError } from "../utils/fs-errors.ts";
 import { formatMediaId, type MediaId } from "./format.ts";
 import { loadedHasher, loadHasher } from "./hasher.ts";
 import {
@@ -263,18 +264,7 @@ function regularFileSize(stats: Stats, source: string): number {
 /** Wraps an fs failure in a {@link MediaReadError} that names the file; our own errors pass. */
 function readError(source: string, error: unknown): Error {
   if (error instanceof MediaReadError || error instanceof MediaSizeMismatchError) return error;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const reason =
-    code === "ENOENT"
-      ? "no such file"
-      : code === "EACCES" || code === "EPERM"
-        ? "permission denied"
-        : code === "EISDIR"
-          ? "is a directory, not a file"
-          : error instanceof Error
-            ? error.message
-            : String(error);
-  return new MediaReadError(source, code && !reason.startsWith(code) ? `${reason} (${code})` : reason, error);
+  return new MediaReadError(source, describeFsError(error), error);
 }
 
 function isFileHandle(value: unknown): value is FileHandle {

@@ -19,6 +19,7 @@ import {
 } from "../media-type/index.ts";
 import { DETECTION_BYTES, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/resolve.ts";
 import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
+import { describeFsError } from "../utils/fs-errors.ts";
 import { sanitizeMediaName } from "./name.ts";
 import { directoryFor, normalizeStorageDirectories, planStoragePath, type StorageDirectories, type StorageNaming } from "./plan.ts";
 
@@ -178,7 +179,7 @@ async function openSource(source: StoreMediaSource, signal?: AbortSignal): Promi
   }
   if (typeof source === "string") {
     const stats = await stat(source).catch((error: unknown) => {
-      throw new MediaReadError(source, (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error), error);
+      throw new MediaReadError(source, describeFsError(error), error);
     });
     if (!stats.isFile()) throw new MediaReadError(source, "is not a regular file");
     return iterateBytes(createReadStream(source, { highWaterMark: WRITE_BATCH_BYTES }), signal);
@@ -351,17 +352,7 @@ async function syncDirectory(directory: string): Promise<void> {
 
 function writeError(target: string, error: unknown): Error {
   if (error instanceof MediaWriteError) return error;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const reasons: Record<string, string> = {
-    EACCES: "permission denied",
-    EPERM: "permission denied",
-    EROFS: "the file system is read-only",
-    ENOSPC: "no space left on the device",
-    EDQUOT: "disk quota exceeded",
-    ENOTDIR: "a part of the path is not a directory",
-  };
-  const reason = (code && reasons[code]) ?? (error instanceof Error ? error.message : String(error));
-  return new MediaWriteError(target, code ? `${reason} (${code})` : reason, error);
+  return new MediaWriteError(target, describeFsError(error), error);
 }
 
 /** Options of {@link sweepPartials}. */
