@@ -4,3 +4,4 @@ export * from "./media-type/index.ts";
 export * from "./storage/index.ts";
 export type { ByteStream } from "./utils/byte-source.ts";
 export * from "./auth/index.ts";
+export * from "./annotations/index.ts";

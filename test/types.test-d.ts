@@ -25,3 +25,13 @@ test("storeMedia resolves to a stored record with a MediaType", async () => {
   expectTypeOf<Stored["created"]>().toEqualTypeOf<boolean>();
   expectTypeOf(MediaType.Video).toEqualTypeOf<1>();
 });
+
+test("MediaRecord's schema and type share a name, and the client is typed", async () => {
+  const { MediaRecord, createAnnotationsClient } = await import("../src/index.ts");
+  type Record = import("../src/index.ts").MediaRecord;
+  expectTypeOf<Record>().toEqualTypeOf<{ id: string; name: string; path: string; mediaType: 1 | 2; mediaStatus: number; userId: string }>();
+  expectTypeOf(MediaRecord.parse).returns.toEqualTypeOf<Record>();
+  const client = createAnnotationsClient({ baseUrl: "http://annotations:8080" });
+  expectTypeOf(client.media.get).returns.resolves.toEqualTypeOf<Record>();
+  expectTypeOf(client.media.createOrGet).returns.resolves.toEqualTypeOf<{ record: Record; created: boolean }>();
+});

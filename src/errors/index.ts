@@ -9,3 +9,13 @@ export {
   UnsupportedMediaTypeError,
 } from "./storage.ts";
 export { AuthTokenError, type AuthTokenFailure } from "./auth.ts";
+export {
+  type AnnotationsCallInfo,
+  AnnotationsAuthError,
+  AnnotationsHttpError,
+  AnnotationsResponseError,
+  AnnotationsUnavailableError,
+  MediaConflictError,
+  MediaNotFoundError,
+  type ProblemDetails,
+} from "./annotations.ts";

@@ -1,0 +1,305 @@
+import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from "ky";
+import packageJson from "../../package.json" with { type: "json" };
+import {
+  type AnnotationsCallInfo,
+  AnnotationsAuthError,
+  AnnotationsHttpError,
+  AnnotationsResponseError,
+  AnnotationsUnavailableError,
+  MediaConflictError,
+  MediaNotFoundError,
+  type ProblemDetails,
+} from "../errors/index.ts";
+import { normalizeMediaId } from "../media-id/index.ts";
+import type { MediaType } from "../media-type/index.ts";
+import { camelCaseKeys, MediaRecord, MediaStatus, ProblemBody, toWireRecord } from "./schema.ts";
+
+/** A pino-compatible logger: one `debug` line per attempt. */
+export interface AnnotationsLogger {
+  debug(fields: Record<string, unknown>, message?: string): void;
+}
+
+/** When calls are retried: network errors, timeouts, 408, 429 (honouring `Retry-After`) and 5xx. */
+export interface AnnotationsRetryOptions {
+  /** Retries after the first attempt. @default 3 */
+  retries?: number;
+  /** Delay before the first retry, doubled each time, with full jitter. @default 300 */
+  baseDelayMs?: number;
+  /** The longest delay between two attempts. @default 10_000 */
+  maxDelayMs?: number;
+  /** The longest `Retry-After` honoured; longer ones are cut to this. @default 60_000 */
+  maxRetryAfterMs?: number;
+}
+
+/** Options of {@link createAnnotationsClient}. */
+export interface AnnotationsClientOptions {
+  /** Where the annotations service lives, e.g. `http://annotations:8080` (a path prefix is kept). */
+  baseUrl: string | URL;
+  /** The bearer token used when a call passes none. */
+  token?: string;
+  /** Supplies the bearer token when neither the call nor `token` does (a service account, say). */
+  getToken?: () => string | Promise<string>;
+  /** Per-attempt timeout. @default 10_000 */
+  timeoutMs?: number;
+  /** Deadline for a whole call, retries and waits included. @default 60_000 */
+  totalTimeoutMs?: number;
+  /** Retry policy, or `false` for one attempt only. */
+  retry?: AnnotationsRetryOptions | false;
+  /** The fetch to use. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Gets one debug line per attempt: method, path, status, duration; never headers or bodies. */
+  logger?: AnnotationsLogger;
+  /** The `User-Agent` header. @default "media-intake/<version>" */
+  userAgent?: string;
+}
+
+/** Per-call options. */
+export interface AnnotationsCallOptions {
+  /** The caller's bearer token (the upload's own JWT); wins over the client's. */
+  token?: string;
+  /** Aborts the call, retries included; it rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** What `media.create` sends: a new record, by default with status New. */
+export interface NewMediaRecord {
+  id: string;
+  name: string;
+  path: string;
+  mediaType: MediaType;
+  userId: string;
+  /** @default MediaStatus.New */
+  mediaStatus?: MediaStatus;
+}
+
+/** The typed client of the annotations service's Media API. */
+export interface AnnotationsClient {
+  readonly media: {
+    /**
+     * `POST /api/media`. Resolves to the record the service returned, or the one sent when it
+     * answered without a body. A virtual ID is refused before any request.
+     * @throws {MediaConflictError} 409 on the first attempt: a record with that ID exists. (A
+     * 409 after a retried POST means the first attempt landed: the record is read and returned.)
+     */
+    create(record: NewMediaRecord, options?: AnnotationsCallOptions): Promise<MediaRecord>;
+    /** `create`, and on 409 the existing record: the normal path for a re-upload. */
+    createOrGet(record: NewMediaRecord, options?: AnnotationsCallOptions): Promise<{ record: MediaRecord; created: boolean }>;
+    /** `GET /api/media/{id}`. @throws {MediaNotFoundError} 404. */
+    get(id: string, options?: AnnotationsCallOptions): Promise<MediaRecord>;
+    /** `PUT /api/media/{id}/status`. @throws {MediaNotFoundError} 404. */
+    updateStatus(id: string, status: MediaStatus, options?: AnnotationsCallOptions): Promise<void>;
+  };
+}
+
+const defaults = {
+  timeoutMs: 10_000,
+  totalTimeoutMs: 60_000,
+  retry: { retries: 3, baseDelayMs: 300, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 },
+} as const;
+const serverErrors = Array.from({ length: 100 }, (_, index) => 500 + index);
+const writableStatuses = new Set<number>(Object.values(MediaStatus));
+
+function positive(name: string, value: unknown, allowZero = false): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`Expected \`${name}\` to be a ${allowZero ? "non-negative" : "positive"} number, got ${String(value)}.`);
+  }
+  return value;
+}
+
+/**
+ * Creates the client of the annotations service's Media API (SPEC.md "Annotations service
+ * API"), on ky. One client serves many users: pass each caller's token per call.
+ *
+ * @example
+ * const annotations = createAnnotationsClient({ baseUrl: "http://annotations:8080" });
+ * const record = await annotations.media.create(
+ *   { id, name: "clip.MP4", path, mediaType: MediaType.Video, userId },
+ *   { token: callerJwt },
+ * );
+ * await annotations.media.updateStatus(id, MediaStatus.AIProcessing, { token: callerJwt });
+ */
+export function createAnnotationsClient(options: AnnotationsClientOptions): AnnotationsClient {
+  let prefix: string;
+  try {
+    const url = new URL(String(options?.baseUrl));
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
+    prefix = url.href;
+  } catch {
+    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${JSON.stringify(String(options?.baseUrl))}.`);
+  }
+  const timeoutMs = positive("timeoutMs", options.timeoutMs ?? defaults.timeoutMs);
+  const totalTimeoutMs = positive("totalTimeoutMs", options.totalTimeoutMs ?? defaults.totalTimeoutMs);
+  const retry = options.retry === false ? { ...defaults.retry, retries: 0 } : { ...defaults.retry, ...options.retry };
+  if (!Number.isInteger(retry.retries) || retry.retries < 0) {
+    throw new TypeError(`Expected \`retry.retries\` to be a non-negative integer, got ${String(retry.retries)}.`);
+  }
+  positive("retry.baseDelayMs", retry.baseDelayMs, true);
+  positive("retry.maxDelayMs", retry.maxDelayMs, true);
+  positive("retry.maxRetryAfterMs", retry.maxRetryAfterMs, true);
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const { logger } = options;
+
+  const api: KyInstance = ky.create({
+    prefix,
+    timeout: timeoutMs,
+    totalTimeout: totalTimeoutMs,
+    headers: { "user-agent": options.userAgent ?? `media-intake/${packageJson.version}`, accept: "application/json" },
+    retry: {
+      limit: retry.retries,
+      methods: ["get", "put", "post"],
+      statusCodes: [408, 429, ...serverErrors],
+      afterStatusCodes: [429, 503],
+      maxRetryAfter: retry.maxRetryAfterMs,
+      backoffLimit: retry.maxDelayMs,
+      delay: (attempt) => retry.baseDelayMs * 2 ** (attempt - 1),
+      jitter: true,
+      retryOnTimeout: true,
+    },
+  });
+
+  async function tokenFor(call: AnnotationsCallOptions, method: string, path: string): Promise<string> {
+    const token = call.token ?? options.token ?? (await options.getToken?.());
+    if (typeof token !== "string" || token.trim() === "") {
+      throw new TypeError(`No bearer token for ${method} ${path}: pass \`token\` to the call, or \`token\`/\`getToken\` to createAnnotationsClient.`);
+    }
+    return token.replace(/^\s*Bearer\s+/i, "").trim();
+  }
+
+  /** One call with its retries; resolves to the status and the body text. */
+  async function request(method: "GET" | "POST" | "PUT", path: string, call: AnnotationsCallOptions, json?: unknown) {
+    const { signal } = call;
+    signal?.throwIfAborted();
+    const token = await tokenFor(call, method, path);
+    const info = { method, path, attempts: 0 };
+    // Every attempt passes through here: it counts them and logs one line each.
+    const countingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const attempt = ++info.attempts;
+      const started = performance.now();
+      try {
+        const response = await baseFetch(input, init);
+        logger?.debug({ method, path, status: response.status, durationMs: Math.round(performance.now() - started), attempt }, "annotations request");
+        return response;
+      } catch (error) {
+        logger?.debug({ method, path, error: (error as Error).name, durationMs: Math.round(performance.now() - started), attempt }, "annotations request failed");
+        throw error;
+      }
+    };
+    try {
+      const response = await api(path.slice(1), {
+        method,
+        json,
+        signal,
+        headers: { authorization: `Bearer ${token}` },
+        fetch: countingFetch,
+      });
+      return { status: response.status, text: await response.text(), info: Object.freeze({ ...info }) };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw await mapError(error, Object.freeze({ ...info }), timeoutMs);
+    }
+  }
+
+  function parseRecord(text: string, info: AnnotationsCallInfo): MediaRecord {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new AnnotationsResponseError(info, "the response body is not JSON");
+    }
+    const parsed = MediaRecord.safeParse(camelCaseKeys(body));
+    if (!parsed.success) {
+      throw new AnnotationsResponseError(info, "the response body is not a media record", parsed.error.issues);
+    }
+    return parsed.data;
+  }
+
+  const media: AnnotationsClient["media"] = {
+    async create(record, call = {}) {
+      const sent: MediaRecord = {
+        id: normalizeMediaId(record.id),
+        name: record.name,
+        path: record.path,
+        mediaType: record.mediaType,
+        mediaStatus: record.mediaStatus ?? MediaStatus.New,
+        userId: record.userId,
+      };
+      try {
+        const { text, info } = await request("POST", "/api/media", call, toWireRecord(sent));
+        return text.trim() === "" ? sent : parseRecord(text, info);
+      } catch (error) {
+        // Content-derived IDs make POST safe to retry: a 409 on a retry is our first attempt.
+        if (error instanceof MediaConflictError && error.attempts > 1) return media.get(sent.id, call);
+        throw error;
+      }
+    },
+    async createOrGet(record, call = {}) {
+      try {
+        return { record: await media.create(record, call), created: true };
+      } catch (error) {
+        if (error instanceof MediaConflictError) return { record: await media.get(record.id, call), created: false };
+        throw error;
+      }
+    },
+    async get(id, call = {}) {
+      const { text, info } = await request("GET", `/api/media/${normalizeMediaId(id)}`, call);
+      return parseRecord(text, info);
+    },
+    async updateStatus(id, status, call = {}) {
+      if (!writableStatuses.has(status)) {
+        throw new TypeError(`Expected \`status\` to be one of MediaStatus (1, 2, 3 or 6), got ${String(status)}.`);
+      }
+      await request("PUT", `/api/media/${normalizeMediaId(id)}/status`, call, { MediaStatus: status });
+    },
+  };
+  return Object.freeze({ media: Object.freeze(media) });
+}
+
+/** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */
+async function mapError(error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
+  if (isHTTPError(error)) return httpError(error, info);
+  if (isTimeoutError(error)) {
+    return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
+  }
+  if (isNetworkError(error)) {
+    const cause = (error as Error).cause as (Error & { cause?: { code?: string } }) | undefined;
+    const code = cause?.cause?.code;
+    return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, cause);
+  }
+  return error;
+}
+
+function httpError(error: HTTPError, info: AnnotationsCallInfo): AnnotationsHttpError {
+  const { status, statusText } = error.response;
+  let data: unknown = error.data;
+  if (typeof data === "string") {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      data = undefined;
+    }
+  }
+  const parsed = data && typeof data === "object" ? ProblemBody.safeParse(data) : undefined;
+  const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
+  const text = statusText || defaultStatusText(status);
+  if (status === 404) return new MediaNotFoundError(info, text, problem);
+  if (status === 409) return new MediaConflictError(info, text, problem);
+  if (status === 401 || status === 403) return new AnnotationsAuthError(info, status, text, problem);
+  return new AnnotationsHttpError(info, status, text, problem);
+}
+
+function defaultStatusText(status: number): string {
+  const texts: Record<number, string> = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+  };
+  return texts[status] ?? "Error";
+}

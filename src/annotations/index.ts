@@ -1,0 +1,10 @@
+export {
+  type AnnotationsCallOptions,
+  type AnnotationsClient,
+  type AnnotationsClientOptions,
+  type AnnotationsLogger,
+  type AnnotationsRetryOptions,
+  createAnnotationsClient,
+  type NewMediaRecord,
+} from "./client.ts";
+export { MediaRecord, MediaStatus, mediaStatusName } from "./schema.ts";
