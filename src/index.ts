@@ -5,3 +5,5 @@ export * from "./storage/index.ts";
 export type { ByteStream } from "./utils/byte-source.ts";
 export * from "./auth/index.ts";
 export * from "./annotations/index.ts";
+export * from "./intake/index.ts";
+export * from "./lifecycle/index.ts";

@@ -321,6 +321,23 @@ describe("storeMedia", () => {
     expect((await filesUnder()).filter((f) => f.endsWith(".partial"))).toEqual([]);
   });
 
+  it("beforePlace sees the ID and path before the file is there; a throw keeps nothing", async () => {
+    const seen: Array<{ id: string; path: string; existed: boolean }> = [];
+    const stored = await storeMedia(png, {
+      originalName: "a.png",
+      directories,
+      beforePlace: async ({ id, path }) => {
+        seen.push({ id, path, existed: await stat(path).then(() => true, () => false) });
+      },
+    });
+    expect(seen).toEqual([{ id: stored.id, path: stored.path, existed: false }]);
+    const veto = new Error("quota");
+    await expect(
+      storeMedia(samplePng(9, 9, 9), { originalName: "b.png", directories, beforePlace: () => { throw veto; } }),
+    ).rejects.toBe(veto);
+    expect(await filesUnder()).toEqual([relative(root, stored.path)]);
+  });
+
   it("fsync: true stores the same file", async () => {
     const stored = await storeMedia(png, { originalName: "a.png", directories, fsync: true });
     expect(await readFile(stored.path)).toEqual(png);

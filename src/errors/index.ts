@@ -19,3 +19,4 @@ export {
   MediaNotFoundError,
   type ProblemDetails,
 } from "./annotations.ts";
+export { MediaBusyError, MediaStatusUpdateError } from "./lifecycle.ts";

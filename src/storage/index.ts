@@ -9,6 +9,7 @@ export {
 } from "./plan.ts";
 export {
   type ContentVerification,
+  type PlannedMedia,
   type StoredMedia,
   storeMedia,
   type StoreMediaOptions,

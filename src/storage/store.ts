@@ -66,11 +66,26 @@ export interface StoreMediaOptions {
   /** Extra or different extensions; see {@link MediaTypeOptions}. */
   mediaTypes?: MediaTypeOptions;
   /**
+   * Runs once the bytes are complete and the ID and path are known, before the file is put in
+   * place (a crash journal records the coming file here). A throw fails the store: the temp
+   * file is removed and the call rejects with that error.
+   */
+  beforePlace?: (planned: PlannedMedia) => void | Promise<void>;
+  /**
    * `fsync` the file before it is renamed into place and its directory after, so a power cut
    * cannot lose a stored file. Slower on most disks.
    * @default false
    */
   fsync?: boolean;
+}
+
+/** What `beforePlace` is told (frozen). */
+export interface PlannedMedia {
+  readonly id: MediaId;
+  readonly mediaType: MediaType;
+  /** The absolute path the file is about to get. */
+  readonly path: string;
+  readonly size: number;
 }
 
 /** A stored media file, as {@link storeMedia} returns it (frozen). */
@@ -117,6 +132,9 @@ function normalizeStoreOptions(options: StoreMediaOptions): NormalizedStoreOptio
   }
   if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError("Expected `onProgress` to be a function.");
   if (naming !== undefined && typeof naming !== "function") throw new TypeError("Expected `naming` to be a function.");
+  if (options.beforePlace !== undefined && typeof options.beforePlace !== "function") {
+    throw new TypeError("Expected `beforePlace` to be a function.");
+  }
   normalizeMediaTypeOptions(options.mediaTypes);
   return { ...options, verify, directories: normalizeStorageDirectories(options.directories) };
 }
@@ -162,6 +180,7 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     await handle.close();
     handle = undefined;
     const path = await planStoragePath({ id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming });
+    await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
     const created = await placeFile(temp, path, id, size, opts.fsync === true);
     return Object.freeze({ id, mediaType, detected, path, size, name: sanitizeMediaName(opts.originalName), created });
   } catch (error) {

@@ -93,19 +93,27 @@ export function createFakeAnnotations(options: { acceptToken?: (token: string) =
   return { records, log, handle };
 }
 
-/** Serves a fake on a real loopback port. */
-export async function startFakeAnnotationsServer(fake = createFakeAnnotations()) {
+/**
+ * Serves a fake on a real loopback port. `intercept` sees each request first; when it returns
+ * `"hang"` the request is never answered (a crash test kills its client meanwhile).
+ */
+export async function startFakeAnnotationsServer(
+  fake = createFakeAnnotations(),
+  intercept?: (request: FakeRequest) => "hang" | undefined,
+) {
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
       const url = new URL(request.url ?? "/", "http://127.0.0.1");
-      const answer = fake.handle({
+      const seen: FakeRequest = {
         method: request.method ?? "GET",
         path: url.pathname,
         authorization: request.headers.authorization ?? null,
         body: Buffer.concat(chunks).toString("utf8"),
-      });
+      };
+      if (intercept?.(seen) === "hang") return;
+      const answer = fake.handle(seen);
       if (answer.body === undefined) {
         response.writeHead(answer.status).end();
       } else {

@@ -1,0 +1,1 @@
+export { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "./intake.ts";

@@ -1,0 +1,220 @@
+// Crash safety: a real child process is killed with SIGKILL at each step of the flow, then
+// recoverInterrupted runs; no orphan file, no record stuck in AIProcessing, nothing lost.
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { once } from "node:events";
+import { readdir, writeFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { SignJWT } from "jose";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sampleMp4 } from "../examples/sample-media.ts";
+import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
+import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { makeTempDir } from "./helpers/temp-dir.ts";
+
+const childScript = resolve(import.meta.dirname, "fixtures/crash-child.ts");
+const LEASE_MS = 300;
+
+let root: string;
+let directories: StorageDirectories;
+let fake: FakeAnnotations;
+let service: Awaited<ReturnType<typeof startFakeAnnotationsServer>>;
+let intercept: ((request: FakeRequest) => "hang" | undefined) | undefined;
+let token: string;
+let upload: string;
+let uploadId: string;
+const children: ChildProcessWithoutNullStreams[] = [];
+
+beforeEach(async () => {
+  root = await makeTempDir();
+  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
+  fake = createFakeAnnotations();
+  intercept = undefined;
+  service = await startFakeAnnotationsServer(fake, (request) => intercept?.(request));
+  token = await new SignJWT({ sub: "user-9" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("k".repeat(32)));
+  upload = join(root, "upload.mp4");
+  const bytes = sampleMp4(3 << 20, 11);
+  await writeFile(upload, bytes);
+  uploadId = await computeMediaId(bytes);
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill("SIGKILL");
+  await service.close();
+});
+
+/** Starts the child service; resolves each printed line through `lines`. */
+function startChild(wait: "never" | "stdin" = "never") {
+  const config = { baseUrl: service.url, directories, token, file: upload, name: "upload.mp4", leaseMs: LEASE_MS, wait };
+  const child = spawn(process.execPath, [childScript, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
+  children.push(child);
+  const seen: string[] = [];
+  const waiters: Array<{ prefix: string; resolve: (line: string) => void }> = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    seen.push(line);
+    for (const waiter of waiters.filter((w) => line.startsWith(w.prefix))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return {
+    child,
+    stderr: () => stderr,
+    line: (prefix: string) =>
+      new Promise<string>((resolveLine) => {
+        const found = seen.find((line) => line.startsWith(prefix));
+        if (found) resolveLine(found);
+        else waiters.push({ prefix, resolve: resolveLine });
+      }),
+  };
+}
+
+async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
+  child.kill("SIGKILL");
+  if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
+}
+
+/** Recovers once the dead child's leases have run out. */
+async function recover() {
+  await new Promise((r) => setTimeout(r, LEASE_MS + 100));
+  return recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories, partialsOlderThanMs: 0 });
+}
+
+async function filesUnder(): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .filter((path) => path !== "upload.mp4")
+    .sort();
+}
+
+/** A hook for the fake service: at the first request matching, `act` runs and the request hangs. */
+function crashAt(match: (request: FakeRequest) => boolean, act: (request: FakeRequest) => void): Promise<void> {
+  return new Promise((resolveCrash) => {
+    intercept = (request) => {
+      if (!match(request)) return undefined;
+      intercept = undefined;
+      act(request);
+      resolveCrash();
+      return "hang";
+    };
+  });
+}
+
+const isCreate = (r: FakeRequest) => r.method === "POST";
+const isStatus = (status: number) => (r: FakeRequest) => r.method === "PUT" && r.body === JSON.stringify({ MediaStatus: status });
+const stored = () => `videos/${uploadId}.mp4`;
+
+describe("a crash at each step, then recoverInterrupted", () => {
+  it("while the bytes are streaming: the temp file is swept, nothing else exists", async () => {
+    const { child, line } = startChild();
+    await line("PROGRESS");
+    await kill(child);
+    expect((await filesUnder()).some((path) => path.endsWith(".partial"))).toBe(true);
+    const report = await recover();
+    expect(report.partialsRemoved).toHaveLength(1);
+    expect(await filesUnder()).toEqual([]);
+    expect(fake.records.size).toBe(0);
+  });
+
+  it("after the file landed, before the record was created: the record is created", async () => {
+    const { child } = startChild();
+    await crashAt(isCreate, () => {});
+    await kill(child);
+    expect(fake.records.size).toBe(0);
+    const report = await recover();
+    expect(report.recordsCreated).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)).toMatchObject({ mediaStatus: MediaStatus.New, userId: "user-9", name: "upload.mp4", path: join(directories.videosDir, `${uploadId}.mp4`) });
+    expect(await filesUnder()).toEqual([stored()]);
+  });
+
+  it("after the record was created, before the answer arrived: nothing to do, nothing doubled", async () => {
+    const { child } = startChild();
+    await crashAt(isCreate, (request) => fake.handle(request));
+    await kill(child);
+    const report = await recover();
+    expect(report.alreadyConsistent).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.New);
+    expect(await filesUnder()).toEqual([stored()]);
+  });
+
+  it("right after AIProcessing was recorded: the record goes to Error", async () => {
+    const { child } = startChild();
+    await crashAt(isStatus(2), (request) => fake.handle(request));
+    await kill(child);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    const report = await recover();
+    expect(report.markedError).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
+    expect(await filesUnder()).toEqual([stored()]);
+  });
+
+  it("in the middle of processing: the record goes to Error", async () => {
+    const { child, line } = startChild();
+    await line("IN_FN");
+    await kill(child);
+    const report = await recover();
+    expect(report.markedError).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
+    expect(await filesUnder()).toEqual([stored()]);
+  });
+
+  it("while AIProcessed was being recorded: the record goes to Error, not stuck", async () => {
+    const { child, line } = startChild("stdin");
+    await line("IN_FN");
+    const crashed = crashAt(isStatus(3), () => {});
+    child.stdin.end("go\n");
+    await crashed;
+    await kill(child);
+    const report = await recover();
+    expect(report.markedError).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
+  });
+
+  it("a finished run leaves nothing to recover", async () => {
+    const { child, line } = startChild("stdin");
+    await line("IN_FN");
+    child.stdin.end("go\n");
+    expect(await line("RESULT")).toBe('RESULT {"boxes":3}');
+    await once(child, "exit");
+    const report = await recover();
+    expect(report).toMatchObject({ recordsCreated: [], markedError: [], failed: [], live: 0 });
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(await filesUnder()).toEqual([stored()]);
+  });
+});
+
+describe("two processes sharing the directories", () => {
+  it("a recovery leaves a live process's work alone, and it finishes", async () => {
+    const { child, line } = startChild("stdin");
+    await line("IN_FN");
+    // Longer than a lease: only renewals keep the entry live.
+    const report = await recover();
+    await new Promise((r) => setTimeout(r, LEASE_MS));
+    const again = await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories });
+    expect(report).toMatchObject({ live: 1, markedError: [], recordsCreated: [] });
+    expect(again).toMatchObject({ live: 1, markedError: [] });
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    child.stdin.end("go\n");
+    expect(await line("RESULT")).toBe('RESULT {"boxes":3}');
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+  });
+
+  it("the same content through two processes at once ends with one file and one record", async () => {
+    const a = startChild("stdin");
+    const b = startChild("stdin");
+    await Promise.all([a.line("IN_FN"), b.line("IN_FN")]);
+    expect(fake.records.size).toBe(1);
+    expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
+    a.child.stdin.end("go\n");
+    b.child.stdin.end("go\n");
+    expect(await a.line("RESULT")).toBe('RESULT {"boxes":3}');
+    expect(await b.line("RESULT")).toBe('RESULT {"boxes":3}');
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect((await filesUnder()).filter((f) => !f.startsWith("videos/.media-intake-journal"))).toEqual([stored()]);
+    expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
+  });
+});

@@ -1,0 +1,304 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { Readable } from "node:stream";
+import { SignJWT } from "jose";
+import { setupServer } from "msw/node";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { sampleMp4, samplePng } from "../examples/sample-media.ts";
+import {
+  AnnotationsAuthError,
+  AnnotationsHttpError,
+  AnnotationsUnavailableError,
+  AuthTokenError,
+  computeMediaId,
+  createAnnotationsClient,
+  intakeMedia,
+  MediaBusyError,
+  type MediaStatusChange,
+  MediaStatusUpdateError,
+  MediaType,
+  type StorageDirectories,
+  trackMediaProcessing,
+  UnsupportedMediaTypeError,
+} from "../src/index.ts";
+import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { startServer } from "./helpers/http-server.ts";
+import { annotationsHandlers, MOCK_BASE_URL } from "./helpers/msw-annotations.ts";
+import { makeTempDir } from "./helpers/temp-dir.ts";
+
+let root: string;
+let directories: StorageDirectories;
+let fake: FakeAnnotations;
+let service: Awaited<ReturnType<typeof startFakeAnnotationsServer>>;
+let intercept: ((request: FakeRequest) => "hang" | undefined) | undefined;
+let token: string;
+
+beforeEach(async () => {
+  root = await makeTempDir();
+  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
+  fake = createFakeAnnotations();
+  intercept = undefined;
+  service = await startFakeAnnotationsServer(fake, (request) => intercept?.(request));
+  token = await new SignJWT({ sub: "user-7" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("x".repeat(32)));
+});
+afterEach(() => service.close());
+
+const client = () => createAnnotationsClient({ baseUrl: service.url, retry: { retries: 2, baseDelayMs: 1 } });
+const wire = () => fake.log.map((r) => `${r.method} ${r.path}${r.method === "GET" ? "" : ` ${r.body}`}`);
+
+async function filesUnder(): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name))).sort();
+}
+
+describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () => {
+  it("stores, creates the record with the JWT's user, then New -> AIProcessing -> AIProcessed on the wire", async () => {
+    const mp4 = sampleMp4(200_000);
+    const media = await intakeMedia(Readable.from([mp4]), { originalName: "Clip.MP4", token: `Bearer ${token}`, client: client(), directories });
+    const id = await computeMediaId(mp4);
+    expect(media).toEqual({
+      id,
+      name: "Clip.MP4",
+      path: join(directories.videosDir, `${id}.mp4`),
+      mediaType: MediaType.Video,
+      mediaStatus: 1,
+      userId: "user-7",
+      created: true,
+      fileCreated: true,
+      detected: expect.objectContaining({ mime: "video/mp4" }),
+      size: mp4.length,
+    });
+    expect(await readFile(media.path)).toEqual(mp4);
+
+    const changes: MediaStatusChange[] = [];
+    const detect = trackMediaProcessing(async (m, _context, threshold: number) => ({ id: m.id, threshold }), {
+      client: client(),
+      token,
+      onStatusChange: (change) => changes.push(change),
+    });
+    expect(await detect(media, 0.5)).toEqual({ id, threshold: 0.5 });
+    expect(wire()).toEqual([
+      `POST /api/media {"Id":"${id}","Name":"Clip.MP4","Path":${JSON.stringify(media.path)},"MediaType":1,"MediaStatus":1,"UserId":"user-7"}`,
+      `PUT /api/media/${id}/status {"MediaStatus":2}`,
+      `PUT /api/media/${id}/status {"MediaStatus":3}`,
+    ]);
+    expect(fake.records.get(id)?.mediaStatus).toBe(3);
+    expect(changes.map(({ from, to }) => [from, to])).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
+    expect(changes.every((change) => Object.isFrozen(change) && change.at instanceof Date)).toBe(true);
+    expect(await filesUnder()).toEqual([relative(root, media.path)]);
+  });
+
+  it("on failure sets Error and rethrows the very error the function threw", async () => {
+    const media = await intakeMedia(samplePng(), { originalName: "a.png", token, client: client(), directories });
+    const failure = new Error("detector crashed");
+    const detect = trackMediaProcessing(() => Promise.reject(failure), { client: client(), token });
+    await expect(detect(media.id)).rejects.toBe(failure);
+    expect(wire().slice(1)).toEqual([`PUT /api/media/${media.id}/status {"MediaStatus":2}`, `PUT /api/media/${media.id}/status {"MediaStatus":6}`]);
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(6);
+    // A re-run may start again from Error.
+    await trackMediaProcessing(() => "ok", { client: client(), token })(media.id);
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(3);
+  });
+
+  it("a re-upload of the same bytes returns the existing record and keeps one file", async () => {
+    const png = samplePng(32, 32, 4);
+    const first = await intakeMedia(png, { originalName: "a.png", token, client: client(), directories });
+    await trackMediaProcessing(() => 1, { client: client(), token })(first);
+    const again = await intakeMedia(Readable.from([png]), { originalName: "again.png", token, client: client(), directories });
+    expect(again).toMatchObject({ id: first.id, path: first.path, name: "a.png", mediaStatus: 3, created: false, fileCreated: false });
+    expect(await filesUnder()).toEqual([relative(root, first.path)]);
+  });
+
+  it("a bad token fails before a byte is written or a request is sent", async () => {
+    for (const bad of [undefined, "garbage", `Bearer ${token.slice(0, -4)}x`]) {
+      const error = await intakeMedia(samplePng(), {
+        originalName: "a.png",
+        token: bad,
+        client: client(),
+        directories,
+        auth: { verify: { secret: "x".repeat(32) } },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AuthTokenError);
+    }
+    expect(fake.log).toEqual([]);
+    await expect(stat(root).then(() => readdir(root))).resolves.toEqual([]);
+  });
+
+  it("an unsupported name fails before a byte is written", async () => {
+    await expect(intakeMedia(samplePng(), { originalName: "a.txt", token, client: client(), directories })).rejects.toBeInstanceOf(UnsupportedMediaTypeError);
+    expect(fake.log).toEqual([]);
+    expect(await filesUnder()).toEqual([]);
+  });
+
+  it("create refused with 401 by the service leaves no file", async () => {
+    const refusing = await startFakeAnnotationsServer(createFakeAnnotations({ acceptToken: () => false }));
+    try {
+      const api = createAnnotationsClient({ baseUrl: refusing.url, retry: { retries: 2, baseDelayMs: 1 } });
+      const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AnnotationsAuthError);
+      expect((error as Error).message).toMatch(/^POST \/api\/media: 401 Unauthorized/);
+      expect(await filesUnder()).toEqual([]);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it("create answering 500 after its retries leaves no file", async () => {
+    const failing = await startServer((_, response) => {
+      response.writeHead(500, { "content-type": "application/problem+json" });
+      response.end(JSON.stringify({ title: "Database down" }));
+    });
+    try {
+      const api = createAnnotationsClient({ baseUrl: failing.url, retry: { retries: 2, baseDelayMs: 1 } });
+      const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AnnotationsHttpError);
+      expect((error as Error).message).toBe("POST /api/media: 500 Internal Server Error (after 3 attempts) — Database down");
+      expect(await filesUnder()).toEqual([]);
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it("create failing with the service down leaves no file", async () => {
+    const down = await startServer(() => {});
+    await down.close();
+    const api = createAnnotationsClient({ baseUrl: down.url, retry: { retries: 1, baseDelayMs: 1 } });
+    await expect(intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories })).rejects.toBeInstanceOf(AnnotationsUnavailableError);
+    expect(await filesUnder()).toEqual([]);
+  });
+
+  it("a failed create leaves a file that was already stored alone", async () => {
+    const png = samplePng(20, 20, 1);
+    const first = await intakeMedia(png, { originalName: "a.png", token, client: client(), directories });
+    fake.records.clear();
+    const down = await startServer(() => {});
+    await down.close();
+    const api = createAnnotationsClient({ baseUrl: down.url, retry: false });
+    await expect(intakeMedia(png, { originalName: "a.png", token, client: api, directories })).rejects.toBeInstanceOf(AnnotationsUnavailableError);
+    expect(await readFile(first.path)).toEqual(png);
+  });
+});
+
+describe("trackMediaProcessing", () => {
+  async function stored() {
+    return intakeMedia(samplePng(16, 16, Math.floor(Math.random() * 200)), { originalName: "p.png", token, client: client(), directories });
+  }
+
+  it("does not run the function when AIProcessing cannot be recorded", async () => {
+    let ran = false;
+    const detect = trackMediaProcessing(() => (ran = true), { client: client(), token });
+    const error = await detect("00000000000000ff").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaStatusUpdateError);
+    expect((error as Error).message).toMatch(/^Recording status AIProcessing for media 00000000000000ff: PUT \/api\/media\/00000000000000ff\/status: 404 Not Found/);
+    expect(ran).toBe(false);
+  });
+
+  it("keeps the result when AIProcessed cannot be recorded", async () => {
+    const media = await stored();
+    intercept = (request) => (request.body === '{"MediaStatus":3}' ? hangWithoutAnswer(request) : undefined);
+    const detect = trackMediaProcessing(() => ({ boxes: 2 }), { client: createAnnotationsClient({ baseUrl: service.url, retry: false, timeoutMs: 200 }), token });
+    const error = await detect(media).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaStatusUpdateError);
+    expect(error).toMatchObject({ id: media.id, to: 3, hasResult: true, result: { boxes: 2 } });
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(2);
+  });
+
+  it("attaches a failed Error update to the function's own error, never in its place", async () => {
+    const media = await stored();
+    intercept = (request) => (request.body === '{"MediaStatus":6}' ? hangWithoutAnswer(request) : undefined);
+    const failure = new Error("model OOM");
+    const detect = trackMediaProcessing(() => Promise.reject(failure), { client: createAnnotationsClient({ baseUrl: service.url, retry: false, timeoutMs: 200 }), token });
+    const error = await detect(media).catch((e: unknown) => e);
+    expect(error).toBe(failure);
+    expect((error as { mediaStatusUpdateError?: unknown }).mediaStatusUpdateError).toBeInstanceOf(AnnotationsUnavailableError);
+  });
+
+  it("an abort during the function sets Error and rejects with the abort reason", async () => {
+    const media = await stored();
+    const controller = new AbortController();
+    const reason = new Error("client went away");
+    const detect = trackMediaProcessing(
+      (_m, { signal }) =>
+        new Promise((_, reject) => {
+          signal.addEventListener("abort", () => reject(signal.reason as Error));
+        }),
+      { client: client(), token, signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(reason), 50);
+    await expect(detect(media)).rejects.toBe(reason);
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(6);
+  });
+
+  it("refuses a second run of an ID already running in this process", async () => {
+    const media = await stored();
+    let calls = 0;
+    let finish!: () => void;
+    const detect = trackMediaProcessing(() => {
+      calls += 1;
+      return new Promise<void>((resolve) => (finish = resolve));
+    }, { client: client(), token });
+    const first = detect(media);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(detect(media.id)).rejects.toBeInstanceOf(MediaBusyError);
+    finish();
+    await first;
+    expect(calls).toBe(1);
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(3);
+  });
+
+  it("ignores a throwing onStatusChange", async () => {
+    const media = await stored();
+    const detect = trackMediaProcessing(() => "done", {
+      client: client(),
+      token,
+      onStatusChange: () => {
+        throw new Error("listener bug");
+      },
+    });
+    expect(await detect(media)).toBe("done");
+  });
+
+  it("journals the run while it lives, and removes the entry after", async () => {
+    const media = await stored();
+    let during: string[] = [];
+    const detect = trackMediaProcessing(
+      async () => {
+        during = await readdir(join(directories.videosDir, ".media-intake-journal"));
+      },
+      { client: client(), token, directories },
+    );
+    await detect(media);
+    expect(during).toHaveLength(1);
+    expect(during[0]).toMatch(new RegExp(`^processing-${media.id}-.*\\.json$`));
+    expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
+  });
+});
+
+/** Records the request as seen but never answers it: the client's attempt times out. */
+function hangWithoutAnswer(request: FakeRequest): "hang" {
+  fake.log.push(request);
+  return "hang";
+}
+
+describe("the same flow against the msw handlers", () => {
+  const mockFake = createFakeAnnotations();
+  const mock = setupServer(...annotationsHandlers(mockFake));
+  beforeAll(() => mock.listen({ onUnhandledFrame: "bypass" }));
+  afterAll(() => mock.close());
+
+  it("New -> AIProcessing -> Error, in that order on the wire", async () => {
+    const api = createAnnotationsClient({ baseUrl: MOCK_BASE_URL, retry: false });
+    const media = await intakeMedia(samplePng(8, 8, 9), { originalName: "x.png", token, client: api, directories });
+    const failure = new TypeError("bad frame");
+    await expect(trackMediaProcessing(() => { throw failure; }, { client: api, token })(media)).rejects.toBe(failure);
+    expect(mockFake.log.map((r) => `${r.method} ${r.body}`)).toEqual([
+      expect.stringMatching(/^POST \{"Id":"[0-9a-f]{16}","Name":"x.png",.*"MediaStatus":1,"UserId":"user-7"\}$/),
+      'PUT {"MediaStatus":2}',
+      'PUT {"MediaStatus":6}',
+    ]);
+    expect(mockFake.records.get(media.id)?.mediaStatus).toBe(6);
+  });
+});
