@@ -1,8 +1,13 @@
 import { defineConfig } from "tsup";
 
 // `npm run build` empties dist/ first: the two builds below run side by side.
-const shared = { sourcemap: true, target: "node22", platform: "node", treeshake: true } as const;
-const library = { index: "src/index.ts" };
+// `node:` prefixes stay: `node:sqlite` exists only under its prefix.
+const shared = { sourcemap: true, target: "node22", platform: "node", treeshake: true, removeNodeProtocol: false } as const;
+// The core, and the integrations a user may not want in it, each its own entry point.
+const library = {
+  index: "src/index.ts",
+  "dev-annotations": "src/dev-server/index.ts",
+};
 
 export default defineConfig([
   // ESM: the library and the command line share chunks, so the CLI adds only its own code.

@@ -23,6 +23,13 @@ Commands:
     --virtual      Print the virtual form ("V" + 16 hex digits).
     --json         Print one JSON object per line: {"id":"…","path":"…"}.
 
+  dev-annotations  Run the dev annotations service (SQLite) until interrupted.
+    --port <n>     Port, 0 for a free one (default 0).
+    --host <h>     Interface (default 127.0.0.1).
+    --db <file>    SQLite database file (default ./annotations.db).
+    --jwt-secret   HS256 secret tokens must be signed with (default: $JWT_SECRET;
+                   without one, tokens are decoded, not verified).
+
 Options:
   -h, --help       Show this help.
   -v, --version    Show the version.
@@ -45,6 +52,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (command === "id") return runId(rest, io);
+  if (command === "dev-annotations") return runDevAnnotations(rest, io);
   io.stderr.write(`media-intake: unknown command "${command}"\n\n${usage}\n`);
   return 2;
 }
@@ -88,6 +96,40 @@ async function runId(argv: string[], io: CliIo): Promise<number> {
     }
   }
   return status;
+}
+
+async function runDevAnnotations(argv: string[], io: CliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: "string", default: "0" },
+        host: { type: "string", default: "127.0.0.1" },
+        db: { type: "string", default: "./annotations.db" },
+        "jwt-secret": { type: "string" },
+      },
+    }));
+  } catch (error) {
+    io.stderr.write(`media-intake dev-annotations: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.stderr.write(`media-intake dev-annotations: --port must be 0 to 65535, got ${values.port}\n`);
+    return 2;
+  }
+  // Loaded only here: the other commands never touch node:sqlite.
+  const { startDevAnnotationsServer } = await import("../dev-server/index.ts");
+  const secret = values["jwt-secret"] ?? process.env.JWT_SECRET;
+  const server = await startDevAnnotationsServer({ port, host: values.host, dbPath: values.db, ...(secret ? { jwtSecret: secret } : {}) });
+  io.stdout.write(`dev annotations server listening on ${server.url} (database ${values.db}${secret ? "" : "; tokens decoded, not verified"})\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await server.close();
+  return 0;
 }
 
 /**

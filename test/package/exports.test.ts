@@ -60,6 +60,12 @@ describe("the packed tarball", () => {
     expect(id).toBe("f9062671e8bfb6e1");
   });
 
+  it("imports media-intake/dev-annotations from ESM and CJS", async () => {
+    const esm = await script("dev.mjs", `import { startDevAnnotationsServer } from "media-intake/dev-annotations"; console.log(typeof startDevAnnotationsServer);`);
+    const cjs = await script("dev.cjs", `const { startDevAnnotationsServer } = require("media-intake/dev-annotations"); console.log(typeof startDevAnnotationsServer);`);
+    expect([esm, cjs]).toEqual(["function", "function"]);
+  });
+
   it("installs the media-intake command", async () => {
     const bin = join(project, "node_modules", ".bin", "media-intake");
     const { stdout } = await run(node, [bin, "id", "content.bin"], { cwd: project });

@@ -1,0 +1,6 @@
+export {
+  type DevAnnotationsServer,
+  type DevAnnotationsServerOptions,
+  type StatusHistoryEntry,
+  startDevAnnotationsServer,
+} from "./server.ts";
