@@ -7,11 +7,13 @@ const shared = { sourcemap: true, target: "node22", platform: "node", treeshake:
 const library = {
   index: "src/index.ts",
   "dev-annotations": "src/dev-server/index.ts",
+  multer: "src/multer/index.ts",
 };
 
 export default defineConfig([
   // ESM: the library and the command line share chunks, so the CLI adds only its own code.
   { ...shared, entry: { ...library, cli: "src/cli/index.ts" }, format: ["esm"], splitting: true, dts: { entry: library } },
-  // CJS: the library only (the CLI uses top-level await and is never required).
-  { ...shared, entry: library, format: ["cjs"], dts: { entry: library } },
+  // CJS: the library only (the CLI uses top-level await and is never required). Shared chunks
+  // here too, so media-intake/multer uses the very classes media-intake exports.
+  { ...shared, entry: library, format: ["cjs"], splitting: true, dts: { entry: library } },
 ]);

@@ -5,12 +5,18 @@ import { expect, it } from "vitest";
 
 const run = promisify(execFile);
 
-it("npm run demo prints the same ID for a copy and a flat cost for a 64 GiB file", async () => {
+it("npm run demo uploads four files and prints what became of each", async () => {
   const { stdout } = await run(process.execPath, [resolve(import.meta.dirname, "../examples/demo.ts")]);
-  const ids = Object.fromEntries(
-    [...stdout.matchAll(/^(\S+)\s+\d+\s+([0-9a-f]{16})\s/gm)].map((match) => [match[1], match[2]]),
+  const rows = Object.fromEntries(
+    stdout
+      .split("\n")
+      .map((line) => line.split(/\s{2,}/))
+      .filter((cells) => /^[0-9a-f]{16}$/.test(cells[2] ?? ""))
+      .map((cells) => [cells[0], { http: cells[1], id: cells[2], type: cells[3], history: cells[5] }]),
   );
-  expect(Object.keys(ids)).toEqual(["photo.png", "photo-copy.PNG", "other-photo.png", "clip.mp4", "huge-sparse.mov"]);
-  expect(ids["photo-copy.PNG"]).toBe(ids["photo.png"]);
-  expect(ids["other-photo.png"]).not.toBe(ids["photo.png"]);
+  expect(Object.keys(rows)).toEqual(["street.png", "clip.mp4", "broken.png", "street-copy.PNG"]);
+  expect(rows["street.png"]).toMatchObject({ http: expect.stringMatching(/^200 /), type: "Image", history: "New -> AIProcessing -> AIProcessed" });
+  expect(rows["clip.mp4"]).toMatchObject({ http: expect.stringMatching(/^200 /), type: "Video", history: "New -> AIProcessing -> AIProcessed" });
+  expect(rows["broken.png"]).toMatchObject({ http: "422 DETECTION_FAILED", history: "New -> AIProcessing -> Error" });
+  expect(rows["street-copy.PNG"]?.id).toBe(rows["street.png"]?.id);
 });

@@ -1,7 +1,9 @@
 // A real annotations service for local development, the demo and integration tests: SPEC.md's
 // Media API over HTTP, records and their status history in SQLite (node:sqlite, no add-on).
+import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dirname, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { userIdFromToken } from "../auth/index.ts";
 import { isMediaIntakeError } from "../errors/index.ts";
@@ -12,7 +14,7 @@ export interface DevAnnotationsServerOptions {
   port?: number;
   /** Interface to listen on. @default "127.0.0.1" */
   host?: string;
-  /** SQLite database file, created when missing; `":memory:"` keeps nothing. */
+  /** SQLite database file, created (with its folder) when missing; `":memory:"` keeps nothing. */
   dbPath: string;
   /**
    * HS256 secret: bearer tokens must be signed with it. Without it a token must still be a
@@ -69,6 +71,7 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
   const { port = 0, host = "127.0.0.1", dbPath, jwtSecret } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Expected \`port\` to be 0 to 65535, got ${String(port)}.`);
   if (typeof dbPath !== "string" || dbPath === "") throw new TypeError(`Expected \`dbPath\` to be a file path or ":memory:", got ${JSON.stringify(dbPath)}.`);
+  if (dbPath !== ":memory:") await mkdir(dirname(resolve(dbPath)), { recursive: true });
   const db = new DatabaseSync(dbPath);
   db.exec(`
     PRAGMA journal_mode = WAL;

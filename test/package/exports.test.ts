@@ -60,10 +60,33 @@ describe("the packed tarball", () => {
     expect(id).toBe("f9062671e8bfb6e1");
   });
 
-  it("imports media-intake/dev-annotations from ESM and CJS", async () => {
-    const esm = await script("dev.mjs", `import { startDevAnnotationsServer } from "media-intake/dev-annotations"; console.log(typeof startDevAnnotationsServer);`);
-    const cjs = await script("dev.cjs", `const { startDevAnnotationsServer } = require("media-intake/dev-annotations"); console.log(typeof startDevAnnotationsServer);`);
-    expect([esm, cjs]).toEqual(["function", "function"]);
+  it("imports media-intake/dev-annotations and media-intake/multer from ESM and CJS", async () => {
+    const esm = await script(
+      "entries.mjs",
+      `import { startDevAnnotationsServer } from "media-intake/dev-annotations"; import { mediaIntakeStorage } from "media-intake/multer";
+       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage);`,
+    );
+    const cjs = await script(
+      "entries.cjs",
+      `const { startDevAnnotationsServer } = require("media-intake/dev-annotations"); const { mediaIntakeStorage } = require("media-intake/multer");
+       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage);`,
+    );
+    expect([esm, cjs]).toEqual(["function function", "function function"]);
+  });
+
+  it("runs a dev annotations server from the installed package, and the core's client talks to it", async () => {
+    const out = await script(
+      "flow.mjs",
+      `import { startDevAnnotationsServer } from "media-intake/dev-annotations";
+       import { createAnnotationsClient } from "media-intake";
+       const server = await startDevAnnotationsServer({ dbPath: ":memory:" });
+       const token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1In0.";
+       const client = createAnnotationsClient({ baseUrl: server.url, token });
+       const record = await client.media.create({ id: "00000000000000ab", name: "a.png", path: "/a.png", mediaType: 2, userId: "u" });
+       console.log(record.mediaStatus);
+       await server.close();`,
+    );
+    expect(out).toBe("1");
   });
 
   it("installs the media-intake command", async () => {

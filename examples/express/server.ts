@@ -1,0 +1,56 @@
+// npm run example:express — the detections service, configured from the environment:
+//   PORT (3000), ANNOTATIONS_URL (unset: a dev annotations server starts in-process, its
+//   database under the data directory), VIDEOS_DIR and IMAGES_DIR (./data/videos, ./data/images),
+//   JWT_SECRET (HS256 verification; unset: tokens are decoded only, with a warning),
+//   MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token for crash recovery).
+import { dirname, resolve } from "node:path";
+import { SignJWT, UnsecuredJWT } from "jose";
+import { createAnnotationsClient, recoverInterrupted } from "../../src/index.ts";
+import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
+import { createDetectionsApp } from "./app.ts";
+
+const env = process.env;
+const port = Number(env.PORT ?? 3000);
+const directories = { videosDir: resolve(env.VIDEOS_DIR ?? "./data/videos"), imagesDir: resolve(env.IMAGES_DIR ?? "./data/images") };
+const secret = env.JWT_SECRET;
+if (!secret) console.warn("warning: JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
+
+let annotationsUrl = env.ANNOTATIONS_URL;
+let devServer: Awaited<ReturnType<typeof startDevAnnotationsServer>> | undefined;
+if (!annotationsUrl) {
+  const dbPath = resolve(dirname(directories.videosDir), "annotations.db");
+  devServer = await startDevAnnotationsServer({ port: 0, dbPath, ...(secret ? { jwtSecret: secret } : {}) });
+  annotationsUrl = devServer.url;
+  console.log(`dev annotations server on ${annotationsUrl} (database ${dbPath})`);
+}
+
+// The service's own token, for the start-up recovery: given, or minted for the dev server.
+const serviceToken =
+  env.SERVICE_TOKEN ??
+  (secret
+    ? await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret))
+    : new UnsecuredJWT({ sub: "detections-service" }).encode());
+const client = createAnnotationsClient({ baseUrl: annotationsUrl, token: serviceToken });
+const report = await recoverInterrupted({ client, directories });
+if (report.recordsCreated.length + report.markedError.length + report.filesRemoved.length + report.partialsRemoved.length > 0) {
+  console.log(`recovered after a crash: ${JSON.stringify(report)}`);
+}
+
+const app = createDetectionsApp({
+  client: createAnnotationsClient({ baseUrl: annotationsUrl }),
+  directories,
+  auth: secret ? { verify: { secret } } : {},
+  ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
+});
+const server = app.listen(port, "127.0.0.1", () => {
+  const address = server.address();
+  console.log(`listening on http://127.0.0.1:${typeof address === "object" && address ? address.port : port}`);
+});
+
+const stop = () => {
+  server.close();
+  server.closeAllConnections();
+  void devServer?.close();
+};
+process.once("SIGINT", stop);
+process.once("SIGTERM", stop);

@@ -1,0 +1,87 @@
+// media-intake/multer: a multer StorageEngine that streams each file through intakeMedia.
+import { rm } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import { basename, dirname } from "node:path";
+import type { Readable } from "node:stream";
+import { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "../index.ts";
+
+/** The parts of multer's file object the engine reads. */
+export interface MulterIncomingFile {
+  fieldname: string;
+  originalname: string;
+  mimetype: string;
+  stream: Readable;
+}
+
+/** What the engine adds to `req.file`: multer's usual fields and the media's. */
+export interface MediaIntakeFileInfo {
+  path: string;
+  size: number;
+  destination: string;
+  filename: string;
+  /** The media: its record, `created`, `fileCreated`, `detected`, `size`. */
+  media: IntakenMedia;
+}
+
+/** Options of {@link mediaIntakeStorage}: `intakeMedia`'s, less what each request brings. */
+export interface MediaIntakeStorageOptions extends Omit<IntakeMediaOptions, "token" | "originalName" | "signal" | "onProgress"> {
+  /**
+   * The caller's JWT for a request.
+   * @default the request's `Authorization` header
+   */
+  token?: (request: IncomingMessage) => string | undefined;
+}
+
+/** A multer `StorageEngine`. */
+export interface MediaIntakeStorageEngine {
+  _handleFile(request: IncomingMessage, file: MulterIncomingFile, callback: (error?: unknown, info?: MediaIntakeFileInfo) => void): void;
+  _removeFile(request: IncomingMessage, file: Partial<MediaIntakeFileInfo>, callback: (error: Error | null) => void): void;
+}
+
+/**
+ * A multer storage engine: each file streams through {@link intakeMedia} (token from the
+ * request, type, store, record) and `req.file` gets `path`, `size`, `destination`, `filename`
+ * and `media`. multer's `limits.fileSize` keeps working: when it trips, the intake is aborted
+ * (nothing kept, never a truncated file) and multer answers `LIMIT_FILE_SIZE` as usual; a client
+ * that disconnects mid-upload leaves nothing behind. `_removeFile` (multer calls it when a later
+ * part of the same request fails) removes only a file this request created; a record this
+ * request created stays, and a re-upload of the same bytes puts the file back under it.
+ *
+ * @example
+ * const upload = multer({ storage: mediaIntakeStorage({ client, directories }), limits: { fileSize: 2 ** 30 } });
+ * app.post("/upload", upload.single("file"), (req, res) => res.json(req.file.media));
+ */
+export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaIntakeStorageEngine {
+  const { token: tokenOf = (request: IncomingMessage) => request.headers.authorization, ...intakeOptions } = options;
+  return {
+    _handleFile(request, file, callback) {
+      const controller = new AbortController();
+      // busboy ends a file stream early at multer's fileSize limit: that upload must not be kept.
+      // multer reports LIMIT_FILE_SIZE itself; this only stops the intake.
+      file.stream.once("limit", () => controller.abort(new Error(`${JSON.stringify(file.originalname)} passed multer's fileSize limit.`)));
+      const onClose = () => {
+        if (!request.complete) controller.abort(new Error(`The client disconnected while uploading ${JSON.stringify(file.originalname)}.`));
+      };
+      request.once("close", onClose);
+      intakeMedia(file.stream, { ...intakeOptions, originalName: file.originalname, token: tokenOf(request), signal: controller.signal })
+        .then(
+          (media) => callback(null, { path: media.path, size: media.size, destination: dirname(media.path), filename: basename(media.path), media }),
+          (error: unknown) => {
+            file.stream.resume();
+            callback(error);
+          },
+        )
+        .finally(() => request.off("close", onClose));
+    },
+    _removeFile(_request, file, callback) {
+      if (!file.media?.fileCreated || !file.path) {
+        callback(null);
+        return;
+      }
+      rm(file.path, { force: true }).then(
+        () => callback(null),
+        (error: Error) => callback(error),
+      );
+    },
+  };
+}

@@ -1,0 +1,257 @@
+// End to end over real HTTP: the Express example, the dev annotations server, real files.
+import { request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { SignJWT } from "jose";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createDetectionsApp } from "../examples/express/app.ts";
+import { sampleMp4, samplePng } from "../examples/sample-media.ts";
+import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
+import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
+import { startServer } from "./helpers/http-server.ts";
+import { makeTempDir } from "./helpers/temp-dir.ts";
+
+const secret = "express-example-secret-0123456789abcdef";
+let root: string;
+let directories: StorageDirectories;
+let annotations: DevAnnotationsServer;
+let app: { url: string; close: () => Promise<void> };
+let token: string;
+
+async function startApp(options: { annotationsUrl?: string; maxUploadBytes?: number } = {}) {
+  const express = createDetectionsApp({
+    client: createAnnotationsClient({ baseUrl: options.annotationsUrl ?? annotations.url, retry: { retries: 1, baseDelayMs: 1 } }),
+    directories,
+    auth: { verify: { secret } },
+    ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
+  });
+  const server = express.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+beforeEach(async () => {
+  root = await makeTempDir();
+  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
+  annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
+  app = await startApp();
+  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+});
+afterEach(async () => {
+  await app.close();
+  await annotations.close();
+});
+
+async function upload(name: string, bytes: Uint8Array, options: { route?: string; auth?: string | null; field?: string } = {}) {
+  const form = new FormData();
+  form.append(options.field ?? "file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+  const headers: Record<string, string> = {};
+  const auth = options.auth === undefined ? `Bearer ${token}` : options.auth;
+  if (auth) headers.authorization = auth;
+  const response = await fetch(`${app.url}${options.route ?? "/detect"}`, { method: "POST", body: form, headers });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+async function history(id: string): Promise<number[]> {
+  const response = await fetch(`${annotations.url}/api/media/${id}/history`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await response.json()) as Array<{ mediaStatus: number }>).map((h) => h.mediaStatus);
+}
+
+async function storedFiles(): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && (e.parentPath.startsWith(directories.videosDir) || e.parentPath.startsWith(directories.imagesDir)))
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .sort();
+}
+
+describe("POST /detect", () => {
+  it("an image becomes a stored file and a record New -> AIProcessing -> AIProcessed", async () => {
+    const png = samplePng(40, 30, 2);
+    const { status, body } = await upload("Street Cam.PNG", png);
+    const id = await computeMediaId(png);
+    expect(status).toBe(200);
+    expect(body.media).toMatchObject({ id, name: "Street Cam.PNG", path: join(directories.imagesDir, `${id}.png`), mediaType: 2, mediaStatus: 3, userId: "alice" });
+    expect(body.detections.length).toBeGreaterThan(0);
+    expect(await readFile(body.media.path)).toEqual(Buffer.from(png));
+    expect(await history(id)).toEqual([1, 2, 3]);
+  });
+
+  it("a video likewise, with the same detections for the same bytes", async () => {
+    const mp4 = sampleMp4(1 << 20, 3);
+    const first = await upload("clip.mp4", mp4);
+    expect(first.status).toBe(200);
+    expect(first.body.media).toMatchObject({ mediaType: 1, mediaStatus: 3, path: join(directories.videosDir, `${await computeMediaId(mp4)}.mp4`) });
+    const again = await upload("same.MP4", mp4);
+    expect(again.body.detections).toEqual(first.body.detections);
+    expect(again.body.media).toMatchObject({ id: first.body.media.id, created: false, name: "clip.mp4" });
+    expect(await storedFiles()).toEqual([relative(root, first.body.media.path)]);
+    expect(await history(first.body.media.id)).toEqual([1, 2, 3, 2, 3]);
+  });
+
+  it("a truncated PNG ends in Error with 422", async () => {
+    const truncated = samplePng(40, 30, 5).subarray(0, 200);
+    const { status, body } = await upload("broken.png", truncated);
+    expect(status).toBe(422);
+    expect(body.error.code).toBe("DETECTION_FAILED");
+    expect(body.error.message).toMatch(/truncated/);
+    const id = await computeMediaId(truncated);
+    expect(await history(id)).toEqual([1, 2, 6]);
+  });
+
+  it.each([
+    ["no token", { auth: null }, 401, "AUTH_TOKEN_INVALID"],
+    ["a token signed with another key", { auth: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA" }, 401, "AUTH_TOKEN_INVALID"],
+    ["no file field", { field: "other" }, 400, "NO_FILE"],
+  ])("answers %s with the right status", async (_, options, status, code) => {
+    const result = await upload("a.png", samplePng(), options);
+    expect(result).toMatchObject({ status, body: { error: { code } } });
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("answers 400 to a body that is not a form", async () => {
+    const response = await fetch(`${app.url}/detect`, { method: "POST", body: "{}", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("BAD_FORM");
+  });
+
+  it("answers 415 to an unsupported type and to content that is not what its name says", async () => {
+    expect(await upload("notes.txt", Buffer.from("hello"))).toMatchObject({ status: 415, body: { error: { code: "UNSUPPORTED_MEDIA_TYPE" } } });
+    expect(await upload("cat.jpg", sampleMp4(10_000))).toMatchObject({ status: 415, body: { error: { code: "MEDIA_CONTENT_MISMATCH" } } });
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("answers 413 past MAX_UPLOAD_BYTES, keeping nothing", async () => {
+    await app.close();
+    app = await startApp({ maxUploadBytes: 100_000 });
+    expect(await upload("big.mp4", sampleMp4(200_000))).toMatchObject({ status: 413, body: { error: { code: "MEDIA_TOO_LARGE" } } });
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("answers 503 when the annotations service is down and 502 when it fails, keeping no file", async () => {
+    const down = await startServer(() => {});
+    await down.close();
+    await app.close();
+    app = await startApp({ annotationsUrl: down.url });
+    expect(await upload("a.png", samplePng())).toMatchObject({ status: 503, body: { error: { code: "ANNOTATIONS_UNAVAILABLE" } } });
+    const failing = await startServer((_, response) => response.writeHead(500).end());
+    try {
+      await app.close();
+      app = await startApp({ annotationsUrl: failing.url });
+      expect(await upload("a.png", samplePng())).toMatchObject({ status: 502, body: { error: { code: "ANNOTATIONS_HTTP_ERROR" } } });
+    } finally {
+      await failing.close();
+    }
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("a client that disconnects mid-upload leaves nothing behind", async () => {
+    const boundary = "----media-intake-test";
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
+    const { port } = new URL(app.url);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/detect",
+        headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": 50_000_000 },
+      });
+      req.on("error", () => resolve());
+      req.write(head);
+      req.write(sampleMp4(3 << 20));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 200);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("50 concurrent uploads, some identical: every record matches a file with its ID", async () => {
+    const contents = Array.from({ length: 20 }, (_, i) => samplePng(24, 24, i));
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => upload(`img-${i}.png`, contents[i % 20] as Uint8Array)));
+    // An upload whose twin is being detected at that moment is refused as busy (409); every
+    // distinct content gets its detection.
+    for (const result of results) {
+      if (result.status !== 200) expect(result).toMatchObject({ status: 409, body: { error: { code: "MEDIA_BUSY" } } });
+    }
+    const detected = new Set(results.filter((r) => r.status === 200).map((r) => r.body.media.id));
+    expect(detected.size).toBe(20);
+    const files = await storedFiles();
+    expect(files).toHaveLength(20);
+    const client = createAnnotationsClient({ baseUrl: annotations.url, token });
+    for (const file of files) {
+      const path = join(root, file);
+      const id = await computeMediaId(path);
+      const record = await client.media.get(id);
+      expect(record).toMatchObject({ id, path, mediaStatus: 3, userId: "alice" });
+    }
+  });
+});
+
+describe("other routes", () => {
+  it("POST /detect/:mediaId re-runs detection, GET /media/:mediaId reads the record, /healthz answers", async () => {
+    const { body } = await upload("a.png", samplePng(16, 16, 8));
+    const rerun = await fetch(`${app.url}/detect/${body.media.id.toUpperCase()}`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(rerun.status).toBe(200);
+    expect(await history(body.media.id)).toEqual([1, 2, 3, 2, 3]);
+    const read = await fetch(`${app.url}/media/${body.media.id}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await read.json()).toMatchObject({ id: body.media.id, mediaStatus: 3 });
+    expect((await fetch(`${app.url}/media/00000000000000aa`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect((await fetch(`${app.url}/media/nope`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(400);
+    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ ok: true });
+  });
+
+  it("POST /detect-multer goes through the multer engine", async () => {
+    const png = samplePng(20, 20, 1);
+    const { status, body } = await upload("m.png", png, { route: "/detect-multer" });
+    expect(status).toBe(200);
+    expect(body.media).toMatchObject({ id: await computeMediaId(png), mediaStatus: 3, userId: "alice" });
+  });
+
+  it("POST /detect-multer keeps multer's fileSize limit and its error, keeping nothing", async () => {
+    await app.close();
+    app = await startApp({ maxUploadBytes: 100_000 });
+    const result = await upload("big.mp4", sampleMp4(300_000), { route: "/detect-multer" });
+    expect(result.status).toBe(413);
+    expect(["LIMIT_FILE_SIZE", "MEDIA_TOO_LARGE"]).toContain(result.body.error.code);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await storedFiles()).toEqual([]);
+  });
+});
+
+describe("npm run example:express", () => {
+  it("starts from the environment, with a dev annotations server in-process, and logs its address", async () => {
+    const { spawn } = await import("node:child_process");
+    const { createInterface } = await import("node:readline");
+    const child = spawn(process.execPath, [join(import.meta.dirname, "../examples/express/server.ts")], {
+      env: { ...process.env, PORT: "0", VIDEOS_DIR: directories.videosDir, IMAGES_DIR: directories.imagesDir, JWT_SECRET: secret },
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).on("line", (line) => {
+          const match = line.match(/^listening on (http:\/\/127\.0\.0\.1:\d+)$/);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
+      });
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+      const form = new FormData();
+      form.append("file", new Blob([samplePng(12, 12, 3) as Uint8Array<ArrayBuffer>]), "x.png");
+      const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+});
