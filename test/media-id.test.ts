@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, truncate, writeFile } from "node:fs/promises";
+import { mkdir, open, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
