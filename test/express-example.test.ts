@@ -173,7 +173,10 @@ describe("POST /detect", () => {
         resolve();
       }, 200);
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The server notices the disconnect asynchronously: wait (up to 5 s) for the cleanup.
+    for (let waited = 0; waited < 5000 && (await storedFiles()).length > 0; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(await storedFiles()).toEqual([]);
   });
 
