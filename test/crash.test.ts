@@ -3,14 +3,14 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readdir, writeFile } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
 import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 const childScript = resolve(import.meta.dirname, "fixtures/crash-child.ts");
 // Renewed every third of it: wide enough that a loaded CI machine never misses a renewal.
@@ -83,13 +83,9 @@ async function recover() {
   return recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories, partialsOlderThanMs: 0 });
 }
 
-async function filesUnder(): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => relative(root, join(e.parentPath, e.name)))
-    .filter((path) => path !== "upload.mp4")
-    .sort();
+/** The files the flow left, without the upload's source file. */
+async function filesLeft(): Promise<string[]> {
+  return (await filesUnder(root)).filter((path) => path !== "upload.mp4");
 }
 
 /** A hook for the fake service: at the first request matching, `act` runs and the request hangs. */
@@ -114,10 +110,10 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const { child, line } = startChild();
     await line("PROGRESS");
     await kill(child);
-    expect((await filesUnder()).some((path) => path.endsWith(".partial"))).toBe(true);
+    expect((await filesLeft()).some((path) => path.endsWith(".partial"))).toBe(true);
     const report = await recover();
     expect(report.partialsRemoved).toHaveLength(1);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
     expect(fake.records.size).toBe(0);
   });
 
@@ -129,7 +125,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const report = await recover();
     expect(report.recordsCreated).toEqual([uploadId]);
     expect(fake.records.get(uploadId)).toMatchObject({ mediaStatus: MediaStatus.New, userId: "user-9", name: "upload.mp4", path: join(directories.videosDir, `${uploadId}.mp4`) });
-    expect(await filesUnder()).toEqual([stored()]);
+    expect(await filesLeft()).toEqual([stored()]);
   });
 
   it("after the record was created, before the answer arrived: nothing to do, nothing doubled", async () => {
@@ -139,7 +135,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const report = await recover();
     expect(report.alreadyConsistent).toEqual([uploadId]);
     expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.New);
-    expect(await filesUnder()).toEqual([stored()]);
+    expect(await filesLeft()).toEqual([stored()]);
   });
 
   it("right after AIProcessing was recorded: the record goes to Error", async () => {
@@ -150,7 +146,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const report = await recover();
     expect(report.markedError).toEqual([uploadId]);
     expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
-    expect(await filesUnder()).toEqual([stored()]);
+    expect(await filesLeft()).toEqual([stored()]);
   });
 
   it("in the middle of processing: the record goes to Error", async () => {
@@ -160,7 +156,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const report = await recover();
     expect(report.markedError).toEqual([uploadId]);
     expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
-    expect(await filesUnder()).toEqual([stored()]);
+    expect(await filesLeft()).toEqual([stored()]);
   });
 
   it("while AIProcessed was being recorded: the record goes to Error, not stuck", async () => {
@@ -184,7 +180,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const report = await recover();
     expect(report).toMatchObject({ recordsCreated: [], markedError: [], failed: [], live: 0 });
     expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
-    expect(await filesUnder()).toEqual([stored()]);
+    expect(await filesLeft()).toEqual([stored()]);
   });
 });
 
@@ -215,7 +211,7 @@ describe("two processes sharing the directories", () => {
     expect(await a.line("RESULT")).toBe('RESULT {"boxes":3}');
     expect(await b.line("RESULT")).toBe('RESULT {"boxes":3}');
     expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
-    expect((await filesUnder()).filter((f) => !f.startsWith("videos/.media-intake-journal"))).toEqual([stored()]);
+    expect((await filesLeft()).filter((f) => !f.startsWith("videos/.media-intake-journal"))).toEqual([stored()]);
     expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 // End to end over real HTTP: the Express example, the dev annotations server, real files.
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -10,7 +10,7 @@ import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
 import { startServer } from "./helpers/http-server.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 const secret = "express-example-secret-0123456789abcdef";
 let root: string;
@@ -65,12 +65,9 @@ async function history(id: string): Promise<number[]> {
   return ((await response.json()) as Array<{ mediaStatus: number }>).map((h) => h.mediaStatus);
 }
 
+/** The files in the storage directories (not the annotations database beside them). */
 async function storedFiles(): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && (e.parentPath.startsWith(directories.videosDir) || e.parentPath.startsWith(directories.imagesDir)))
-    .map((e) => relative(root, join(e.parentPath, e.name)))
-    .sort();
+  return (await filesUnder(root)).filter((path) => path.startsWith("videos/") || path.startsWith("images/"));
 }
 
 describe("POST /detect", () => {

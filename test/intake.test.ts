@@ -24,7 +24,7 @@ import {
 import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { annotationsHandlers, MOCK_BASE_URL } from "./helpers/msw-annotations.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 let root: string;
 let directories: StorageDirectories;
@@ -46,10 +46,7 @@ afterEach(() => service.close());
 const client = () => createAnnotationsClient({ baseUrl: service.url, retry: { retries: 2, baseDelayMs: 1 } });
 const wire = () => fake.log.map((r) => `${r.method} ${r.path}${r.method === "GET" ? "" : ` ${r.body}`}`);
 
-async function filesUnder(): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name))).sort();
-}
+const filesLeft = () => filesUnder(root);
 
 describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () => {
   it("stores, creates the record with the JWT's user, then New -> AIProcessing -> AIProcessed on the wire", async () => {
@@ -88,7 +85,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
       [2, 3],
     ]);
     expect(changes.every((change) => Object.isFrozen(change) && change.at instanceof Date)).toBe(true);
-    expect(await filesUnder()).toEqual([relative(root, media.path)]);
+    expect(await filesLeft()).toEqual([relative(root, media.path)]);
   });
 
   it("on failure sets Error and rethrows the very error the function threw", async () => {
@@ -109,7 +106,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
     await trackMediaProcessing(() => 1, { client: client(), token })(first);
     const again = await intakeMedia(Readable.from([png]), { originalName: "again.png", token, client: client(), directories });
     expect(again).toMatchObject({ id: first.id, path: first.path, name: "a.png", mediaStatus: 3, created: false, fileCreated: false });
-    expect(await filesUnder()).toEqual([relative(root, first.path)]);
+    expect(await filesLeft()).toEqual([relative(root, first.path)]);
   });
 
   it("a bad token fails before a byte is written or a request is sent", async () => {
@@ -130,7 +127,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
   it("an unsupported name fails before a byte is written", async () => {
     await expect(intakeMedia(samplePng(), { originalName: "a.txt", token, client: client(), directories })).rejects.toBeInstanceOf(UnsupportedMediaTypeError);
     expect(fake.log).toEqual([]);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("create refused with 401 by the service leaves no file", async () => {
@@ -140,7 +137,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
       const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AnnotationsAuthError);
       expect((error as Error).message).toMatch(/^POST \/api\/media: 401 Unauthorized/);
-      expect(await filesUnder()).toEqual([]);
+      expect(await filesLeft()).toEqual([]);
     } finally {
       await refusing.close();
     }
@@ -156,7 +153,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
       const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AnnotationsHttpError);
       expect((error as Error).message).toBe("POST /api/media: 500 Internal Server Error (after 3 attempts) — Database down");
-      expect(await filesUnder()).toEqual([]);
+      expect(await filesLeft()).toEqual([]);
     } finally {
       await failing.close();
     }
@@ -167,7 +164,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
     await down.close();
     const api = createAnnotationsClient({ baseUrl: down.url, retry: { retries: 1, baseDelayMs: 1 } });
     await expect(intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories })).rejects.toBeInstanceOf(AnnotationsUnavailableError);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("a failed create leaves a file that was already stored alone", async () => {

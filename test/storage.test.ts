@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmod, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
@@ -21,7 +21,7 @@ import {
   sweepPartials,
   UnsupportedMediaTypeError,
 } from "../src/index.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 const run = promisify(execFile);
 let root: string;
@@ -33,10 +33,7 @@ beforeEach(async () => {
 });
 
 /** Every file under the storage root, relative to it. */
-async function filesUnder(dir = root): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name))).sort();
-}
+const filesLeft = () => filesUnder(root);
 
 function chunksOf(bytes: Uint8Array, size = 65536): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -139,7 +136,7 @@ describe("storeMedia", () => {
     });
     expect(Object.isFrozen(stored)).toBe(true);
     expect(await readFile(stored.path)).toEqual(png);
-    expect(await filesUnder()).toEqual([`images/${id}.png`]);
+    expect(await filesLeft()).toEqual([`images/${id}.png`]);
   });
 
   it("copies in an existing file given by path", async () => {
@@ -168,7 +165,7 @@ describe("storeMedia", () => {
     const error = await storeMedia(missing, { originalName: "nope.png", directories }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MediaReadError);
     expect((error as Error).message).toBe(`Reading ${missing}: no such file (ENOENT)`);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("aborted mid-stream: rejects with the reason and leaves nothing", async () => {
@@ -180,7 +177,7 @@ describe("storeMedia", () => {
     const pending = storeMedia(source, { originalName: "a.png", directories, signal: controller.signal });
     setTimeout(() => controller.abort(reason), 30);
     await expect(pending).rejects.toBe(reason);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("a stream error mid-way: rejects with that very error and leaves nothing", async () => {
@@ -191,7 +188,7 @@ describe("storeMedia", () => {
       throw failure;
     })();
     await expect(storeMedia(source, { originalName: "a.png", directories })).rejects.toBe(failure);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("refuses one byte over maxBytes, never truncating, and accepts exactly maxBytes", async () => {
@@ -200,7 +197,7 @@ describe("storeMedia", () => {
     );
     expect(error).toBeInstanceOf(MediaTooLargeError);
     expect(error).toMatchObject({ code: "MEDIA_TOO_LARGE", maxBytes: png.length - 1 });
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
     const stored = await storeMedia(Readable.from(chunksOf(png, 100)), { originalName: "a.png", directories, maxBytes: png.length });
     expect(stored.size).toBe(png.length);
   });
@@ -215,12 +212,12 @@ describe("storeMedia", () => {
     })();
     await expect(storeMedia(endless, { originalName: "a.png", directories, maxBytes: 1 << 20 })).rejects.toBeInstanceOf(MediaTooLargeError);
     expect(pulled).toBeLessThan(20);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("an empty upload is no image; with verify off it is stored under the empty-content ID", async () => {
     await expect(storeMedia(new Uint8Array(0), { originalName: "empty.png", directories })).rejects.toBeInstanceOf(MediaContentMismatchError);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
     const stored = await storeMedia(new Uint8Array(0), { originalName: "empty.png", directories, verify: "off" });
     expect(stored).toMatchObject({ id: "34c96acdcadb1bbb", size: 0, detected: undefined });
   });
@@ -229,7 +226,7 @@ describe("storeMedia", () => {
     const error = await storeMedia(sampleMp4(100_000), { originalName: "cat.jpg", directories }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MediaContentMismatchError);
     expect((error as Error).message).toBe('Checking the content of "cat.jpg": the name says Image, the bytes are video/mp4');
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("with verify warn, keeps a lying file, returns what it is and emits a warning", async () => {
@@ -249,7 +246,7 @@ describe("storeMedia", () => {
     for (const name of ["../../x.png", "/etc/x.png", "a/../../b.jpg", "x\0.png"]) {
       await expect(storeMedia(png, { originalName: "a.png", directories, naming: () => name })).rejects.toBeInstanceOf(StoragePathEscapeError);
     }
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 
   it("never lets the upload name into the path", async () => {
@@ -273,7 +270,7 @@ describe("storeMedia", () => {
     expect(second).toMatchObject({ id: first.id, path: first.path, created: false, name: "b.PNG" });
     const after = await stat(first.path);
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
-    expect(await filesUnder()).toEqual([relative(root, first.path)]);
+    expect(await filesLeft()).toEqual([relative(root, first.path)]);
   });
 
   it("different bytes under the same ID: MediaIdCollisionError, nothing overwritten, nothing left", async () => {
@@ -287,7 +284,7 @@ describe("storeMedia", () => {
     expect(error).toBeInstanceOf(MediaIdCollisionError);
     expect(error).toMatchObject({ id: first.id, path: first.path });
     expect(await readFile(first.path)).toEqual(a);
-    expect(await filesUnder()).toEqual([relative(root, first.path)]);
+    expect(await filesLeft()).toEqual([relative(root, first.path)]);
   });
 
   it("20 concurrent stores of the same content end with one complete file and no error", async () => {
@@ -298,7 +295,7 @@ describe("storeMedia", () => {
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.path)).size).toBe(1);
     expect(await readFile(results[0]!.path)).toEqual(mp4);
-    expect(await filesUnder()).toEqual([relative(root, results[0]!.path)]);
+    expect(await filesLeft()).toEqual([relative(root, results[0]!.path)]);
   });
 
   it("reports progress as bytes are written; a throw in onProgress fails the store", async () => {
@@ -318,7 +315,7 @@ describe("storeMedia", () => {
         },
       }),
     ).rejects.toBe(stop);
-    expect((await filesUnder()).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expect((await filesLeft()).filter((f) => f.endsWith(".partial"))).toEqual([]);
   });
 
   it("beforePlace sees the ID and path before the file is there; a throw keeps nothing", async () => {
@@ -335,7 +332,7 @@ describe("storeMedia", () => {
     await expect(
       storeMedia(samplePng(9, 9, 9), { originalName: "b.png", directories, beforePlace: () => { throw veto; } }),
     ).rejects.toBe(veto);
-    expect(await filesUnder()).toEqual([relative(root, stored.path)]);
+    expect(await filesLeft()).toEqual([relative(root, stored.path)]);
   });
 
   it("fsync: true stores the same file", async () => {
@@ -369,7 +366,7 @@ describe("storeMedia", () => {
     const result = JSON.parse(stdout) as { name: string; code: string; message: string };
     expect(result).toMatchObject({ name: "MediaWriteError", code: "MEDIA_WRITE_FAILED" });
     expect(result.message).toBe(`Writing ${directories.imagesDir}: permission denied (EACCES)`);
-    expect(await filesUnder()).toEqual([]);
+    expect(await filesLeft()).toEqual([]);
   });
 });
 
@@ -385,7 +382,7 @@ describe("sweepPartials", () => {
     await utimes(old, past, past);
     await utimes(other, past, past);
     expect(await sweepPartials(directories, { olderThanMs: 3_600_000 })).toEqual([old]);
-    expect(await filesUnder()).toEqual(["images/.fedcba9876543210.partial", "images/keep.partial"]);
+    expect(await filesLeft()).toEqual(["images/.fedcba9876543210.partial", "images/keep.partial"]);
   });
 
   it("is fine with directories that do not exist yet", async () => {

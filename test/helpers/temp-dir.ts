@@ -1,6 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterEach } from "vitest";
 
 const created: string[] = [];
@@ -15,4 +15,13 @@ export async function makeTempDir(prefix = "media-intake-"): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   created.push(dir);
   return dir;
+}
+
+/** Every file under `root`, as sorted paths relative to it (`[]` when `root` is missing). */
+export async function filesUnder(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)))
+    .sort();
 }
