@@ -2,25 +2,23 @@
 // recoverInterrupted runs; no orphan file, no record stuck in AIProcessing, nothing lost.
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
-import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { createFakeAnnotations, type FakeAnnotations, type Fault, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 const childScript = resolve(import.meta.dirname, "fixtures/crash-child.ts");
-// Renewed every third of it: wide enough that a loaded CI machine never misses a renewal.
-const LEASE_MS = 1000;
 
 let root: string;
 let directories: StorageDirectories;
 let fake: FakeAnnotations;
 let service: Awaited<ReturnType<typeof startFakeAnnotationsServer>>;
-let intercept: ((request: FakeRequest) => "hang" | undefined) | undefined;
+let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let token: string;
 let upload: string;
 let uploadId: string;
@@ -46,7 +44,7 @@ afterEach(async () => {
 
 /** Starts the child service; resolves each printed line through `lines`. */
 function startChild(wait: "never" | "stdin" = "never") {
-  const config = { baseUrl: service.url, directories, token, file: upload, name: "upload.mp4", leaseMs: LEASE_MS, wait };
+  const config = { baseUrl: service.url, directories, token, file: upload, name: "upload.mp4", wait };
   const child = spawn(process.execPath, [childScript, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
   children.push(child);
   const seen: string[] = [];
@@ -77,9 +75,8 @@ async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
 }
 
-/** Recovers once the dead child's leases have run out. */
+/** Recovers at once: a dead process on this host is known dead by its pid and start time. */
 async function recover() {
-  await new Promise((r) => setTimeout(r, LEASE_MS + 100));
   return recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories, partialsOlderThanMs: 0 });
 }
 
@@ -188,9 +185,7 @@ describe("two processes sharing the directories", () => {
   it("a recovery leaves a live process's work alone, and it finishes", async () => {
     const { child, line } = startChild("stdin");
     await line("IN_FN");
-    // Longer than a lease: only renewals keep the entry live.
     const report = await recover();
-    await new Promise((r) => setTimeout(r, LEASE_MS));
     const again = await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories });
     expect(report).toMatchObject({ live: 1, markedError: [], recordsCreated: [] });
     expect(again).toMatchObject({ live: 1, markedError: [] });
@@ -212,6 +207,6 @@ describe("two processes sharing the directories", () => {
     expect(await b.line("RESULT")).toBe('RESULT {"boxes":3}');
     expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
     expect((await filesLeft()).filter((f) => !f.startsWith("videos/.media-intake-journal"))).toEqual([stored()]);
-    expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
+    expect(await filesUnder(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
-import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
+import { computeMediaId, createAnnotationsClient, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
@@ -18,10 +18,11 @@ let directories: StorageDirectories;
 let annotations: DevAnnotationsServer;
 let app: { url: string; close: () => Promise<void> };
 let token: string;
+let serviceToken: string;
 
 async function startApp(options: { annotationsUrl?: string; maxUploadBytes?: number } = {}) {
   const express = createDetectionsApp({
-    client: createAnnotationsClient({ baseUrl: options.annotationsUrl ?? annotations.url, retry: { retries: 1, baseDelayMs: 1 } }),
+    client: createAnnotationsClient({ baseUrl: options.annotationsUrl ?? annotations.url, token: serviceToken, retry: { retries: 1, baseDelayMs: 1 } }),
     directories,
     auth: { verify: { secret } },
     ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
@@ -42,8 +43,9 @@ beforeEach(async () => {
   root = await makeTempDir();
   directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
   annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
-  app = await startApp();
   token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  app = await startApp();
 });
 afterEach(async () => {
   await app.close();
@@ -133,19 +135,44 @@ describe("POST /detect", () => {
     expect(await storedFiles()).toEqual([]);
   });
 
-  it("answers 503 when the annotations service is down and 502 when it fails, keeping no file", async () => {
+  it("answers 503 MEDIA_RECORD_PENDING with the media ID when the annotations service is down or failing, keeping the file", async () => {
     const down = await startServer(() => {});
     await down.close();
     await app.close();
     app = await startApp({ annotationsUrl: down.url });
-    expect(await upload("a.png", samplePng())).toMatchObject({ status: 503, body: { error: { code: "ANNOTATIONS_UNAVAILABLE" } } });
+    const png = samplePng(10, 10, 4);
+    const id = await computeMediaId(png);
+    expect(await upload("a.png", png)).toMatchObject({ status: 503, body: { error: { code: "MEDIA_RECORD_PENDING", mediaId: id } } });
     const failing = await startServer((_, response) => response.writeHead(500).end());
     try {
       await app.close();
       app = await startApp({ annotationsUrl: failing.url });
-      expect(await upload("a.png", samplePng())).toMatchObject({ status: 502, body: { error: { code: "ANNOTATIONS_HTTP_ERROR" } } });
+      expect(await upload("a.png", png)).toMatchObject({ status: 503, body: { error: { code: "MEDIA_RECORD_PENDING", mediaId: id } } });
     } finally {
       await failing.close();
+    }
+    expect((await storedFiles()).filter((path) => path.startsWith("images/"))).toEqual([`images/${id}.png`]);
+    // The service is back: the record lands, the journal empties, one file stays.
+    await app.close();
+    app = await startApp();
+    expect(await upload("a.png", png)).toMatchObject({ status: 200, body: { media: { id, path: join(directories.imagesDir, `${id}.png`), mediaStatus: 3 } } });
+    // What the example's startRecovery does every few seconds:
+    const report = await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: annotations.url, token: serviceToken }), directories });
+    expect(report).toMatchObject({ alreadyConsistent: [id], failed: [] });
+    expect(await storedFiles()).toEqual([`images/${id}.png`]);
+  });
+
+  it("answers 502 when the service refuses the record for good, keeping no file", async () => {
+    const refusing = await startServer((request, response) => {
+      if (request.method === "GET") response.writeHead(404).end();
+      else response.writeHead(422, { "content-type": "application/problem+json" }).end('{"title":"Name taken"}');
+    });
+    try {
+      await app.close();
+      app = await startApp({ annotationsUrl: refusing.url });
+      expect(await upload("a.png", samplePng(10, 10, 5))).toMatchObject({ status: 502, body: { error: { code: "ANNOTATIONS_HTTP_ERROR" } } });
+    } finally {
+      await refusing.close();
     }
     expect(await storedFiles()).toEqual([]);
   });

@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import { Readable } from "node:stream";
 import { SignJWT } from "jose";
 import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import {
   AnnotationsAuthError,
@@ -13,7 +13,7 @@ import {
   computeMediaId,
   createAnnotationsClient,
   intakeMedia,
-  MediaBusyError,
+  MediaRecordPendingError,
   type MediaStatusChange,
   MediaStatusUpdateError,
   MediaType,
@@ -21,7 +21,7 @@ import {
   trackMediaProcessing,
   UnsupportedMediaTypeError,
 } from "../src/index.ts";
-import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { createFakeAnnotations, type FakeAnnotations, type Fault, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { annotationsHandlers, MOCK_BASE_URL } from "./helpers/msw-annotations.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
@@ -30,7 +30,7 @@ let root: string;
 let directories: StorageDirectories;
 let fake: FakeAnnotations;
 let service: Awaited<ReturnType<typeof startFakeAnnotationsServer>>;
-let intercept: ((request: FakeRequest) => "hang" | undefined) | undefined;
+let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let token: string;
 
 beforeEach(async () => {
@@ -43,7 +43,8 @@ beforeEach(async () => {
 });
 afterEach(() => service.close());
 
-const client = () => createAnnotationsClient({ baseUrl: service.url, retry: { retries: 2, baseDelayMs: 1 } });
+// The client's own token is the service's: background settling uses it.
+const client = () => createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: { retries: 2, baseDelayMs: 1 } });
 const wire = () => fake.log.map((r) => `${r.method} ${r.path}${r.method === "GET" ? "" : ` ${r.body}`}`);
 
 const filesLeft = () => filesUnder(root);
@@ -131,50 +132,50 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
   });
 
   it("create refused with 401 by the service leaves no file", async () => {
-    const refusing = await startFakeAnnotationsServer(createFakeAnnotations({ acceptToken: () => false }));
+    // The caller's token is refused; the service's own (the client's) still reads records.
+    const refusing = await startFakeAnnotationsServer(createFakeAnnotations({ acceptToken: (t) => t === "service-token" }));
     try {
-      const api = createAnnotationsClient({ baseUrl: refusing.url, retry: { retries: 2, baseDelayMs: 1 } });
+      const api = createAnnotationsClient({ baseUrl: refusing.url, token: "service-token", retry: { retries: 2, baseDelayMs: 1 } });
       const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AnnotationsAuthError);
       expect((error as Error).message).toMatch(/^POST \/api\/media: 401 Unauthorized/);
-      expect(await filesLeft()).toEqual([]);
+      // Whether a record relies on the file is read with the service's token, in the background.
+      await vi.waitFor(async () => expect(await filesLeft()).toEqual([]), { timeout: 10_000 });
+      expect(refusing.fake.records.size).toBe(0);
     } finally {
       await refusing.close();
     }
   });
 
-  it("create answering 500 after its retries leaves no file", async () => {
-    const failing = await startServer((_, response) => {
-      response.writeHead(500, { "content-type": "application/problem+json" });
-      response.end(JSON.stringify({ title: "Database down" }));
-    });
-    try {
-      const api = createAnnotationsClient({ baseUrl: failing.url, retry: { retries: 2, baseDelayMs: 1 } });
-      const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(AnnotationsHttpError);
-      expect((error as Error).message).toBe("POST /api/media: 500 Internal Server Error (after 3 attempts) — Database down");
-      expect(await filesLeft()).toEqual([]);
-    } finally {
-      await failing.close();
-    }
+  it("create answering 500 after its retries keeps the file, and the record lands once the service answers", async () => {
+    let failing = true;
+    intercept = (request) => (failing && request.method === "POST" ? { status: 500 } : undefined);
+    const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: client(), directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaRecordPendingError);
+    expect((error as Error).message).toMatch(/^Creating the record of media [0-9a-f]{16}: the outcome is not known \(POST \/api\/media: 500 Internal Server Error \(after 3 attempts\)/);
+    const { id, path } = error as MediaRecordPendingError;
+    expect(await readFile(path)).toEqual(samplePng());
+    failing = false;
+    await vi.waitFor(() => expect(fake.records.get(id)).toMatchObject({ path, userId: "user-7", mediaStatus: 1 }), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).not.toContainEqual(expect.stringMatching(/\.json$/)));
   });
 
-  it("create failing with the service down leaves no file", async () => {
+  it("create failing with the service down keeps the file for the record to come", async () => {
     const down = await startServer(() => {});
     await down.close();
     const api = createAnnotationsClient({ baseUrl: down.url, retry: { retries: 1, baseDelayMs: 1 } });
-    await expect(intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories })).rejects.toBeInstanceOf(AnnotationsUnavailableError);
-    expect(await filesLeft()).toEqual([]);
+    const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: api, directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaRecordPendingError);
+    expect((error as Error).cause).toBeInstanceOf(AnnotationsUnavailableError);
+    expect(await filesLeft()).toContainEqual(relative(root, (error as MediaRecordPendingError).path));
   });
 
   it("a failed create leaves a file that was already stored alone", async () => {
     const png = samplePng(20, 20, 1);
     const first = await intakeMedia(png, { originalName: "a.png", token, client: client(), directories });
+    intercept = (request) => (request.method === "POST" ? { status: 400 } : undefined);
     fake.records.clear();
-    const down = await startServer(() => {});
-    await down.close();
-    const api = createAnnotationsClient({ baseUrl: down.url, retry: false });
-    await expect(intakeMedia(png, { originalName: "a.png", token, client: api, directories })).rejects.toBeInstanceOf(AnnotationsUnavailableError);
+    await expect(intakeMedia(png, { originalName: "a.png", token, client: client(), directories })).rejects.toBeInstanceOf(AnnotationsHttpError);
     expect(await readFile(first.path)).toEqual(png);
   });
 });
@@ -226,22 +227,22 @@ describe("trackMediaProcessing", () => {
     );
     setTimeout(() => controller.abort(reason), 50);
     await expect(detect(media)).rejects.toBe(reason);
-    expect(fake.records.get(media.id)?.mediaStatus).toBe(6);
+    await vi.waitFor(() => expect(fake.records.get(media.id)?.mediaStatus).toBe(6));
   });
 
-  it("refuses a second run of an ID already running in this process", async () => {
+  it("a duplicate call joins the run in progress and gets its result", async () => {
     const media = await stored();
     let calls = 0;
-    let finish!: () => void;
+    let finish!: (value: string) => void;
     const detect = trackMediaProcessing(() => {
       calls += 1;
-      return new Promise<void>((resolve) => (finish = resolve));
+      return new Promise<string>((resolve) => (finish = resolve));
     }, { client: client(), token });
     const first = detect(media);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await expect(detect(media.id)).rejects.toBeInstanceOf(MediaBusyError);
-    finish();
-    await first;
+    await vi.waitFor(() => expect(calls).toBe(1));
+    const second = detect(media.id);
+    finish("boxes");
+    expect(await Promise.all([first, second])).toEqual(["boxes", "boxes"]);
     expect(calls).toBe(1);
     expect(fake.records.get(media.id)?.mediaStatus).toBe(3);
   });
@@ -268,9 +269,8 @@ describe("trackMediaProcessing", () => {
       { client: client(), token, directories },
     );
     await detect(media);
-    expect(during).toHaveLength(1);
-    expect(during[0]).toMatch(new RegExp(`^processing-${media.id}-.*\\.json$`));
-    expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
+    expect(during.filter((name) => name.endsWith(".json"))).toEqual([expect.stringMatching(new RegExp(`^${media.id}\\.run\\.`))]);
+    expect((await readdir(join(directories.videosDir, ".media-intake-journal"))).filter((name) => name.endsWith(".json"))).toEqual([]);
   });
 });
 

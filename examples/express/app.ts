@@ -9,6 +9,7 @@ import {
   intakeMedia,
   isMediaIntakeError,
   type MediaRecord,
+  MediaRecordPendingError,
   normalizeMediaId,
   type StorageDirectories,
   trackMediaProcessing,
@@ -16,9 +17,10 @@ import {
   userIdFromToken,
 } from "../../src/index.ts";
 import { mediaIntakeStorage } from "../../src/multer/index.ts";
-import { CorruptMediaError, type Detection, detect } from "./detector.ts";
+import { CorruptMediaError, detect } from "./detector.ts";
 
 export interface DetectionsAppConfig {
+  /** The annotations client: each request's own token is passed per call; its own token (the service's) serves background work. */
   client: AnnotationsClient;
   directories: StorageDirectories;
   /** How tokens are checked: with `verify.secret` (HS256) or decoded only. */
@@ -51,7 +53,7 @@ export function httpStatusFor(error: unknown): { status: number; code: string } 
     MEDIA_TOO_LARGE: 413,
     MEDIA_ID_COLLISION: 409,
     MEDIA_NOT_FOUND: 404,
-    MEDIA_BUSY: 409,
+    MEDIA_RECORD_PENDING: 503,
     ANNOTATIONS_AUTH_FAILED: 401,
     ANNOTATIONS_UNAVAILABLE: 503,
     ANNOTATIONS_HTTP_ERROR: 502,
@@ -67,17 +69,16 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   const { client, directories, auth, maxUploadBytes } = config;
   const app = express();
 
-  /** Detection under trackMediaProcessing: New -> AIProcessing -> AIProcessed, or Error. */
-  const runDetection = (media: MediaRecord, token: string | undefined, signal: AbortSignal): Promise<Detection[]> =>
-    trackMediaProcessing((m, context) => detect(m.path ?? media.path, m.id, context.signal), {
-      client,
-      ...(token ? { token } : {}),
-      directories,
-      signal,
-    })(media);
+  /**
+   * Detection under trackMediaProcessing: New -> AIProcessing -> AIProcessed, or Error. One
+   * tracked function for the app, so duplicate uploads in flight share one run; each request
+   * brings its token and its signal (a client that goes away stops waiting; the run stops when
+   * nobody waits any more, its Error written in the background).
+   */
+  const detection = trackMediaProcessing((media, context) => detect(media.path ?? "", media.id, context.signal), { client, directories });
 
   const answer = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal) => {
-    const detections = await runDetection(media, token, signal);
+    const detections = await detection.with({ ...(token ? { token } : {}), signal })(media);
     const record = await client.media.get(media.id, token ? { token } : {});
     res.json({ media: { ...media, ...record }, detections });
   };
@@ -187,7 +188,13 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
 
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const { status, code } = httpStatusFor(error);
-    if (!res.headersSent) res.status(status).json({ error: { code, message: (error as Error)?.message ?? String(error) } });
+    if (res.headersSent) return;
+    // Kept, not lost: the record is settled in the background; the client may retry or poll.
+    if (error instanceof MediaRecordPendingError) {
+      res.status(status).set("retry-after", "5").json({ error: { code, message: error.message, mediaId: error.id } });
+      return;
+    }
+    res.status(status).json({ error: { code, message: (error as Error)?.message ?? String(error) } });
   });
   return app;
 }

@@ -5,7 +5,7 @@
 //   MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token for crash recovery).
 import { dirname, resolve } from "node:path";
 import { SignJWT, UnsecuredJWT } from "jose";
-import { createAnnotationsClient, recoverInterrupted } from "../../src/index.ts";
+import { createAnnotationsClient, startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp } from "./app.ts";
 
@@ -30,14 +30,22 @@ const serviceToken =
   (secret
     ? await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret))
     : new UnsecuredJWT({ sub: "detections-service" }).encode());
+// One client: each request passes its caller's token; the service's token is the client's own,
+// for what outlives a request (records and statuses settled in the background, recovery).
 const client = createAnnotationsClient({ baseUrl: annotationsUrl, token: serviceToken });
-const report = await recoverInterrupted({ client, directories });
-if (report.recordsCreated.length + report.markedError.length + report.filesRemoved.length + report.partialsRemoved.length > 0) {
-  console.log(`recovered after a crash: ${JSON.stringify(report)}`);
-}
+// Settles what a crash or an outage left, at once and then every few seconds, while serving:
+// the service starts even when the annotations service is down.
+const recovery = startRecovery({
+  client,
+  directories,
+  onPass: (report) => {
+    const settled = report.recordsCreated.length + report.markedError.length + report.statusesWritten.length + report.filesRemoved.length + report.partialsRemoved.length;
+    if (settled > 0) console.log(`recovered: ${JSON.stringify({ ...report, failed: report.failed.map((f) => f.id) })}`);
+  },
+});
 
 const app = createDetectionsApp({
-  client: createAnnotationsClient({ baseUrl: annotationsUrl }),
+  client,
   directories,
   auth: secret ? { verify: { secret } } : {},
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
@@ -48,6 +56,7 @@ const server = app.listen(port, "127.0.0.1", () => {
 });
 
 const stop = () => {
+  void recovery.stop();
   server.close();
   server.closeAllConnections();
   void devServer?.close();

@@ -78,8 +78,9 @@ export interface AnnotationsClient {
     /**
      * `POST /api/media`. Resolves to the record the service returned, or the one sent when it
      * answered without a body. A virtual ID is refused before any request.
-     * @throws {MediaConflictError} 409 on the first attempt: a record with that ID exists. (A
-     * 409 after a retried POST means the first attempt landed: the record is read and returned.)
+     * @throws {MediaConflictError} 409: a record with that ID exists. (A 409 after a retried
+     * POST is read: when the record holds the UserId, Path and Name sent, the first attempt
+     * landed and the record is returned.)
      */
     create(record: NewMediaRecord, options?: AnnotationsCallOptions): Promise<MediaRecord>;
     /** `create`, and on 409 the existing record: the normal path for a re-upload. */
@@ -227,8 +228,12 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
         const { text, info } = await request("POST", "/api/media", call, toWireRecord(sent));
         return text.trim() === "" ? sent : parseRecord(text, info);
       } catch (error) {
-        // Content-derived IDs make POST safe to retry: a 409 on a retry is our first attempt.
-        if (error instanceof MediaConflictError && error.attempts > 1) return media.get(sent.id, call);
+        // Content-derived IDs make POST safe to retry: a 409 on a retry may be our first
+        // attempt, and is when the record holds what we sent; else another upload made it.
+        if (error instanceof MediaConflictError && error.attempts > 1) {
+          const existing = await media.get(sent.id, call);
+          if (existing.userId === sent.userId && existing.path === sent.path && existing.name === sent.name) return existing;
+        }
         throw error;
       }
     },

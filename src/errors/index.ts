@@ -19,4 +19,4 @@ export {
   MediaNotFoundError,
   type ProblemDetails,
 } from "./annotations.ts";
-export { MediaBusyError, MediaStatusUpdateError } from "./lifecycle.ts";
+export { MediaRecordPendingError, MediaStatusUpdateError } from "./lifecycle.ts";

@@ -1,14 +1,27 @@
 import { MediaIntakeError } from "./base.ts";
 
-/** Processing of this media is already running in this process; it was not started twice. */
-export class MediaBusyError extends MediaIntakeError {
+/**
+ * The stored upload's record could not be confirmed: the create's outcome is not known (a
+ * timeout, a reset, a 5xx, an answer that could not be read, an abort after it was sent). The
+ * file is kept and journaled, and the record is created in the background (or found to exist)
+ * as soon as the service answers: a retry of the upload, or `GET` of the ID later, finds it.
+ * `cause` is the client's error. (A 503 with `Retry-After` for an HTTP caller.)
+ */
+export class MediaRecordPendingError extends MediaIntakeError {
   /** The media ID. */
   readonly id: string;
+  /** Where the file is kept. */
+  readonly path: string;
 
-  constructor(id: string) {
-    super(`Processing media ${id}: already running in this process`, { code: "MEDIA_BUSY" });
-    this.name = "MediaBusyError";
+  constructor(id: string, path: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`Creating the record of media ${id}: the outcome is not known (${reason}); the file is kept and the record will be settled in the background`, {
+      code: "MEDIA_RECORD_PENDING",
+      cause,
+    });
+    this.name = "MediaRecordPendingError";
     this.id = id;
+    this.path = path;
   }
 }
 

@@ -1,7 +1,9 @@
-import { rm } from "node:fs/promises";
 import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
 import { userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
-import { addJournalEntry, checkLeaseMs, DEFAULT_LEASE_MS, type JournalHandle } from "../lifecycle/journal.ts";
+import { MediaRecordPendingError } from "../errors/index.ts";
+import { fileJournalFor } from "../lifecycle/file-journal.ts";
+import type { JournalHandle, MediaJournal } from "../lifecycle/journal.ts";
+import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
 import { sanitizeMediaName, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
 
@@ -13,15 +15,17 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
   client: AnnotationsClient;
   /** How the user ID is read from the token: claim and verification; see {@link userIdFromToken}. */
   auth?: UserIdFromTokenOptions;
-  /** Lease of the crash-journal entry, renewed while the intake lives. @default 30_000 */
-  leaseMs?: number;
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  journal?: MediaJournal;
+  /** Gets a line when journal work is handed to the background, and per failure to settle it. */
+  logger?: LifecycleLogger;
 }
 
 /** The media an intake produced: its record and what the store saw (frozen). */
 export interface IntakenMedia extends MediaRecord {
   /** `false` when the record existed already: a re-upload of the same content. */
   readonly created: boolean;
-  /** `false` when identical bytes were stored already. */
+  /** `true` only when this upload's bytes were kept as a new file (`false` for a duplicate of stored content). */
   readonly fileCreated: boolean;
   /** What the bytes look like; see {@link detectMediaKind}. */
   readonly detected: DetectedMediaKind | undefined;
@@ -33,48 +37,104 @@ export interface IntakenMedia extends MediaRecord {
  * The whole upload-to-record flow (SPEC.md "The job"):
  * 1. the user ID from the token: a bad token fails before a byte is written ({@link AuthTokenError});
  * 2. the type from the name, before a byte is written ({@link UnsupportedMediaTypeError});
- * 3. {@link storeMedia} streams the bytes to their persistent path;
- * 4. the record is created with status New; when it exists already (a re-upload), the existing
- *    record is returned. If creating fails for any other reason, a file this call created is
- *    removed again (a file that was already there is left alone), and the real error is thrown.
+ * 3. {@link storeMedia} streams the bytes to their persistent path (the same content already
+ *    stored, under any extension of its type, is kept instead: one content, one file);
+ * 4. the record is created with status New; when it exists already (a re-upload, or the same
+ *    content from another user: one record per content), the existing record is returned and
+ *    a file this upload added beside the one it names is removed.
  *
- * A crash journal entry covers the step between the file landing and its record: after a crash,
- * {@link recoverInterrupted} creates the missing record.
+ * The step between the file and its record is journaled, so nothing is lost:
+ * - a definite refusal of the create (a 4xx other than 408, 409, 429) removes a file this call
+ *   created, unless another upload of the same content or a record relies on it, and rethrows;
+ * - an outcome that is not known (a timeout, a reset, a 5xx, an unreadable answer, an abort)
+ *   keeps the file: the record is created in the background as soon as the service answers, and
+ *   the call rejects with {@link MediaRecordPendingError} (or `signal.reason`);
+ * - a crash: {@link recoverInterrupted} or {@link startRecovery} settles it in any process.
  *
  * @example
  * const media = await intakeMedia(req, { originalName: "clip.MP4", token: req.headers.authorization, client, directories });
  */
 export async function intakeMedia(source: StoreMediaSource, options: IntakeMediaOptions): Promise<IntakenMedia> {
-  const { token, client, auth, leaseMs = DEFAULT_LEASE_MS, ...storeOptions } = options;
-  checkLeaseMs(leaseMs);
+  const { token, client, auth, journal: givenJournal, logger, ...storeOptions } = options;
   if (!client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   const userId = await userIdFromToken(token, auth);
   resolveMediaType(storeOptions.originalName, storeOptions.mediaTypes);
+  const journal = givenJournal ?? fileJournalFor(storeOptions.directories);
+  const { signal } = storeOptions;
 
-  let journal: JournalHandle | undefined;
+  let entry: JournalHandle | undefined;
+  const drop = async () => {
+    await entry?.remove().catch((error: unknown) => logger?.warn?.({ error: (error as Error)?.message }, "media journal entry not removed"));
+  };
+  const handOver = async (id: string, refused = false) => {
+    try {
+      await entry?.update({ state: "settle", ...(refused ? { refused } : {}) });
+      settleInBackground(journal, client, logger);
+    } catch (error) {
+      logger?.warn?.({ id, error: (error as Error)?.message }, "media journal entry not handed over");
+    }
+  };
+
+  let stored: Awaited<ReturnType<typeof storeMedia>>;
   try {
-    const stored = await storeMedia(source, {
+    stored = await storeMedia(source, {
       ...storeOptions,
       beforePlace: async ({ id, path, mediaType }) => {
-        journal = await addJournalEntry(
-          storeOptions.directories,
-          { kind: "intake", id, path, mediaType, userId, name: sanitizeMediaName(storeOptions.originalName) },
-          leaseMs,
-        );
+        // Journaled before the file takes its name: whatever happens next, someone settles it.
+        entry = await journal.add({
+          kind: "intake",
+          id,
+          path,
+          mediaType,
+          userId,
+          name: sanitizeMediaName(storeOptions.originalName),
+          fileCreated: true,
+          state: "active",
+          at: Date.now(),
+        });
       },
     });
-    try {
-      const bearer = typeof token === "string" ? token : undefined;
-      const { record, created } = await client.media.createOrGet(
-        { id: stored.id, name: stored.name, path: stored.path, mediaType: stored.mediaType, userId },
-        { ...(bearer ? { token: bearer } : {}), ...(storeOptions.signal ? { signal: storeOptions.signal } : {}) },
-      );
-      return Object.freeze({ ...record, created, fileCreated: stored.created, detected: stored.detected, size: stored.size });
-    } catch (error) {
-      if (stored.created) await rm(stored.path, { force: true });
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+
+  const bearer = typeof token === "string" ? token : undefined;
+  const call = { ...(bearer ? { token: bearer } : {}), ...(signal ? { signal } : {}) };
+  const ownKeys = new Set(entry ? [entry.key] : []);
+  let made: { record: MediaRecord; created: boolean };
+  try {
+    made = await client.media.createOrGet({ id: stored.id, name: stored.name, path: stored.path, mediaType: stored.mediaType, userId }, call);
+  } catch (error) {
+    // A refusal after a retried POST is no proof: the first attempt may have landed. The
+    // background settling reads the record before it decides.
+    if (!signal?.aborted && isDefiniteRefusal(error) && error.attempts === 1) {
+      try {
+        if (stored.created) await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call);
+        await drop();
+      } catch (cleanupError) {
+        // Whether a record relies on the file could not be read: settled in the background.
+        logger?.warn?.({ id: stored.id, error: (cleanupError as Error)?.message }, "refused upload's file not removed yet");
+        await handOver(stored.id, true);
+      }
       throw error;
     }
-  } finally {
-    await journal?.remove();
+    await handOver(stored.id);
+    if (signal?.aborted) throw signal.reason;
+    throw new MediaRecordPendingError(stored.id, stored.path, error);
   }
+
+  let fileCreated = stored.created;
+  // One content, one file: the record names another file of the same content.
+  if (stored.created && made.record.path !== stored.path) {
+    try {
+      if (await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call)) fileCreated = false;
+    } catch (error) {
+      logger?.warn?.({ id: stored.id, error: (error as Error)?.message }, "duplicate file not removed yet");
+      await handOver(stored.id);
+      entry = undefined;
+    }
+  }
+  await drop();
+  return Object.freeze({ ...made.record, created: made.created, fileCreated, detected: stored.detected, size: stored.size });
 }

@@ -1,188 +1,97 @@
-// The crash journal: one small JSON file per in-flight intake or processing run, written
-// atomically and fsynced, in `<videosDir>/.media-intake-journal/`. Each file names the process
-// that owns it and a lease that the owner renews; recovery takes over only expired leases.
-import { randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { hostname } from "node:os";
-import { join } from "node:path";
-import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
+// The journal: what is in flight, durably, so that nothing is lost when an outcome is not known
+// or a process dies. One small interface; one factory per engine (files on one host here, Redis
+// across hosts in `media-intake/queue`), and one conformance suite run against each.
+import type { MediaStatus } from "../annotations/index.ts";
+import type { MediaType } from "../media-type/index.ts";
 
-/** The journal's folder inside `videosDir`. */
-export const JOURNAL_DIRECTORY_NAME = ".media-intake-journal";
-/** @default 30 s: the owner renews every third of it. */
-export const DEFAULT_LEASE_MS = 30_000;
+/**
+ * `active`: its owner is working on it (an upload between its file and its record, a detection
+ * run). `settle`: the owner handed it over: whoever settles the journal (the owner's background
+ * settler, or any process once the owner is dead) finishes it.
+ */
+export type JournalEntryState = "active" | "settle";
 
-/** A claimed entry untouched for this long belongs to a recovery that died; it is taken again. */
-const ABANDONED_CLAIM_MS = 5 * 60_000;
-
-/** What one journal file records. */
-export interface JournalEntry {
-  /** `intake`: a stored file whose record may be missing; `processing`: a run that may be cut off. */
-  readonly kind: "intake" | "processing";
+/** A stored file whose record may be missing: settled by creating the record, or removing the file on a definite refusal. */
+export interface IntakeJournalEntry {
+  readonly kind: "intake";
   readonly id: string;
-  /** Intake only: what the record needs. */
-  readonly path?: string;
-  readonly name?: string;
-  readonly mediaType?: number;
-  readonly userId?: string;
-  /** The owning process: `host:pid:uuid`. */
-  readonly owner: string;
-  /** Epoch ms until which the owner's claim holds. */
-  readonly leaseUntil: number;
-  readonly startedAt: number;
-}
-
-export type NewJournalEntry = Omit<JournalEntry, "owner" | "leaseUntil" | "startedAt">;
-
-/** This process's name in journal entries. */
-export const processOwner = `${hostname()}:${process.pid}:${randomUUID()}`;
-
-export function journalDirectory(directories: StorageDirectories): string {
-  return join(normalizeStorageDirectories(directories).videosDir, JOURNAL_DIRECTORY_NAME);
-}
-
-export function checkLeaseMs(leaseMs: unknown): number {
-  if (typeof leaseMs !== "number" || !Number.isFinite(leaseMs) || leaseMs < 100) {
-    throw new TypeError(`Expected \`leaseMs\` to be a number of milliseconds, at least 100, got ${String(leaseMs)}.`);
-  }
-  return leaseMs;
-}
-
-/** Writes `data` to `path` so that a reader sees the old file or the new one, never a part. */
-async function writeAtomically(directory: string, path: string, data: string): Promise<void> {
-  const temp = `${path}.${randomUUID()}.tmp`;
-  const handle = await open(temp, "wx");
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  const dir = await open(directory, "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
-
-/** A live entry of this process; its lease is renewed until `remove()`. */
-export interface JournalHandle {
-  readonly entry: JournalEntry;
-  remove(): Promise<void>;
-}
-
-interface Live {
-  file: string;
-  entry: JournalEntry;
-}
-
-/** The entries this process owns, per journal folder, renewed on one timer. */
-const journals = new Map<string, { leaseMs: number; live: Set<Live>; timer: NodeJS.Timeout | undefined }>();
-
-/** Records an in-flight item and keeps its lease alive until the handle is removed. */
-export async function addJournalEntry(directories: StorageDirectories, entry: NewJournalEntry, leaseMs: number): Promise<JournalHandle> {
-  const directory = journalDirectory(directories);
-  await mkdir(directory, { recursive: true });
-  const now = Date.now();
-  const live: Live = {
-    file: join(directory, `${entry.kind}-${entry.id}-${randomUUID()}.json`),
-    entry: Object.freeze({ ...entry, owner: processOwner, leaseUntil: now + leaseMs, startedAt: now }),
-  };
-  await writeAtomically(directory, live.file, JSON.stringify(live.entry));
-  let journal = journals.get(directory);
-  if (!journal) journals.set(directory, (journal = { leaseMs, live: new Set(), timer: undefined }));
-  journal.leaseMs = Math.min(journal.leaseMs, leaseMs);
-  journal.live.add(live);
-  if (!journal.timer) {
-    const current = journal;
-    current.timer = setInterval(() => void renew(directory, current), Math.max(50, Math.floor(current.leaseMs / 3)));
-    current.timer.unref();
-  }
-  const owner = journal;
-  return {
-    entry: live.entry,
-    async remove() {
-      owner.live.delete(live);
-      if (owner.live.size === 0 && owner.timer) {
-        clearInterval(owner.timer);
-        owner.timer = undefined;
-      }
-      // Gone already when a recovery took it over: nothing to do then.
-      await rm(live.file, { force: true });
-    },
-  };
-}
-
-async function renew(directory: string, journal: { leaseMs: number; live: Set<Live> }): Promise<void> {
-  for (const live of journal.live) {
-    const renewed = Object.freeze({ ...live.entry, leaseUntil: Date.now() + journal.leaseMs });
-    try {
-      // Only while the file is still ours: a file a recovery took over is not brought back.
-      await stat(live.file);
-      await writeAtomically(directory, live.file, JSON.stringify(renewed));
-      live.entry = renewed;
-    } catch {
-      // A missed renewal shortens the lease; the next tick tries again.
-    }
-  }
-}
-
-/** An entry found on disk, with the file that holds it. */
-export interface StoredJournalEntry {
-  readonly file: string;
-  readonly entry: JournalEntry;
-}
-
-/** Every entry of the journal folder; unreadable files (a torn write cannot happen) are skipped. */
-export async function readJournal(directories: StorageDirectories): Promise<StoredJournalEntry[]> {
-  const directory = journalDirectory(directories);
-  const names = await readdir(directory).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return [] as string[];
-    throw error;
-  });
-  const found: StoredJournalEntry[] = [];
-  for (const name of names.filter((n) => n.endsWith(".json") || n.includes(".json.claimed-"))) {
-    const file = join(directory, name);
-    try {
-      // A claimed file is being recovered; one left for long belongs to a recovery that died.
-      if (!name.endsWith(".json") && Date.now() - (await stat(file)).mtimeMs < ABANDONED_CLAIM_MS) continue;
-      found.push({ file, entry: JSON.parse(await readFile(file, "utf8")) as JournalEntry });
-    } catch {
-      // Removed meanwhile by its owner, or not ours.
-    }
-  }
-  return found;
+  readonly state: JournalEntryState;
+  /** The file the record will name. */
+  readonly path: string;
+  /** The record's Name, MediaType and UserId. */
+  readonly name: string;
+  readonly mediaType: MediaType;
+  readonly userId: string;
+  /** Whether this intake may have put the file there (only then may a refusal remove it). */
+  readonly fileCreated: boolean;
+  /**
+   * The service refused this record for good: settling never creates it, and removes the file
+   * once nothing relies on it.
+   */
+  readonly refused?: boolean;
+  /** Epoch ms of the last change. */
+  readonly at: number;
 }
 
 /**
- * Takes an expired entry over: the file is renamed to a name only this call knows, so two
- * recoveries never act on one entry. Resolves to the new file, or `undefined` when the entry is
- * live or another process got it first.
+ * A detection run. While `active`, the record may be in AIProcessing. Settled by writing
+ * `status` when it is set (the outcome the run ended with), else by moving a record still in
+ * AIProcessing to Error (the run was cut off).
  */
-export async function claimJournalEntry(stored: StoredJournalEntry, now = Date.now()): Promise<string | undefined> {
-  if (stored.entry.leaseUntil > now) return undefined;
-  const claimed = `${stored.file}.claimed-${randomUUID()}`;
-  try {
-    await rename(stored.file, claimed);
-  } catch {
-    return undefined;
-  }
-  // Renewed between our read and the rename: give it back to its owner.
-  try {
-    const current = JSON.parse(await readFile(claimed, "utf8")) as JournalEntry;
-    if (current.leaseUntil > now) {
-      await rename(claimed, stored.file);
-      return undefined;
-    }
-  } catch {
-    return undefined;
-  }
-  return claimed;
+export interface RunJournalEntry {
+  readonly kind: "run";
+  readonly id: string;
+  readonly state: JournalEntryState;
+  /** The final status the run ended with: AIProcessed or Error. */
+  readonly status?: MediaStatus;
+  readonly at: number;
 }
 
-/** Puts a claimed entry back, expired, for a later recovery (the service was unreachable). */
-export async function releaseJournalEntry(claimed: string, original: string): Promise<void> {
-  await rename(claimed, original).catch(() => {});
+/** What a journal records. */
+export type JournalEntry = IntakeJournalEntry | RunJournalEntry;
+
+/** An entry as {@link MediaJournal.list} finds it. */
+export interface JournalRecord {
+  /** The engine's name for it: stable while the entry lives, changed by a claim. */
+  readonly key: string;
+  /** The owner's process key. */
+  readonly owner: string;
+  /** Whether the owner runs (as the engine judges it: pid and start time, or a heartbeat). */
+  readonly ownerAlive: boolean;
+  /** `true` when this process owns it. */
+  readonly mine: boolean;
+  readonly entry: JournalEntry;
+}
+
+/** An entry this process owns. */
+export interface JournalHandle {
+  readonly key: string;
+  readonly entry: JournalEntry;
+  /** Changes the entry's state or a run's final status (atomically: a reader sees the old entry or the new one). */
+  update(changes: { readonly state?: JournalEntryState; readonly status?: MediaStatus; readonly refused?: boolean }): Promise<void>;
+  /** Removes the entry; removing twice is harmless. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Durable record of in-flight work, shared by every process that uses the same storage (one
+ * host for the file engine, any number of hosts for the Redis one).
+ */
+export interface MediaJournal {
+  /** Where it lives, for logs. */
+  readonly location: string;
+  /** Records an entry owned by this process. */
+  add(entry: JournalEntry): Promise<JournalHandle>;
+  /** Every entry, or those of one media ID. */
+  list(id?: string): Promise<JournalRecord[]>;
+  /**
+   * Takes an entry over for this process: one whose owner is dead (exactly one claimer wins;
+   * the entry comes back in state `settle`) or one of this process's own. `undefined` when
+   * another claimer won or the owner lives.
+   */
+  claim(record: JournalRecord): Promise<JournalHandle | undefined>;
+  /** Removes what dead owners left besides entries (temp files, heartbeats); returns how many. */
+  sweep(): Promise<number>;
+  /** Stops this process's heartbeat. Entries stay for whoever settles them. */
+  close(): Promise<void>;
 }

@@ -1,135 +1,139 @@
-import { rm, stat } from "node:fs/promises";
-import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
-import { MediaNotFoundError, AnnotationsHttpError, AnnotationsAuthError } from "../errors/index.ts";
-import { computeMediaId } from "../media-id/index.ts";
-import type { MediaType } from "../media-type/index.ts";
+import type { AnnotationsClient } from "../annotations/index.ts";
 import { type StorageDirectories, sweepPartials } from "../storage/index.ts";
-import { claimJournalEntry, type JournalEntry, readJournal, releaseJournalEntry } from "./journal.ts";
+import { fileJournalFor } from "./file-journal.ts";
+import type { MediaJournal } from "./journal.ts";
+import { type LifecycleLogger, type SettleReport, settleJournal, useServiceCredentials } from "./settle.ts";
 
 /** Options of {@link recoverInterrupted}. */
 export interface RecoverInterruptedOptions {
   /** The annotations client; its own token (or `getToken`) is used unless `token` is given. */
   client: AnnotationsClient;
-  /** The storage directories the journal lives in. */
+  /** The storage directories: their temp files are swept, and their file journal settled. */
   directories: StorageDirectories;
-  /** A service token for the recovery's calls. */
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  journal?: MediaJournal;
+  /** The service's own token for the recovery's calls (SPEC.md "The service's own token"). */
   token?: string;
   /**
-   * Temp files of uploads untouched for this long are removed too (see `sweepPartials`).
+   * Temp files whose process cannot be judged from here (another container) are removed once
+   * untouched for this long; those of dead processes on this host go at once, live ones never.
    * @default 3_600_000 (one hour)
    */
   partialsOlderThanMs?: number;
   /** Aborts the recovery between entries; entries not reached stay for the next one. */
   signal?: AbortSignal;
+  /** Gets a line per settled entry (`info`) and per one left for later (`warn`). */
+  logger?: LifecycleLogger;
 }
 
 /** What {@link recoverInterrupted} did. */
-export interface RecoveryReport {
-  /** Records created for files whose intake was cut off before the record. */
-  readonly recordsCreated: string[];
-  /** Orphan files removed: their record could not be created (the service refused it). */
-  readonly filesRemoved: string[];
-  /** Media whose processing was cut off, now in Error. */
-  readonly markedError: string[];
-  /** Entries that needed nothing (the record was there, or the run had ended). */
-  readonly alreadyConsistent: string[];
-  /** Entries still leased by a live process: left alone. */
-  readonly live: number;
-  /** Entries that could not be settled now (the service unreachable): left for the next run. */
-  readonly failed: Array<{ readonly id: string; readonly error: unknown }>;
-  /** Temp files of cut-off uploads removed. */
+export interface RecoveryReport extends SettleReport {
+  /** Temp files of dead uploads removed. */
   readonly partialsRemoved: string[];
 }
 
+function journalOf(options: { directories: StorageDirectories; journal?: MediaJournal | undefined }): MediaJournal {
+  return options.journal ?? fileJournalFor(options.directories);
+}
+
+function checkClient(client: unknown): void {
+  if (!(client as AnnotationsClient | undefined)?.media) throw new TypeError("Expected `client` to be an annotations client.");
+}
+
 /**
- * Settles what a crash left behind. Run it at start-up (and, with several replicas sharing the
- * directories, now and then): it takes over journal entries whose owner's lease expired, never
- * those of a live process.
- * - An intake cut off after the file landed: the missing record is created (status New) when the
- *   file is complete; a file whose record the service refuses is removed.
- * - A processing run cut off: a record still in AIProcessing is set to Error.
- * - Temp files of cut-off uploads are swept.
+ * One settling pass: finishes what dead processes left and what live ones handed over, never
+ * touching work a live process is doing (a dead owner on this host is recognised at once by its
+ * pid and start time). Per media ID:
+ * - an intake whose file landed without its record: the record is created (status New) for the
+ *   uploader's user ID; a definite refusal removes the file (unless anything relies on it);
+ * - a run cut off with its record in AIProcessing: Error; a run that ended but whose final
+ *   status did not land: that status;
+ * - temp files of dead uploads are removed.
+ * The service's calls use `token` (else the client's own). What cannot be settled now (the
+ * service down) stays for the next pass: call it again, or use {@link startRecovery}.
  *
  * @example
- * const report = await recoverInterrupted({ client, directories });
- * logger.info(report, "recovered");
+ * const report = await recoverInterrupted({ client, directories, token: serviceToken });
  */
 export async function recoverInterrupted(options: RecoverInterruptedOptions): Promise<RecoveryReport> {
-  const { client, directories, signal } = options;
-  if (!client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  const call = { ...(options.token ? { token: options.token } : {}), ...(signal ? { signal } : {}) };
-  const report = {
-    recordsCreated: [] as string[],
-    filesRemoved: [] as string[],
-    markedError: [] as string[],
-    alreadyConsistent: [] as string[],
-    live: 0,
-    failed: [] as Array<{ id: string; error: unknown }>,
-    partialsRemoved: [] as string[],
-  };
-  for (const stored of await readJournal(directories)) {
-    signal?.throwIfAborted();
-    const claimed = await claimJournalEntry(stored);
-    if (!claimed) {
-      report.live += 1;
-      continue;
-    }
-    try {
-      const outcome = stored.entry.kind === "intake" ? await settleIntake(stored.entry, client, call) : await settleProcessing(stored.entry, client, call);
-      report[outcome].push(stored.entry.id);
-      await rm(claimed, { force: true });
-    } catch (error) {
-      report.failed.push({ id: stored.entry.id, error });
-      await releaseJournalEntry(claimed, stored.file);
-    }
-  }
-  report.partialsRemoved.push(...(await sweepPartials(directories, { olderThanMs: options.partialsOlderThanMs ?? 3_600_000 })));
-  return report;
+  checkClient(options?.client);
+  const journal = journalOf(options);
+  const call = { ...(options.token ? { token: options.token } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const settled = await settleJournal(journal, options.client, call, options.logger);
+  await journal.sweep();
+  const partialsRemoved = await sweepPartials(options.directories, { olderThanMs: options.partialsOlderThanMs ?? 3_600_000 });
+  return Object.freeze({ ...settled, partialsRemoved });
 }
 
-type Call = { token?: string; signal?: AbortSignal };
-
-async function settleIntake(entry: JournalEntry, client: AnnotationsClient, call: Call) {
-  if (await exists(client, entry.id, call)) return "alreadyConsistent" as const;
-  const path = entry.path ?? "";
-  const complete = await stat(path).then(
-    async (stats) => stats.isFile() && (await computeMediaId(path)) === entry.id,
-    () => false,
-  );
-  // No file (or another file) at the path: the intake never finished placing it.
-  if (!complete) return "alreadyConsistent" as const;
-  try {
-    const { created } = await client.media.createOrGet(
-      { id: entry.id, name: entry.name ?? "", path, mediaType: entry.mediaType as MediaType, userId: entry.userId ?? "" },
-      call,
-    );
-    return created ? ("recordsCreated" as const) : ("alreadyConsistent" as const);
-  } catch (error) {
-    // The service refused this record for good (not a passing or an auth failure): the file
-    // would stay an orphan for ever, so it goes.
-    const refused = error instanceof AnnotationsHttpError && error.status >= 400 && error.status < 500 && !(error instanceof AnnotationsAuthError) && error.status !== 408 && error.status !== 429;
-    if (!refused) throw error;
-    await rm(path, { force: true });
-    return "filesRemoved" as const;
-  }
+/** Options of {@link startRecovery}: {@link recoverInterrupted}'s, and how often. */
+export interface StartRecoveryOptions extends Omit<RecoverInterruptedOptions, "signal"> {
+  /** Time between two passes. @default 5_000 */
+  intervalMs?: number;
+  /** Called with each pass's report (a throw inside it is logged and ignored). */
+  onPass?: (report: RecoveryReport) => void;
 }
 
-async function settleProcessing(entry: JournalEntry, client: AnnotationsClient, call: Call) {
-  const record = await client.media.get(entry.id, call).catch((error: unknown) => {
-    if (error instanceof MediaNotFoundError) return undefined;
-    throw error;
+/** The running recovery of {@link startRecovery}. */
+export interface RecoveryHandle {
+  /** Runs a pass now (or waits for the one running) and resolves to its report. */
+  runNow(): Promise<RecoveryReport>;
+  /** Stops the passes; resolves when the one running has ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps the journal settled while the service runs: a pass at once (the service need not wait
+ * for it: start serving meanwhile, even while the annotations service is down), then one every
+ * `intervalMs`, so what waits on the annotations service lands within seconds of its return. It
+ * also makes this client and token the ones this process's background settling uses.
+ *
+ * @example
+ * const recovery = startRecovery({ client, directories, token: serviceToken, logger });
+ * process.once("SIGTERM", () => void recovery.stop());
+ */
+export function startRecovery(options: StartRecoveryOptions): RecoveryHandle {
+  checkClient(options?.client);
+  const { intervalMs = 5_000, onPass, ...recoverOptions } = options;
+  if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs < 10) {
+    throw new TypeError(`Expected \`intervalMs\` to be a number of milliseconds, at least 10, got ${String(intervalMs)}.`);
+  }
+  useServiceCredentials(journalOf(options), options.client, options.token, options.logger);
+  const controller = new AbortController();
+  let running: Promise<RecoveryReport> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const pass = (): Promise<RecoveryReport> =>
+    (running ??= recoverInterrupted({ ...recoverOptions, signal: controller.signal })
+      .then((report) => {
+        try {
+          onPass?.(report);
+        } catch (error) {
+          options.logger?.warn?.({ error: (error as Error)?.message }, "onPass threw; ignored");
+        }
+        return report;
+      })
+      .finally(() => {
+        running = undefined;
+        if (!controller.signal.aborted) {
+          timer = setTimeout(() => void pass().catch(() => {}), intervalMs);
+          timer.unref();
+        }
+      }));
+
+  void pass().catch((error: unknown) => {
+    if (!controller.signal.aborted) options.logger?.warn?.({ error: (error as Error)?.message }, "recovery pass failed");
   });
-  if (record?.mediaStatus !== MediaStatus.AIProcessing) return "alreadyConsistent" as const;
-  await client.media.updateStatus(entry.id, MediaStatus.Error, call);
-  return "markedError" as const;
+  return {
+    runNow() {
+      clearTimeout(timer);
+      return pass();
+    },
+    async stop() {
+      controller.abort(new Error("recovery stopped"));
+      clearTimeout(timer);
+      await running?.catch(() => {});
+    },
+  };
 }
 
-async function exists(client: AnnotationsClient, id: string, call: Call): Promise<boolean> {
-  try {
-    await client.media.get(id, call);
-    return true;
-  } catch (error) {
-    if (error instanceof MediaNotFoundError) return false;
-    throw error;
-  }
-}
+

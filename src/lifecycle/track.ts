@@ -1,16 +1,11 @@
 import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName } from "../annotations/index.ts";
-import { MediaBusyError, MediaStatusUpdateError } from "../errors/index.ts";
+import { MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
 import { raceAbort } from "../utils/byte-source.ts";
-import { addJournalEntry, checkLeaseMs, DEFAULT_LEASE_MS, type JournalHandle } from "./journal.ts";
-
-/** A pino-compatible logger; every method is optional. */
-export interface LifecycleLogger {
-  debug?(fields: Record<string, unknown>, message?: string): void;
-  info?(fields: Record<string, unknown>, message?: string): void;
-  warn?(fields: Record<string, unknown>, message?: string): void;
-}
+import { fileJournalFor } from "./file-journal.ts";
+import type { JournalHandle, MediaJournal } from "./journal.ts";
+import { isDefiniteRefusal, type LifecycleLogger, settleInBackground } from "./settle.ts";
 
 /** One status change, handed to `onStatusChange` frozen. */
 export interface MediaStatusChange {
@@ -19,8 +14,13 @@ export interface MediaStatusChange {
   readonly from: number | undefined;
   readonly to: MediaStatus;
   readonly at: Date;
-  /** Set when the change could not be recorded; the record then still holds `from`. */
+  /** Set when the change could not be recorded now. */
   readonly error?: unknown;
+  /**
+   * `true` when the change did not land now but is journaled and written in the background
+   * until it lands (after a restart too).
+   */
+  readonly pending?: boolean;
 }
 
 /** The media handed to the tracked function: the record when one was given, else its ID. */
@@ -28,21 +28,25 @@ export type TrackedMedia = Pick<MediaRecord, "id"> & Partial<MediaRecord>;
 
 /** The second argument of the tracked function. */
 export interface ProcessingContext {
-  /** Aborts with the run: pass it to the detector's I/O. */
+  /** Aborts with the run (when every caller waiting on it has aborted): pass it to the detector's I/O. */
   readonly signal: AbortSignal;
 }
 
-/** Options of {@link trackMediaProcessing}. */
-export interface TrackMediaProcessingOptions {
-  /** The annotations client that records the statuses (its retry policy applies to them). */
-  client: AnnotationsClient;
-  /** The bearer token for the status updates, or a function that gives it; else the client's. */
+/** Per-call options, for {@link TrackedProcessing.with}. */
+export interface TrackCallOptions {
+  /** The bearer token for this call's status updates, or a function that gives it. */
   token?: string | (() => string | Promise<string>);
   /**
-   * Aborts the run: the status becomes Error and the call rejects with `signal.reason` at
-   * once (the function is told through `context.signal`).
+   * Stops waiting: the call rejects with `signal.reason` at once. The run itself is aborted
+   * (its status Error, written in the background) when no other caller waits on it.
    */
   signal?: AbortSignal;
+}
+
+/** Options of {@link trackMediaProcessing}. */
+export interface TrackMediaProcessingOptions extends TrackCallOptions {
+  /** The annotations client that records the statuses (its retry policy applies to them). */
+  client: AnnotationsClient;
   /**
    * Called after every status change, recorded or not (then with `error`). A throw inside it is
    * logged and ignored: it never changes the run's outcome.
@@ -51,101 +55,199 @@ export interface TrackMediaProcessingOptions {
   /** Gets a line per status change (`info`) and per failed one (`warn`). */
   logger?: LifecycleLogger;
   /**
-   * The storage directories, to journal each run so that {@link recoverInterrupted} can set
-   * Error on a run a crash cut off. Without them, nothing is journaled.
+   * The storage directories: each run is journaled in their file journal, so that its outcome
+   * is never lost (see {@link trackMediaProcessing}). Without them (or `journal`), nothing is
+   * journaled and a status that cannot be written is only reported.
    */
   directories?: StorageDirectories;
-  /** Lease of the journal entries, renewed while the run lives. @default 30_000 */
-  leaseMs?: number;
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  journal?: MediaJournal;
 }
 
-/** IDs being processed in this process. */
-const running = new Set<string>();
+/** The tracked function: call it with the media (a record or its ID) and the function's own arguments. */
+export interface TrackedProcessing<Args extends unknown[], Result> {
+  (media: TrackedMedia | string, ...args: Args): Promise<Result>;
+  /** The same tracked function with a token or signal of this call (joins the same runs). */
+  with(call: TrackCallOptions): (media: TrackedMedia | string, ...args: Args) => Promise<Result>;
+}
+
+interface Run {
+  readonly owner: object;
+  promise: Promise<unknown>;
+  readonly controller: AbortController;
+  waiting: number;
+}
+
+/** Runs in flight in this process, by media ID. */
+const runs = new Map<string, Run>();
+
+function isTokenOption(value: unknown): boolean {
+  return value === undefined || typeof value === "string" || typeof value === "function";
+}
 
 /**
  * Wraps a detection function so that the media's status follows it (SPEC.md "MediaStatus"):
  * AIProcessing before it runs, AIProcessed when it succeeds, Error when it throws or is aborted.
  *
- * The returned function takes the media (a record or its ID) and the function's own arguments,
- * and resolves to the function's result.
- * - AIProcessing cannot be recorded: the function is not run; {@link MediaStatusUpdateError}.
- * - The function fails: Error is recorded and the very error it threw is rethrown; if recording
- *   Error fails too, that failure is attached to the error as `mediaStatusUpdateError`.
- * - AIProcessed cannot be recorded: {@link MediaStatusUpdateError} with the result in `result`.
- * - The same ID already running in this process: {@link MediaBusyError}, nothing run.
+ * - **Duplicates share one run.** A call for an ID this tracked function is already running in
+ *   this process joins that run and gets its result; a call from another tracked function runs
+ *   after it.
+ * - **AIProcessing not recorded**: the function is not run; {@link MediaStatusUpdateError}.
+ *   When the outcome of that update is not known, a journaled run checks it in the background
+ *   and moves a record left in AIProcessing to Error.
+ * - **The function fails**: Error is recorded and the very error it threw is rethrown.
+ * - **An abort** rejects at once with `signal.reason`; Error is recorded in the background.
+ * - **The final status cannot be written now** (the service down past the client's deadline):
+ *   with a journal (`directories` or `journal`), the call resolves to the result (or rethrows
+ *   the function's error) and the status is written in the background until it lands, after a
+ *   restart too (`onStatusChange` is told `pending: true`). Without a journal, the result comes
+ *   in a {@link MediaStatusUpdateError}'s `result`, and an Error update's failure is attached
+ *   to the function's error as `mediaStatusUpdateError`.
  *
  * @example
- * const detect = trackMediaProcessing(async (media, { signal }) => runDetector(media.path, signal), { client, token });
- * const detections = await detect(record);
+ * const detect = trackMediaProcessing(async (media, { signal }) => runDetector(media.path, signal), { client, directories });
+ * const detections = await detect.with({ token: callerJwt, signal })(record);
  */
 export function trackMediaProcessing<Args extends unknown[], Result>(
   fn: (media: TrackedMedia, context: ProcessingContext, ...args: Args) => Result | Promise<Result>,
   options: TrackMediaProcessingOptions,
-): (media: TrackedMedia | string, ...args: Args) => Promise<Result> {
+): TrackedProcessing<Args, Result> {
   if (typeof fn !== "function") throw new TypeError("Expected the processing function to be a function.");
   if (!options?.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  const leaseMs = checkLeaseMs(options.leaseMs ?? DEFAULT_LEASE_MS);
-  const { client, logger, directories } = options;
+  if (!isTokenOption(options.token)) throw new TypeError("Expected `token` to be a string or a function.");
+  const { client, logger } = options;
+  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories) : undefined);
+  const owner = {};
 
-  return async (input, ...args) => {
+  /** Records `to`; resolves to the failure instead of throwing, so it never replaces an outcome. */
+  async function record(id: string, to: MediaStatus, from: number | undefined, call: TrackCallOptions, signal?: AbortSignal): Promise<unknown> {
+    let failure: unknown;
+    try {
+      const token = typeof call.token === "function" ? await call.token() : call.token;
+      await client.media.updateStatus(id, to, { ...(token ? { token } : {}), ...(signal ? { signal } : {}) });
+      logger?.info?.({ id, from, to }, `media status ${mediaStatusName(to)}`);
+    } catch (error) {
+      failure = error ?? new Error("the status update failed");
+      logger?.warn?.({ id, from, to, error: (failure as Error).message }, `media status ${mediaStatusName(to)} not recorded`);
+    }
+    return failure;
+  }
+
+  function report(change: Omit<MediaStatusChange, "at">): void {
+    if (!options.onStatusChange) return;
+    try {
+      options.onStatusChange(Object.freeze({ ...change, at: new Date() }));
+    } catch (hookError) {
+      logger?.warn?.({ id: change.id, error: (hookError as Error)?.message }, "onStatusChange threw; ignored");
+    }
+  }
+
+  /** Removes or hands over the entry; a failure here is logged, never thrown over the outcome. */
+  async function finish(entry: JournalHandle | undefined, handOver: false | { status?: MediaStatus }): Promise<boolean> {
+    if (!entry || !journal) return false;
+    try {
+      if (handOver === false) {
+        await entry.remove();
+        return false;
+      }
+      await entry.update({ state: "settle", ...handOver });
+      settleInBackground(journal, client, logger);
+      return true;
+    } catch (error) {
+      logger?.warn?.({ id: entry.entry.id, error: (error as Error)?.message }, "media journal entry not updated");
+      return handOver !== false;
+    }
+  }
+
+  async function execute(media: TrackedMedia, id: string, args: Args, call: TrackCallOptions, signal: AbortSignal): Promise<Result> {
+    const entry = journal ? await journal.add({ kind: "run", id, state: "active", at: Date.now() }) : undefined;
+    const before = media.mediaStatus;
+    const notStarted = await record(id, MediaStatus.AIProcessing, before, call, signal);
+    if (notStarted !== undefined) {
+      // Refused for good: the record did not move. Otherwise it may have: check it later.
+      const pending = await finish(entry, isDefiniteRefusal(notStarted) ? false : {});
+      report({ id, from: before, to: MediaStatus.AIProcessing, error: notStarted, ...(pending ? { pending } : {}) });
+      if (signal.aborted) throw signal.reason;
+      throw new MediaStatusUpdateError(id, before, MediaStatus.AIProcessing, "AIProcessing", notStarted);
+    }
+    report({ id, from: before, to: MediaStatus.AIProcessing });
+    let outcome: { ok: true; value: Result } | { ok: false; error: unknown };
+    try {
+      outcome = { ok: true, value: await raceAbort(Promise.resolve().then(() => fn(media, Object.freeze({ signal }), ...args)), signal) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    const final = outcome.ok ? MediaStatus.AIProcessed : MediaStatus.Error;
+    if (signal.aborted) {
+      // Every caller has gone already: Error is written in the background, journaled.
+      void Promise.all([record(id, MediaStatus.Error, MediaStatus.AIProcessing, call), entry?.update({ status: MediaStatus.Error }).catch(() => {})]).then(
+        async ([failed]) => {
+          const pending = failed !== undefined && (await finish(entry, isDefiniteRefusal(failed) ? false : { status: MediaStatus.Error }));
+          if (failed === undefined) await finish(entry, false);
+          report({ id, from: MediaStatus.AIProcessing, to: MediaStatus.Error, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) });
+        },
+      );
+      throw signal.reason;
+    }
+    // The outcome is made durable while it is sent: a crash now still ends the record right.
+    const [failed] = await Promise.all([
+      record(id, final, MediaStatus.AIProcessing, call),
+      entry?.update({ status: final }).catch((error: unknown) => logger?.warn?.({ id, error: (error as Error)?.message }, "media journal entry not updated")),
+    ]);
+    const pending = failed !== undefined && (await finish(entry, isDefiniteRefusal(failed) ? false : { status: final }));
+    if (failed === undefined) await finish(entry, false);
+    report({ id, from: MediaStatus.AIProcessing, to: final, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) });
+    if (!outcome.ok) {
+      const { error } = outcome;
+      if (failed !== undefined && !pending && error !== null && typeof error === "object" && Object.isExtensible(error)) {
+        Object.defineProperty(error, "mediaStatusUpdateError", { value: failed, enumerable: true, configurable: true, writable: true });
+      }
+      throw error;
+    }
+    if (failed !== undefined && !pending) {
+      throw new MediaStatusUpdateError(id, MediaStatus.AIProcessing, MediaStatus.AIProcessed, "AIProcessed", failed, { value: outcome.value });
+    }
+    return outcome.value;
+  }
+
+  /** Waits on a run, or stops waiting at once when this caller's signal aborts. */
+  function wait(run: Run, signal: AbortSignal | undefined): Promise<Result> {
+    run.waiting += 1;
+    const done = run.promise as Promise<Result>;
+    if (!signal) return done.finally(() => (run.waiting -= 1));
+    return raceAbort(done, signal).finally(() => {
+      run.waiting -= 1;
+      // Nobody waits any more: the run itself stops.
+      if (signal.aborted && run.waiting === 0) run.controller.abort(signal.reason);
+    });
+  }
+
+  async function start(input: TrackedMedia | string, args: Args, call: TrackCallOptions): Promise<Result> {
+    if (!isTokenOption(call.token)) throw new TypeError("Expected `token` to be a string or a function.");
     const media: TrackedMedia = Object.freeze(typeof input === "string" ? { id: input } : { ...input });
     const id = normalizeMediaId(media.id);
-    const signal = options.signal ?? new AbortController().signal;
-    signal.throwIfAborted();
-    if (running.has(id)) throw new MediaBusyError(id);
-    running.add(id);
-    let journal: JournalHandle | undefined;
-    let status: number | undefined = media.mediaStatus;
-
-    /** Records `to`; on failure reports it and resolves to the error instead of throwing. */
-    const record = async (to: MediaStatus, withSignal: boolean): Promise<unknown> => {
-      const token = typeof options.token === "function" ? await options.token() : options.token;
-      const from = status;
-      let failure: unknown;
-      try {
-        await client.media.updateStatus(id, to, { ...(token ? { token } : {}), ...(withSignal ? { signal } : {}) });
-        status = to;
-        logger?.info?.({ id, from, to }, `media status ${mediaStatusName(to)}`);
-      } catch (error) {
-        failure = error;
-        logger?.warn?.({ id, from, to, error: (error as Error).message }, `media status ${mediaStatusName(to)} not recorded`);
-      }
-      if (options.onStatusChange) {
-        const change: MediaStatusChange = Object.freeze({ id, from, to, at: new Date(), ...(failure === undefined ? {} : { error: failure }) });
-        try {
-          options.onStatusChange(change);
-        } catch (hookError) {
-          logger?.warn?.({ id, error: (hookError as Error).message }, "onStatusChange threw; ignored");
-        }
-      }
-      return failure;
-    };
-
-    try {
-      if (directories) journal = await addJournalEntry(directories, { kind: "processing", id }, leaseMs);
-      const notStarted = await record(MediaStatus.AIProcessing, true);
-      if (notStarted !== undefined) {
-        if (signal.aborted) throw signal.reason;
-        throw new MediaStatusUpdateError(id, status, MediaStatus.AIProcessing, "AIProcessing", notStarted);
-      }
-      let result: Result;
-      try {
-        result = await raceAbort(Promise.resolve().then(() => fn(media, Object.freeze({ signal }), ...args)), signal);
-      } catch (error) {
-        const failed = await record(MediaStatus.Error, false);
-        if (failed !== undefined && error !== null && typeof error === "object" && Object.isExtensible(error)) {
-          Object.defineProperty(error, "mediaStatusUpdateError", { value: failed, enumerable: true, configurable: true, writable: true });
-        }
-        throw error;
-      }
-      const unrecorded = await record(MediaStatus.AIProcessed, false);
-      if (unrecorded !== undefined) {
-        throw new MediaStatusUpdateError(id, status, MediaStatus.AIProcessed, "AIProcessed", unrecorded, { value: result });
-      }
-      return result;
-    } finally {
-      running.delete(id);
-      await journal?.remove();
+    call.signal?.throwIfAborted();
+    for (;;) {
+      const running = runs.get(id);
+      if (!running) break;
+      if (running.owner === owner && !running.controller.signal.aborted) return wait(running, call.signal);
+      // Another function's run (or one being aborted): this one runs after it.
+      await (call.signal ? raceAbort(running.promise, call.signal) : running.promise).catch((error: unknown) => {
+        if (call.signal?.aborted) throw error;
+      });
     }
-  };
+    const controller = new AbortController();
+    const run: Run = { owner, controller, waiting: 0, promise: Promise.resolve() };
+    const promise = execute(media, id, args, call, controller.signal).finally(() => {
+      if (runs.get(id) === run) runs.delete(id);
+    });
+    // Seen by the waiters; a run every waiter left must not be an unhandled rejection.
+    promise.catch(() => {});
+    runs.set(id, Object.assign(run, { promise }));
+    return wait(run, call.signal);
+  }
+
+  const tracked = ((media: TrackedMedia | string, ...args: Args) => start(media, args, options)) as TrackedProcessing<Args, Result>;
+  tracked.with = (call) => (media, ...args) => start(media, args, { token: call.token ?? options.token, signal: call.signal ?? options.signal });
+  return tracked;
 }

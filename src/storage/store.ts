@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { type FileHandle, link, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import {
   MediaContentMismatchError,
   MediaIdCollisionError,
@@ -17,9 +17,10 @@ import {
   mediaTypeName,
   type MediaTypeOptions,
 } from "../media-type/index.ts";
-import { DETECTION_BYTES, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/resolve.ts";
+import { DETECTION_BYTES, fileExtension, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/resolve.ts";
 import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
 import { describeFsError } from "../utils/fs-errors.ts";
+import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import { sanitizeMediaName } from "./name.ts";
 import { directoryFor, normalizeStorageDirectories, planStoragePath, type StorageDirectories, type StorageNaming } from "./plan.ts";
 
@@ -106,8 +107,13 @@ export interface StoredMedia {
   readonly created: boolean;
 }
 
-/** Temp files are `.<16 hex>.partial` in the type's directory, so {@link sweepPartials} knows them. */
-const PARTIAL_PATTERN = /^\.[0-9a-f]{16}\.partial$/;
+/**
+ * Temp files are `.<16 hex>.<owner>.partial` in the type's directory, so {@link sweepPartials}
+ * knows them and whose they are (`.<16 hex>.partial`, without an owner, from older releases).
+ */
+const PARTIAL_PATTERN = new RegExp(`^\\.[0-9a-f]{16}(?:\\.(${OWNER_KEY_PATTERN}))?\\.partial$`);
+/** A stored file being removed: `.<its name>.<12 hex>.retired`, beside it until the removal is decided. */
+const RETIRED_PATTERN = /^\.(.+)\.[0-9a-f]{12}\.retired$/;
 /** Writes go to disk in batches of about this size (1 MiB writes are ~2.5x faster than 64 KiB). */
 const WRITE_BATCH_BYTES = 1 << 20;
 const verifications: readonly ContentVerification[] = ["reject", "warn", "off"];
@@ -169,7 +175,7 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
   });
   await initMediaIdHasher();
 
-  const temp = join(directory, `.${randomBytes(8).toString("hex")}.partial`);
+  const temp = join(directory, `.${randomBytes(8).toString("hex")}.${processOwnerKey}.partial`);
   let handle: FileHandle | undefined = await open(temp, "wx+").catch((error: unknown) => {
     throw writeError(directory, error);
   });
@@ -179,10 +185,11 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     const id = computeMediaIdSync(handle.fd);
     await handle.close();
     handle = undefined;
-    const path = await planStoragePath({ id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming });
+    const plan = { id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming };
+    const path = await planStoragePath(plan);
     await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
-    const created = await placeFile(temp, path, id, size, opts.fsync === true);
-    return Object.freeze({ id, mediaType, detected, path, size, name: sanitizeMediaName(opts.originalName), created });
+    const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts.mediaTypes), id, size, opts.fsync === true));
+    return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
   } catch (error) {
     await handle?.close().catch(() => {});
     await rm(temp, { force: true });
@@ -284,45 +291,131 @@ async function writeAll(
   return { size: received, detected };
 }
 
+/** Placements of one ID in this process, one after another (so two names of one content never both land). */
+const placing = new Map<string, Promise<unknown>>();
+
+async function withIdLock<T>(id: string, work: () => Promise<T>): Promise<T> {
+  const before = placing.get(id) ?? Promise.resolve();
+  const mine = before.then(work, work);
+  const tail = mine.catch(() => {});
+  placing.set(id, tail);
+  try {
+    return await mine;
+  } finally {
+    if (placing.get(id) === tail) placing.delete(id);
+  }
+}
+
 /**
- * Puts the complete temp file at `path` without ever replacing a file there: `link` fails with
- * EEXIST when the path is taken, which makes concurrent stores of the same content safe.
- * Returns whether this call created the file.
+ * Where the same content may already be stored under another extension of its type (`.mov`
+ * after `.mp4`, `.jpeg` after `.jpg`): the path each extension would get, this upload's first.
  */
-async function placeFile(temp: string, path: string, id: string, size: number, durable: boolean): Promise<boolean> {
+async function siblingPaths(plan: Parameters<typeof planStoragePath>[0], path: string, mediaTypes: MediaTypeOptions | undefined): Promise<string[]> {
+  const others = [...normalizeMediaTypeOptions(mediaTypes)]
+    .filter(([extension, type]) => type === plan.mediaType && extension !== fileExtension(plan.originalName))
+    .map(([extension]) => `x${extension}`);
+  const paths = await Promise.all(others.map((name) => planStoragePath({ ...plan, originalName: name }).catch(() => undefined)));
+  return [...new Set(paths.filter((other): other is string => other !== undefined && other !== path))];
+}
+
+/**
+ * Puts the complete temp file at `path` without ever replacing a file: the same content found
+ * under a sibling name is kept instead (byte-compared); `link` fails with EEXIST when the path
+ * is taken, which makes concurrent stores of the same content in several processes safe.
+ */
+async function placeFile(temp: string, path: string, siblings: string[], id: string, size: number, durable: boolean): Promise<{ path: string; created: boolean }> {
+  const existing = (await Promise.all(siblings.map(async (sibling) => ((await isFile(sibling)) ? sibling : undefined)))).find(Boolean);
+  if (existing) {
+    const kept = await keepExisting(temp, existing, id, size);
+    if (kept) return { path: existing, created: false };
+  }
   await mkdir(dirname(path), { recursive: true }).catch((error: unknown) => {
     throw writeError(dirname(path), error);
   });
-  try {
-    await link(temp, path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return keepExisting(temp, path, id, size);
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw writeError(path, error);
-    // A file system without hard links: check, then rename (a small window in which a
-    // concurrent store of the same ID could replace the file with identical bytes).
-    if (await exists(path)) return keepExisting(temp, path, id, size);
-    await rename(temp, path).catch((renameError: unknown) => {
-      throw writeError(path, renameError);
-    });
-    if (durable) await syncDirectory(dirname(path));
-    return true;
+  // The existing file can be retired (removed after a refused record) while it is compared:
+  // then the name is free again, and this upload takes it.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await link(temp, path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") {
+        if (await keepExisting(temp, path, id, size)) return { path, created: false };
+        if (attempt < 3) continue;
+      }
+      if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS") {
+        return placeWithoutLinks(temp, path, id, size, durable);
+      }
+      throw writeError(path, error);
+    }
+    break;
   }
   await unlink(temp);
   if (durable) await syncDirectory(dirname(path));
+  return { path, created: true };
+}
+
+/**
+ * A file system without hard links: a directory made next to the target (mkdir is exclusive
+ * everywhere) guards the check-then-rename, so nothing is ever replaced. Placing takes
+ * milliseconds: a guard older than a minute was left by a crash and is taken over.
+ */
+async function placeWithoutLinks(temp: string, path: string, id: string, size: number, durable: boolean): Promise<{ path: string; created: boolean }> {
+  const guard = join(dirname(path), `.${basename(path)}.placing`);
+  for (;;) {
+    try {
+      await mkdir(guard);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw writeError(path, error);
+      const stats = await stat(guard).catch(() => undefined);
+      if (stats && Date.now() - stats.mtimeMs > 60_000) await rmdir(guard).catch(() => {});
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  try {
+    if (await isFile(path)) {
+      if (await keepExisting(temp, path, id, size)) return { path, created: false };
+      // Retired meanwhile: the name is free.
+    }
+    await rename(temp, path).catch((renameError: unknown) => {
+      throw writeError(path, renameError);
+    });
+  } finally {
+    await rmdir(guard).catch(() => {});
+  }
+  if (durable) await syncDirectory(dirname(path));
+  return { path, created: true };
+}
+
+/**
+ * Compares the upload with the file at `path`: identical means the upload is dropped (`true`);
+ * different bytes are an ID collision; no file there any more (it was retired meanwhile) means
+ * `false`, the temp file kept for the caller to place.
+ */
+async function keepExisting(temp: string, path: string, id: string, size: number): Promise<boolean> {
+  const same = await sameBytes(temp, path, size);
+  if (same === undefined) return false;
+  await unlink(temp);
+  if (!same) throw new MediaIdCollisionError(id, path);
   return true;
 }
 
-async function keepExisting(temp: string, path: string, id: string, size: number): Promise<boolean> {
-  const same = await sameBytes(temp, path, size);
-  await unlink(temp);
-  if (!same) throw new MediaIdCollisionError(id, path);
-  return false;
-}
-
-/** Streams both files side by side in 1 MiB blocks and stops at the first difference. */
-async function sameBytes(a: string, b: string, size: number): Promise<boolean> {
-  const [left, right] = await Promise.all([open(a, "r"), open(b, "r")]);
+/**
+ * Streams both files side by side in 1 MiB blocks and stops at the first difference;
+ * `undefined` when `b` is gone.
+ */
+async function sameBytes(a: string, b: string, size: number): Promise<boolean | undefined> {
+  const [opened, other] = await Promise.allSettled([open(a, "r"), open(b, "r")]);
+  if (opened.status === "rejected" || other.status === "rejected") {
+    if (opened.status === "fulfilled") await opened.value.close();
+    if (other.status === "fulfilled") await other.value.close();
+    const failure = opened.status === "rejected" ? opened.reason : (other as PromiseRejectedResult).reason;
+    if (opened.status === "fulfilled" && (failure as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new MediaReadError(opened.status === "rejected" ? a : b, describeFsError(failure), failure);
+  }
+  const left = opened.value;
+  const right = other.value;
   try {
     if ((await right.stat()).size !== size) return false;
     const bufferA = Buffer.allocUnsafe(WRITE_BATCH_BYTES);
@@ -353,9 +446,9 @@ async function readAt(handle: FileHandle, buffer: Buffer, length: number, positi
   return total;
 }
 
-async function exists(path: string): Promise<boolean> {
+async function isFile(path: string): Promise<boolean> {
   return stat(path).then(
-    () => true,
+    (stats) => stats.isFile(),
     () => false,
   );
 }
@@ -377,17 +470,20 @@ function writeError(target: string, error: unknown): Error {
 /** Options of {@link sweepPartials}. */
 export interface SweepPartialsOptions {
   /**
-   * Only temp files not written to for this long are removed: a live upload keeps touching its
-   * temp file, so this must exceed the longest pause an upload may take.
+   * Temp files whose owner this process cannot judge (a process in another container, or a
+   * release before 0.2) are removed once not written to for this long. Temp files of a dead
+   * process on this host go at once; those of a live one never, however slow the upload.
    * @default 3_600_000 (one hour)
    */
   olderThanMs?: number;
 }
 
 /**
- * Removes the temp files (`.<16 hex>.partial`) that a crash left in the storage directories,
- * and returns their paths. Run it at start-up; files of uploads in progress are left alone as
- * long as they were written to within `olderThanMs`.
+ * Removes the temp files (`.<16 hex>.<owner>.partial`) that dead uploads left in the storage
+ * directories, and returns their paths: at once when their process is known to be dead (same
+ * host: its pid and start time), after `olderThanMs` without a write when it cannot be judged,
+ * never while it runs. Files a removal left half-done (`.retired`) are put back, for the
+ * journal to decide again. Run it at start-up; {@link recoverInterrupted} does.
  *
  * @example
  * const removed = await sweepPartials(directories, { olderThanMs: 15 * 60_000 });
@@ -405,14 +501,49 @@ export async function sweepPartials(directories: StorageDirectories, options: Sw
       if (error.code === "ENOENT") return [] as string[];
       throw error;
     });
-    for (const name of names.filter((entry) => PARTIAL_PATTERN.test(entry))) {
+    for (const name of names) {
       const path = join(directory, name);
-      const stats = await stat(path).catch(() => undefined);
-      if (stats?.isFile() && stats.mtimeMs <= cutoff) {
-        await rm(path, { force: true });
-        removed.push(path);
+      const retired = RETIRED_PATTERN.exec(name);
+      if (retired) {
+        await restoreRetiredFile(path, join(directory, retired[1] as string));
+        continue;
       }
+      const partial = PARTIAL_PATTERN.exec(name);
+      if (!partial) continue;
+      const alive = partial[1] === undefined ? undefined : isOwnerAlive(partial[1]);
+      if (alive === true) continue;
+      if (alive === undefined) {
+        const stats = await stat(path).catch(() => undefined);
+        if (!stats?.isFile() || stats.mtimeMs > cutoff) continue;
+      }
+      await rm(path, { force: true });
+      removed.push(path);
     }
   }
   return removed;
+}
+
+/**
+ * Moves a stored file out of the way (to `.<name>.<12 hex>.retired` beside it) as the first step
+ * of removing it: from then on its name is free (a new upload of the content places its own
+ * file), and the caller decides between {@link restoreRetiredFile} and unlinking. `undefined`
+ * when there was no file.
+ */
+export async function retireStoredFile(path: string): Promise<string | undefined> {
+  const retired = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.retired`);
+  try {
+    await rename(path, retired);
+    return retired;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw writeError(path, error);
+  }
+}
+
+/** Puts a retired file back at `path`, unless a file landed there meanwhile (then that one stays). */
+export async function restoreRetiredFile(retired: string, path: string): Promise<void> {
+  await link(retired, path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EEXIST") throw writeError(path, error);
+  });
+  await unlink(retired);
 }

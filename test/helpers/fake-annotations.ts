@@ -94,13 +94,20 @@ export function createFakeAnnotations(options: { acceptToken?: (token: string) =
 }
 
 /**
- * Serves a fake on a real loopback port. `intercept` sees each request first; when it returns
- * `"hang"` the request is never answered (a crash test kills its client meanwhile).
+ * What a fault-injecting `intercept` may do with a request:
+ * - `"hang"`: never answer, never apply it (a crash test kills its client meanwhile);
+ * - `"commit-hang"`: apply it, then never answer (the client times out after the fact);
+ * - `"commit-garbage"`: apply it, then answer 200 with a body that is no JSON;
+ * - `"reset"`: drop the connection without applying it;
+ * - `{ status }`: answer that status with a problem body, without applying it.
  */
-export async function startFakeAnnotationsServer(
-  fake = createFakeAnnotations(),
-  intercept?: (request: FakeRequest) => "hang" | undefined,
-) {
+export type Fault = "hang" | "commit-hang" | "commit-garbage" | "reset" | { status: number };
+
+/**
+ * Serves a fake on a real loopback port. `intercept` sees each request first and may inject a
+ * {@link Fault}; `undefined` lets the fake answer.
+ */
+export async function startFakeAnnotationsServer(fake = createFakeAnnotations(), intercept?: (request: FakeRequest) => Fault | undefined) {
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -112,8 +119,23 @@ export async function startFakeAnnotationsServer(
         authorization: request.headers.authorization ?? null,
         body: Buffer.concat(chunks).toString("utf8"),
       };
-      if (intercept?.(seen) === "hang") return;
+      const fault = intercept?.(seen);
+      if (fault === "hang") return;
+      if (fault === "reset") {
+        request.socket.destroy();
+        return;
+      }
+      if (typeof fault === "object") {
+        fake.log.push(seen);
+        response.writeHead(fault.status, { "content-type": "application/problem+json" }).end(JSON.stringify({ title: "Injected fault", status: fault.status }));
+        return;
+      }
       const answer = fake.handle(seen);
+      if (fault === "commit-hang") return;
+      if (fault === "commit-garbage") {
+        response.writeHead(200, { "content-type": "application/json" }).end("<html>proxy error</html>");
+        return;
+      }
       if (answer.body === undefined) {
         response.writeHead(answer.status).end();
       } else {

@@ -17,11 +17,14 @@ export async function makeTempDir(prefix = "media-intake-"): Promise<string> {
   return dir;
 }
 
-/** Every file under `root`, as sorted paths relative to it (`[]` when `root` is missing). */
+/**
+ * Every file under `root`, as sorted paths relative to it (`[]` when `root` is missing), less
+ * the journal's heartbeat files (`<owner>.alive`): a live process keeps one while it runs.
+ */
 export async function filesUnder(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries
-    .filter((entry) => entry.isFile())
+    .filter((entry) => entry.isFile() && !entry.name.endsWith(".alive"))
     .map((entry) => relative(root, join(entry.parentPath, entry.name)))
     .sort();
 }

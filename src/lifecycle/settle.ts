@@ -1,0 +1,291 @@
+// Settling the journal: finishing what an owner handed over or left behind when it died. One
+// pass groups the entries by media ID and never acts on an ID while a live process works on it.
+import { stat, unlink } from "node:fs/promises";
+import { type AnnotationsClient, type MediaRecord, MediaStatus } from "../annotations/index.ts";
+import { AnnotationsHttpError, MediaNotFoundError } from "../errors/index.ts";
+import { computeMediaId } from "../media-id/index.ts";
+import { restoreRetiredFile, retireStoredFile } from "../storage/store.ts";
+import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "./journal.ts";
+
+/** A pino-compatible logger; every method is optional. */
+export interface LifecycleLogger {
+  debug?(fields: Record<string, unknown>, message?: string): void;
+  info?(fields: Record<string, unknown>, message?: string): void;
+  warn?(fields: Record<string, unknown>, message?: string): void;
+}
+
+/** What one settling pass did (every list holds media IDs). */
+export interface SettleReport {
+  /** Records created for files whose intake was cut off or whose create had no known outcome. */
+  readonly recordsCreated: string[];
+  /** Files removed: the service refused their record for good, or another file holds the same content. */
+  readonly filesRemoved: string[];
+  /** Records of runs that were cut off, moved from AIProcessing to Error. */
+  readonly markedError: string[];
+  /** Final statuses (AIProcessed or Error) that a run ended with and that have now landed. */
+  readonly statusesWritten: string[];
+  /** Entries that needed nothing more (the record was there, or a newer run had moved on). */
+  readonly alreadyConsistent: string[];
+  /** Entries of live work (any process), left alone. */
+  readonly live: number;
+  /** Entries that could not be settled now (the service unreachable, say): kept for the next pass. */
+  readonly failed: Array<{ readonly id: string; readonly error: unknown }>;
+}
+
+type Outcome = "recordsCreated" | "filesRemoved" | "markedError" | "statusesWritten" | "alreadyConsistent";
+
+/** What a settling call sends: the service's token (else the client's own). */
+export interface SettleCall {
+  token?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * A refusal the service will repeat: a 4xx other than 408, 409 and 429 (and, when `authCounts`
+ * is false, other than 401 and 403: a service token that is refused is a configuration to fix,
+ * not a verdict on the media). Anything else (a timeout, a reset, a 5xx, an answer that could not
+ * be read, an abort) leaves the outcome unknown.
+ */
+export function isDefiniteRefusal(error: unknown, authCounts = true): error is AnnotationsHttpError {
+  if (!(error instanceof AnnotationsHttpError)) return false;
+  const { status } = error;
+  if (status < 400 || status >= 500 || status === 408 || status === 409 || status === 429) return false;
+  return authCounts || (status !== 401 && status !== 403);
+}
+
+/** The record, `undefined` on 404; any other failure throws (the outcome is not known). */
+export async function getRecord(client: AnnotationsClient, id: string, call: SettleCall): Promise<MediaRecord | undefined> {
+  try {
+    return await client.media.get(id, call);
+  } catch (error) {
+    if (error instanceof MediaNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Removes a stored file unless anything may rely on it: another intake of the same content
+ * (any process, journaled before it touches the file), or a record that names it. The file is
+ * first moved aside, so an upload arriving meanwhile places its own copy; it is put back when a
+ * reliance shows up or the record cannot be read. Resolves to whether the file went.
+ */
+export async function removeMediaFile(
+  journal: MediaJournal,
+  client: AnnotationsClient,
+  id: string,
+  path: string,
+  ownKeys: ReadonlySet<string>,
+  call: SettleCall,
+): Promise<boolean> {
+  const retired = await retireStoredFile(path);
+  if (!retired) return false;
+  try {
+    const others = (await journal.list(id)).filter((other) => other.entry.kind === "intake" && !ownKeys.has(other.key));
+    const record = others.length > 0 ? undefined : await getRecord(client, id, call);
+    if (others.length > 0 || record?.path === path) {
+      await restoreRetiredFile(retired, path);
+      return false;
+    }
+  } catch (error) {
+    await restoreRetiredFile(retired, path);
+    throw error;
+  }
+  await unlink(retired);
+  return true;
+}
+
+async function isCompleteFile(path: string, id: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile() && (await computeMediaId(path)) === id;
+  } catch {
+    return false;
+  }
+}
+
+async function removeCreatedFiles(
+  journal: MediaJournal,
+  client: AnnotationsClient,
+  id: string,
+  entries: IntakeJournalEntry[],
+  ownKeys: ReadonlySet<string>,
+  call: SettleCall,
+): Promise<boolean> {
+  let removed = false;
+  for (const entry of entries) {
+    if (entry.fileCreated) removed = (await removeMediaFile(journal, client, id, entry.path, ownKeys, call)) || removed;
+  }
+  return removed;
+}
+
+async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, id: string, handles: JournalHandle[], call: SettleCall): Promise<Outcome> {
+  const entries = handles.map((handle) => handle.entry as IntakeJournalEntry);
+  const ownKeys = new Set(handles.map((handle) => handle.key));
+  let outcome: Outcome = "alreadyConsistent";
+  let record = await getRecord(client, id, call);
+  if (!record && entries.every((entry) => entry.refused)) return (await removeCreatedFiles(journal, client, id, entries, ownKeys, call)) ? "filesRemoved" : outcome;
+  if (!record) {
+    let candidate: IntakeJournalEntry | undefined;
+    for (const entry of entries) if (!candidate && !entry.refused && (await isCompleteFile(entry.path, id))) candidate = entry;
+    // No complete file: the intake never placed it, so no record can be missing.
+    if (!candidate) return outcome;
+    try {
+      const made = await client.media.createOrGet(
+        { id, name: candidate.name, path: candidate.path, mediaType: candidate.mediaType, userId: candidate.userId },
+        call,
+      );
+      record = made.record;
+      if (made.created) outcome = "recordsCreated";
+    } catch (error) {
+      if (!isDefiniteRefusal(error, false)) throw error;
+      return (await removeCreatedFiles(journal, client, id, entries, ownKeys, call)) ? "filesRemoved" : outcome;
+    }
+  }
+  // One content, one file: a file these intakes added beside the one the record names goes.
+  const named = record.path;
+  if (await isCompleteFile(named, id)) {
+    for (const entry of entries) {
+      if (entry.fileCreated && entry.path !== named && (await removeMediaFile(journal, client, id, entry.path, ownKeys, call))) {
+        outcome = outcome === "alreadyConsistent" ? "filesRemoved" : outcome;
+      }
+    }
+  }
+  return outcome;
+}
+
+async function settleRuns(client: AnnotationsClient, id: string, handles: JournalHandle[], call: SettleCall): Promise<Outcome> {
+  // The newest run decides; older ones are superseded by it.
+  const newest = handles.map((handle) => handle.entry as RunJournalEntry).reduce((a, b) => (b.at > a.at ? b : a));
+  const record = await getRecord(client, id, call);
+  // Only a record still in AIProcessing waits for this run's end; otherwise a newer run (or a
+  // person) has moved it on, and an old outcome must not overwrite that.
+  if (record?.mediaStatus !== MediaStatus.AIProcessing) return "alreadyConsistent";
+  const status = newest.status ?? MediaStatus.Error;
+  try {
+    await client.media.updateStatus(id, status, call);
+  } catch (error) {
+    if (error instanceof MediaNotFoundError) return "alreadyConsistent";
+    throw error;
+  }
+  return newest.status === undefined ? "markedError" : "statusesWritten";
+}
+
+/** Whether a process is working on the entry now (its owner lives and has not handed it over). */
+function isLive(record: JournalRecord): boolean {
+  return record.ownerAlive && !(record.mine && record.entry.state === "settle");
+}
+
+/** One pass at a time per journal in this process: two would settle the same handed-over entry twice. */
+const passes = new WeakMap<MediaJournal, Promise<unknown>>();
+
+/**
+ * One settling pass over the journal: takes over entries whose owner died and this process's
+ * handed-over ones, and settles them per media ID, leaving every ID with live work alone.
+ */
+export async function settleJournal(journal: MediaJournal, client: AnnotationsClient, call: SettleCall, logger?: LifecycleLogger): Promise<SettleReport> {
+  const previous = passes.get(journal) ?? Promise.resolve();
+  const pass = previous.catch(() => {}).then(() => runPass(journal, client, call, logger));
+  passes.set(journal, pass);
+  try {
+    return await pass;
+  } finally {
+    if (passes.get(journal) === pass) passes.delete(journal);
+  }
+}
+
+async function runPass(journal: MediaJournal, client: AnnotationsClient, call: SettleCall, logger?: LifecycleLogger): Promise<SettleReport> {
+  const report = {
+    recordsCreated: [] as string[],
+    filesRemoved: [] as string[],
+    markedError: [] as string[],
+    statusesWritten: [] as string[],
+    alreadyConsistent: [] as string[],
+    live: 0,
+    failed: [] as Array<{ id: string; error: unknown }>,
+  };
+  const byId = new Map<string, JournalRecord[]>();
+  for (const record of await journal.list()) byId.set(record.entry.id, [...(byId.get(record.entry.id) ?? []), record]);
+  for (const [id, records] of byId) {
+    for (const kind of ["intake", "run"] as const) {
+      call.signal?.throwIfAborted();
+      const ofKind = records.filter((record) => record.entry.kind === kind);
+      const live = ofKind.filter(isLive).length;
+      report.live += live;
+      if (ofKind.length === 0 || live > 0) continue;
+      const handles = (await Promise.all(ofKind.map((record) => journal.claim(record)))).filter((handle): handle is JournalHandle => handle !== undefined);
+      if (handles.length === 0) continue;
+      try {
+        const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call) : await settleRuns(client, id, handles, call);
+        report[outcome].push(id);
+        logger?.info?.({ id, kind, outcome }, "media journal entry settled");
+        await Promise.all(handles.map((handle) => handle.remove()));
+      } catch (error) {
+        if (call.signal?.aborted) throw call.signal.reason;
+        report.failed.push({ id, error });
+        logger?.warn?.({ id, kind, error: (error as Error)?.message }, "media journal entry not settled yet");
+      }
+    }
+  }
+  return report;
+}
+
+/** Background settling of one journal in this process, with backoff while work remains. */
+interface Settler {
+  client: AnnotationsClient;
+  call: SettleCall;
+  logger: LifecycleLogger | undefined;
+  timer: NodeJS.Timeout | undefined;
+  delayMs: number;
+  /** Set by `startRecovery`: its client and token serve, whoever hands work over. */
+  pinned: boolean;
+}
+
+const settlers = new WeakMap<MediaJournal, Settler>();
+const FIRST_RETRY_MS = 500;
+const LONGEST_RETRY_MS = 15_000;
+
+/**
+ * Hands the journal's pending work to this process's background settler: a pass soon, then
+ * again with backoff (0.5 s doubling to 15 s) until nothing handed over is left. The timer does
+ * not keep the process alive: what is left at exit stays journaled for the next start.
+ */
+export function settleInBackground(journal: MediaJournal, client: AnnotationsClient, logger?: LifecycleLogger): void {
+  let settler = settlers.get(journal);
+  if (!settler) settlers.set(journal, (settler = { client, call: {}, logger, timer: undefined, delayMs: 0, pinned: false }));
+  // The newest client serves, unless the service's credentials were given for this journal.
+  if (!settler.pinned) settler.client = client;
+  settler.logger ??= logger;
+  if (settler.timer) return;
+  schedule(journal, settler, 0);
+}
+
+/** Uses this client and token for the background passes of `journal` (the service's own). */
+export function useServiceCredentials(journal: MediaJournal, client: AnnotationsClient, token: string | undefined, logger?: LifecycleLogger): void {
+  const settler = settlers.get(journal);
+  const call = token ? { token } : {};
+  if (settler) Object.assign(settler, { client, call, logger: logger ?? settler.logger, pinned: true });
+  else settlers.set(journal, { client, call, logger, timer: undefined, delayMs: 0, pinned: true });
+}
+
+function schedule(journal: MediaJournal, settler: Settler, delayMs: number): void {
+  settler.timer = setTimeout(() => {
+    void settleJournal(journal, settler.client, settler.call, settler.logger).then(
+      async (report) => {
+        settler.timer = undefined;
+        const pending = (await journal.list().catch(() => [])).some((record) => record.mine && record.entry.state === "settle");
+        if (!pending && report.failed.length === 0) {
+          settler.delayMs = 0;
+          return;
+        }
+        settler.delayMs = Math.min(LONGEST_RETRY_MS, settler.delayMs === 0 ? FIRST_RETRY_MS : settler.delayMs * 2);
+        schedule(journal, settler, settler.delayMs);
+      },
+      (error: unknown) => {
+        settler.timer = undefined;
+        settler.logger?.warn?.({ error: (error as Error)?.message }, "media journal pass failed");
+        settler.delayMs = Math.min(LONGEST_RETRY_MS, settler.delayMs === 0 ? FIRST_RETRY_MS : settler.delayMs * 2);
+        schedule(journal, settler, settler.delayMs);
+      },
+    );
+  }, delayMs);
+  settler.timer.unref();
+}
