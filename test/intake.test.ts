@@ -13,6 +13,7 @@ import {
   computeMediaId,
   createAnnotationsClient,
   intakeMedia,
+  storeMedia,
   MediaRecordPendingError,
   type MediaStatusChange,
   MediaStatusUpdateError,
@@ -170,13 +171,20 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
     expect(await filesLeft()).toContainEqual(relative(root, (error as MediaRecordPendingError).path));
   });
 
-  it("a failed create leaves a file that was already stored alone", async () => {
+  it("a refused create leaves a file that a record names alone", async () => {
     const png = samplePng(20, 20, 1);
     const first = await intakeMedia(png, { originalName: "a.png", token, client: client(), directories });
     intercept = (request) => (request.method === "POST" ? { status: 400 } : undefined);
-    fake.records.clear();
     await expect(intakeMedia(png, { originalName: "a.png", token, client: client(), directories })).rejects.toBeInstanceOf(AnnotationsHttpError);
     expect(await readFile(first.path)).toEqual(png);
+  });
+
+  it("a refused create removes a stored file nothing relies on, even one this upload did not write", async () => {
+    const png = samplePng(20, 20, 2);
+    const orphan = await storeMedia(png, { originalName: "a.png", directories });
+    intercept = (request) => (request.method === "POST" ? { status: 400 } : undefined);
+    await expect(intakeMedia(png, { originalName: "a.png", token, client: client(), directories })).rejects.toBeInstanceOf(AnnotationsHttpError);
+    await expect(readFile(orphan.path)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
 

@@ -44,8 +44,8 @@ export interface IntakenMedia extends MediaRecord {
  *    a file this upload added beside the one it names is removed.
  *
  * The step between the file and its record is journaled, so nothing is lost:
- * - a definite refusal of the create (a 4xx other than 408, 409, 429) removes a file this call
- *   created, unless another upload of the same content or a record relies on it, and rethrows;
+ * - a definite refusal of the create (a 4xx other than 408, 409, 429) removes the stored file
+ *   unless another upload of the same content or a record relies on it, and rethrows;
  * - an outcome that is not known (a timeout, a reset, a 5xx, an unreadable answer, an abort)
  *   keeps the file: the record is created in the background as soon as the service answers, and
  *   the call rejects with {@link MediaRecordPendingError} (or `signal.reason`);
@@ -88,7 +88,6 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
           mediaType,
           userId,
           name: sanitizeMediaName(storeOptions.originalName),
-          fileCreated: true,
           state: "active",
           at: Date.now(),
         });
@@ -110,8 +109,10 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
     // background settling reads the record before it decides.
     if (!signal?.aborted && isDefiniteRefusal(error) && error.attempts === 1) {
       try {
-        if (stored.created) await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call);
-        await drop();
+        // Whoever wrote it: a file no record and no other upload relies on would be an orphan.
+        // Another upload still wanting it decides later (it may be refused too).
+        if ((await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call)) === "wanted-by-upload") await handOver(stored.id, true);
+        else await drop();
       } catch (cleanupError) {
         // Whether a record relies on the file could not be read: settled in the background.
         logger?.warn?.({ id: stored.id, error: (cleanupError as Error)?.message }, "refused upload's file not removed yet");
@@ -128,7 +129,13 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
   // One content, one file: the record names another file of the same content.
   if (stored.created && made.record.path !== stored.path) {
     try {
-      if (await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call)) fileCreated = false;
+      const removal = await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call);
+      if (removal === "removed") fileCreated = false;
+      // Another upload is placing the same content right now: the settler looks again after it.
+      if (removal === "wanted-by-upload") {
+        await handOver(stored.id);
+        entry = undefined;
+      }
     } catch (error) {
       logger?.warn?.({ id: stored.id, error: (error as Error)?.message }, "duplicate file not removed yet");
       await handOver(stored.id);

@@ -22,8 +22,6 @@ export interface IntakeJournalEntry {
   readonly name: string;
   readonly mediaType: MediaType;
   readonly userId: string;
-  /** Whether this intake may have put the file there (only then may a refusal remove it). */
-  readonly fileCreated: boolean;
   /**
    * The service refused this record for good: settling never creates it, and removes the file
    * once nothing relies on it.

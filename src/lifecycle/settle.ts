@@ -32,7 +32,8 @@ export interface SettleReport {
   readonly failed: Array<{ readonly id: string; readonly error: unknown }>;
 }
 
-type Outcome = "recordsCreated" | "filesRemoved" | "markedError" | "statusesWritten" | "alreadyConsistent";
+/** `deferred`: another upload of the content still wants the file; the entry waits for the next pass. */
+type Outcome = "recordsCreated" | "filesRemoved" | "markedError" | "statusesWritten" | "alreadyConsistent" | "deferred";
 
 /** What a settling call sends: the service's token (else the client's own). */
 export interface SettleCall {
@@ -63,11 +64,14 @@ export async function getRecord(client: AnnotationsClient, id: string, call: Set
   }
 }
 
+/** What {@link removeMediaFile} did: removed it, found none, or kept it for a record or another upload. */
+export type MediaFileRemoval = "removed" | "absent" | "named-by-record" | "wanted-by-upload";
+
 /**
  * Removes a stored file unless anything may rely on it: another intake of the same content
  * (any process, journaled before it touches the file), or a record that names it. The file is
  * first moved aside, so an upload arriving meanwhile places its own copy; it is put back when a
- * reliance shows up or the record cannot be read. Resolves to whether the file went.
+ * reliance shows up or the record cannot be read (then this throws).
  */
 export async function removeMediaFile(
   journal: MediaJournal,
@@ -76,22 +80,25 @@ export async function removeMediaFile(
   path: string,
   ownKeys: ReadonlySet<string>,
   call: SettleCall,
-): Promise<boolean> {
+): Promise<MediaFileRemoval> {
   const retired = await retireStoredFile(path);
-  if (!retired) return false;
+  if (!retired) return "absent";
   try {
     const others = (await journal.list(id)).filter((other) => other.entry.kind === "intake" && !ownKeys.has(other.key));
-    const record = others.length > 0 ? undefined : await getRecord(client, id, call);
-    if (others.length > 0 || record?.path === path) {
+    if (others.length > 0) {
       await restoreRetiredFile(retired, path);
-      return false;
+      return "wanted-by-upload";
+    }
+    if ((await getRecord(client, id, call))?.path === path) {
+      await restoreRetiredFile(retired, path);
+      return "named-by-record";
     }
   } catch (error) {
     await restoreRetiredFile(retired, path);
     throw error;
   }
   await unlink(retired);
-  return true;
+  return "removed";
 }
 
 async function isCompleteFile(path: string, id: string): Promise<boolean> {
@@ -102,19 +109,22 @@ async function isCompleteFile(path: string, id: string): Promise<boolean> {
   }
 }
 
-async function removeCreatedFiles(
+/** Removes the files of refused intakes; `deferred` while another upload of the content still wants one. */
+async function removeRefusedFiles(
   journal: MediaJournal,
   client: AnnotationsClient,
   id: string,
   entries: IntakeJournalEntry[],
   ownKeys: ReadonlySet<string>,
   call: SettleCall,
-): Promise<boolean> {
-  let removed = false;
+): Promise<Outcome> {
+  let outcome: Outcome = "alreadyConsistent";
   for (const entry of entries) {
-    if (entry.fileCreated) removed = (await removeMediaFile(journal, client, id, entry.path, ownKeys, call)) || removed;
+    const removal = await removeMediaFile(journal, client, id, entry.path, ownKeys, call);
+    if (removal === "wanted-by-upload") return "deferred";
+    if (removal === "removed") outcome = "filesRemoved";
   }
-  return removed;
+  return outcome;
 }
 
 async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, id: string, handles: JournalHandle[], call: SettleCall): Promise<Outcome> {
@@ -122,7 +132,7 @@ async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, i
   const ownKeys = new Set(handles.map((handle) => handle.key));
   let outcome: Outcome = "alreadyConsistent";
   let record = await getRecord(client, id, call);
-  if (!record && entries.every((entry) => entry.refused)) return (await removeCreatedFiles(journal, client, id, entries, ownKeys, call)) ? "filesRemoved" : outcome;
+  if (!record && entries.every((entry) => entry.refused)) return removeRefusedFiles(journal, client, id, entries, ownKeys, call);
   if (!record) {
     let candidate: IntakeJournalEntry | undefined;
     for (const entry of entries) if (!candidate && !entry.refused && (await isCompleteFile(entry.path, id))) candidate = entry;
@@ -137,14 +147,14 @@ async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, i
       if (made.created) outcome = "recordsCreated";
     } catch (error) {
       if (!isDefiniteRefusal(error, false)) throw error;
-      return (await removeCreatedFiles(journal, client, id, entries, ownKeys, call)) ? "filesRemoved" : outcome;
+      return removeRefusedFiles(journal, client, id, entries, ownKeys, call);
     }
   }
-  // One content, one file: a file these intakes added beside the one the record names goes.
+  // One content, one file: a file these intakes placed beside the one the record names goes.
   const named = record.path;
   if (await isCompleteFile(named, id)) {
     for (const entry of entries) {
-      if (entry.fileCreated && entry.path !== named && (await removeMediaFile(journal, client, id, entry.path, ownKeys, call))) {
+      if (entry.path !== named && (await removeMediaFile(journal, client, id, entry.path, ownKeys, call)) === "removed") {
         outcome = outcome === "alreadyConsistent" ? "filesRemoved" : outcome;
       }
     }
@@ -215,6 +225,10 @@ async function runPass(journal: MediaJournal, client: AnnotationsClient, call: S
       if (handles.length === 0) continue;
       try {
         const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call) : await settleRuns(client, id, handles, call);
+        if (outcome === "deferred") {
+          report.live += handles.length;
+          continue;
+        }
         report[outcome].push(id);
         logger?.info?.({ id, kind, outcome }, "media journal entry settled");
         await Promise.all(handles.map((handle) => handle.remove()));

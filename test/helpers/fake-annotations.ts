@@ -99,9 +99,10 @@ export function createFakeAnnotations(options: { acceptToken?: (token: string) =
  * - `"commit-hang"`: apply it, then never answer (the client times out after the fact);
  * - `"commit-garbage"`: apply it, then answer 200 with a body that is no JSON;
  * - `"reset"`: drop the connection without applying it;
- * - `{ status }`: answer that status with a problem body, without applying it.
+ * - `{ status, after? }`: answer that status with a problem body (once `after` settles), without applying it;
+ * - `{ until }`: hold the request until the promise settles, then answer it normally.
  */
-export type Fault = "hang" | "commit-hang" | "commit-garbage" | "reset" | { status: number };
+export type Fault = "hang" | "commit-hang" | "commit-garbage" | "reset" | { status: number; after?: Promise<unknown> } | { until: Promise<unknown> };
 
 /**
  * Serves a fake on a real loopback port. `intercept` sees each request first and may inject a
@@ -111,6 +112,14 @@ export async function startFakeAnnotationsServer(fake = createFakeAnnotations(),
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    const answerWith = (answer: FakeResponse) => {
+      if (answer.body === undefined) {
+        response.writeHead(answer.status).end();
+      } else {
+        response.writeHead(answer.status, { "content-type": answer.contentType ?? "application/json; charset=utf-8" });
+        response.end(JSON.stringify(answer.body));
+      }
+    };
     request.on("end", () => {
       const url = new URL(request.url ?? "/", "http://127.0.0.1");
       const seen: FakeRequest = {
@@ -121,13 +130,19 @@ export async function startFakeAnnotationsServer(fake = createFakeAnnotations(),
       };
       const fault = intercept?.(seen);
       if (fault === "hang") return;
+      if (typeof fault === "object" && "until" in fault) {
+        void fault.until.finally(() => answerWith(fake.handle(seen)));
+        return;
+      }
       if (fault === "reset") {
         request.socket.destroy();
         return;
       }
-      if (typeof fault === "object") {
+      if (typeof fault === "object" && "status" in fault) {
         fake.log.push(seen);
-        response.writeHead(fault.status, { "content-type": "application/problem+json" }).end(JSON.stringify({ title: "Injected fault", status: fault.status }));
+        void Promise.resolve(fault.after).finally(() =>
+          response.writeHead(fault.status, { "content-type": "application/problem+json" }).end(JSON.stringify({ title: "Injected fault", status: fault.status })),
+        );
         return;
       }
       const answer = fake.handle(seen);
@@ -136,12 +151,7 @@ export async function startFakeAnnotationsServer(fake = createFakeAnnotations(),
         response.writeHead(200, { "content-type": "application/json" }).end("<html>proxy error</html>");
         return;
       }
-      if (answer.body === undefined) {
-        response.writeHead(answer.status).end();
-      } else {
-        response.writeHead(answer.status, { "content-type": answer.contentType ?? "application/json; charset=utf-8" });
-        response.end(JSON.stringify(answer.body));
-      }
+      answerWith(answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

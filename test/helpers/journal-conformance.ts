@@ -1,0 +1,102 @@
+// One conformance suite for every journal engine (files now, Redis in `media-intake/queue`):
+// each engine's test file calls it with a factory, and the same cases run against it.
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { JournalEntry, MediaJournal } from "../../src/index.ts";
+import { startChild } from "./child.ts";
+
+const childScript = resolve(import.meta.dirname, "../fixtures/journal-child.ts");
+
+export interface JournalEngineUnderTest {
+  /** A journal of this process on a fresh location. */
+  journal: MediaJournal;
+  /** Another journal instance on the same location (as a second recovery would have). */
+  another: () => MediaJournal;
+  /** What the child fixture needs to open the same location. */
+  child: { engine: string; location: string };
+}
+
+const intake = (id: string, at = Date.now()): JournalEntry => ({
+  kind: "intake",
+  id,
+  path: `/data/videos/${id}.mp4`,
+  name: "clip.mp4",
+  mediaType: 1,
+  userId: "u1",
+  state: "active",
+  at,
+});
+const run = (id: string, at = Date.now()): JournalEntry => ({ kind: "run", id, state: "active", at });
+
+export function describeJournalConformance(name: string, setup: () => Promise<JournalEngineUnderTest>): void {
+  describe(`${name} journal conformance`, () => {
+    it("lists an added entry as this process's, live, and not after its removal", async () => {
+      const { journal } = await setup();
+      const handle = await journal.add(intake("00000000000000a1"));
+      expect(await journal.list()).toEqual([expect.objectContaining({ key: handle.key, mine: true, ownerAlive: true, entry: handle.entry })]);
+      expect(await journal.list("00000000000000a1")).toHaveLength(1);
+      expect(await journal.list("00000000000000b2")).toEqual([]);
+      await handle.remove();
+      await handle.remove();
+      expect(await journal.list()).toEqual([]);
+    });
+
+    it("updates an entry in place, and an update never brings back a removed entry's siblings", async () => {
+      const { journal } = await setup();
+      const handle = await journal.add(run("00000000000000a2"));
+      await handle.update({ state: "settle", status: 3 });
+      const [listed] = await journal.list();
+      expect(listed?.entry).toMatchObject({ kind: "run", id: "00000000000000a2", state: "settle", status: 3 });
+      expect(handle.entry).toMatchObject({ state: "settle", status: 3 });
+    });
+
+    it("never brings back a removed entry, however adds, updates and removes interleave", async () => {
+      const { journal } = await setup();
+      await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const handle = await journal.add(run(`00000000000001${(i % 100).toString(16).padStart(2, "0")}`));
+          await Promise.all([handle.update({ status: 3 }), i % 2 === 0 ? handle.remove() : Promise.resolve()]);
+          await handle.remove();
+        }),
+      );
+      expect(await journal.list()).toEqual([]);
+    });
+
+    it("a live owner's entries are never claimed; a dead owner's are, by exactly one claimer", async () => {
+      const { journal, another, child } = await setup();
+      const owner = startChild(childScript, { ...child, mode: "own", entries: [intake("00000000000000c1"), run("00000000000000c1")] });
+      await owner.line("ADDED");
+      const live = await journal.list();
+      expect(live).toHaveLength(2);
+      expect(live.every((record) => record.ownerAlive && !record.mine)).toBe(true);
+      expect(await Promise.all(live.map((record) => journal.claim(record)))).toEqual([undefined, undefined]);
+
+      await owner.kill();
+      const dead = await journal.list();
+      expect(dead.every((record) => !record.ownerAlive)).toBe(true);
+      // Two claimers in this process and two in other processes race for the same entries.
+      const second = another();
+      const claimers = [startChild(childScript, { ...child, mode: "claim" }), startChild(childScript, { ...child, mode: "claim" })];
+      const [mine, theirs, ...others] = await Promise.all([
+        Promise.all(dead.map((record) => journal.claim(record))),
+        Promise.all(dead.map((record) => second.claim(record))),
+        ...claimers.map(async (claimer) => Number((await claimer.line("CLAIMED")).split(" ")[1])),
+      ]);
+      const won = mine.filter(Boolean).length + theirs.filter(Boolean).length + (others as number[]).reduce((a, b) => a + b, 0);
+      expect(won).toBe(2);
+      // What this process won is its own now, handed over for settling.
+      for (const handle of [...mine, ...theirs].filter((h) => h !== undefined)) expect(handle.entry.state).toBe("settle");
+    });
+
+    it("sweeps what dead owners left, never what live ones hold", async () => {
+      const { journal, child } = await setup();
+      const live = startChild(childScript, { ...child, mode: "own", entries: [run("00000000000000d1")] });
+      const dead = startChild(childScript, { ...child, mode: "own", entries: [] });
+      await Promise.all([live.line("ADDED"), dead.line("ADDED")]);
+      await dead.kill();
+      await journal.sweep();
+      expect(await journal.list()).toEqual([expect.objectContaining({ ownerAlive: true, entry: expect.objectContaining({ id: "00000000000000d1" }) })]);
+      await live.kill();
+    });
+  });
+}
