@@ -2,7 +2,8 @@
 // recoverInterrupted runs; no orphan file, no record stuck in AIProcessing, nothing lost.
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
+import fc from "fast-check";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { SignJWT } from "jose";
@@ -77,7 +78,7 @@ async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
 
 /** Recovers at once: a dead process on this host is known dead by its pid and start time. */
 async function recover() {
-  return recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories, partialsOlderThanMs: 0 });
+  return recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories });
 }
 
 /** The files the flow left, without the upload's source file. */
@@ -156,7 +157,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     expect(await filesLeft()).toEqual([stored()]);
   });
 
-  it("while AIProcessed was being recorded: the record goes to Error, not stuck", async () => {
+  it("while AIProcessed was being recorded: the outcome was journaled, so the record ends AIProcessed", async () => {
     const { child, line } = startChild("stdin");
     await line("IN_FN");
     const crashed = crashAt(isStatus(3), () => {});
@@ -164,8 +165,24 @@ describe("a crash at each step, then recoverInterrupted", () => {
     await crashed;
     await kill(child);
     const report = await recover();
-    expect(report.markedError).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
+    expect(report.statusesWritten).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+  });
+
+  it("a final status still pending in the background when the process dies lands after the restart", async () => {
+    const { child, line } = startChild("stdin");
+    await line("IN_FN");
+    intercept = (request) => (isStatus(3)(request) ? { status: 503 } : undefined);
+    child.stdin.end("go\n");
+    // The child answered its caller with the result: the status is pending, journaled.
+    expect(await line("RESULT")).toBe('RESULT {"boxes":3}');
+    await kill(child);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    intercept = undefined;
+    const report = await recover();
+    expect(report.statusesWritten).toEqual([uploadId]);
+    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(await filesUnder(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
   });
 
   it("a finished run leaves nothing to recover", async () => {
@@ -210,3 +227,44 @@ describe("two processes sharing the directories", () => {
     expect(await filesUnder(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
   });
 });
+
+describe("crashes at random points", () => {
+  it("a process killed at any moment of the flow, then recovered at once, leaves everything consistent", async () => {
+    const points = ["progress 1", "progress 2", "progress 3", "create sent", "create applied", "in detection", "AIProcessed sent"] as const;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...points), fc.integer({ min: 0, max: 5 }), async (point, extraMs) => {
+        fake.records.clear();
+        await rm(directories.videosDir, { recursive: true, force: true });
+        const crashed =
+          point === "create sent" ? crashAt(isCreate, () => {}) : point === "create applied" ? crashAt(isCreate, (r) => fake.handle(r)) : point === "AIProcessed sent" ? crashAt(isStatus(3), () => {}) : undefined;
+        const { child, line } = startChild(point === "AIProcessed sent" ? "stdin" : "never");
+        if (point.startsWith("progress")) await nthLine(child, "PROGRESS", Number(point.slice(-1)));
+        if (point === "in detection" || point === "AIProcessed sent") await line("IN_FN");
+        if (point === "AIProcessed sent") child.stdin.end("go\n");
+        await crashed;
+        // A few milliseconds more or less: the kill lands anywhere around the point.
+        if (extraMs > 0) await new Promise((r) => setTimeout(r, extraMs));
+        await kill(child);
+        intercept = undefined;
+        const report = await recover();
+        expect(report.failed).toEqual([]);
+        const left = await filesLeft();
+        expect(left.filter((path) => path.endsWith(".partial") || path.includes(".media-intake-journal/"))).toEqual([]);
+        const files = left.filter((path) => path.startsWith("videos/"));
+        expect([...fake.records.values()].map((r) => String(r.path).slice(root.length + 1))).toEqual(files);
+        for (const record of fake.records.values()) expect(record.mediaStatus).not.toBe(MediaStatus.AIProcessing);
+      }),
+      { numRuns: 10 },
+    );
+  }, 60_000);
+});
+
+/** Resolves when `child` has printed `prefix` lines `count` times. */
+function nthLine(child: ChildProcessWithoutNullStreams, prefix: string, count: number): Promise<void> {
+  return new Promise((resolveCount) => {
+    let seen = 0;
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      if (line.startsWith(prefix) && ++seen === count) resolveCount();
+    });
+  });
+}

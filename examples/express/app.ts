@@ -1,5 +1,6 @@
 // A detections service built on media-intake: every upload becomes a stored file, a Media
 // record and a tracked detection run. In your own service import from "media-intake".
+import { setTimeout } from "node:timers/promises";
 import busboy from "busboy";
 import express, { type NextFunction, type Request, type Response } from "express";
 import multer from "multer";
@@ -26,6 +27,8 @@ export interface DetectionsAppConfig {
   /** How tokens are checked: with `verify.secret` (HS256) or decoded only. */
   auth: UserIdFromTokenOptions;
   maxUploadBytes?: number;
+  /** Simulated GPU time per detection, in ms (the stand-in detector is fast). @default 0 */
+  detectorDelayMs?: number;
 }
 
 /** An error the app answers with its own status. */
@@ -66,7 +69,7 @@ export function httpStatusFor(error: unknown): { status: number; code: string } 
 }
 
 export function createDetectionsApp(config: DetectionsAppConfig): express.Express {
-  const { client, directories, auth, maxUploadBytes } = config;
+  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0 } = config;
   const app = express();
 
   /**
@@ -75,7 +78,13 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
    * brings its token and its signal (a client that goes away stops waiting; the run stops when
    * nobody waits any more, its Error written in the background).
    */
-  const detection = trackMediaProcessing((media, context) => detect(media.path ?? "", media.id, context.signal), { client, directories });
+  const detection = trackMediaProcessing(
+    async (media, context) => {
+      if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal: context.signal });
+      return detect(media.path ?? "", media.id, context.signal);
+    },
+    { client, directories },
+  );
 
   const answer = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal) => {
     const detections = await detection.with({ ...(token ? { token } : {}), signal })(media);

@@ -2,7 +2,9 @@
 //   PORT (3000), ANNOTATIONS_URL (unset: a dev annotations server starts in-process, its
 //   database under the data directory), VIDEOS_DIR and IMAGES_DIR (./data/videos, ./data/images),
 //   JWT_SECRET (HS256 verification; unset: tokens are decoded only, with a warning),
-//   MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token for crash recovery).
+//   MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token for work that outlives a request),
+//   ANNOTATIONS_TIMEOUT_MS (per attempt, 10000), ANNOTATIONS_DEADLINE_MS (per call, 60000),
+//   RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS (0: simulated GPU time per detection).
 import { dirname, resolve } from "node:path";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { createAnnotationsClient, startRecovery } from "../../src/index.ts";
@@ -32,12 +34,18 @@ const serviceToken =
     : new UnsecuredJWT({ sub: "detections-service" }).encode());
 // One client: each request passes its caller's token; the service's token is the client's own,
 // for what outlives a request (records and statuses settled in the background, recovery).
-const client = createAnnotationsClient({ baseUrl: annotationsUrl, token: serviceToken });
+const client = createAnnotationsClient({
+  baseUrl: annotationsUrl,
+  token: serviceToken,
+  timeoutMs: Number(env.ANNOTATIONS_TIMEOUT_MS ?? 10_000),
+  totalTimeoutMs: Number(env.ANNOTATIONS_DEADLINE_MS ?? 60_000),
+});
 // Settles what a crash or an outage left, at once and then every few seconds, while serving:
 // the service starts even when the annotations service is down.
 const recovery = startRecovery({
   client,
   directories,
+  intervalMs: Number(env.RECOVERY_INTERVAL_MS ?? 5_000),
   onPass: (report) => {
     const settled = report.recordsCreated.length + report.markedError.length + report.statusesWritten.length + report.filesRemoved.length + report.partialsRemoved.length;
     if (settled > 0) console.log(`recovered: ${JSON.stringify({ ...report, failed: report.failed.map((f) => f.id) })}`);
@@ -48,6 +56,7 @@ const app = createDetectionsApp({
   client,
   directories,
   auth: secret ? { verify: { secret } } : {},
+  detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
 });
 const server = app.listen(port, "127.0.0.1", () => {

@@ -180,8 +180,11 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
     const final = outcome.ok ? MediaStatus.AIProcessed : MediaStatus.Error;
     if (signal.aborted) {
       // Every caller has gone already: Error is written in the background, journaled.
-      void Promise.all([record(id, MediaStatus.Error, MediaStatus.AIProcessing, call), entry?.update({ status: MediaStatus.Error }).catch(() => {})]).then(
-        async ([failed]) => {
+      void (async () => {
+        await entry?.update({ status: MediaStatus.Error }).catch(() => {});
+        return record(id, MediaStatus.Error, MediaStatus.AIProcessing, call);
+      })().then(
+        async (failed) => {
           const pending = failed !== undefined && (await finish(entry, isDefiniteRefusal(failed) ? false : { status: MediaStatus.Error }));
           if (failed === undefined) await finish(entry, false);
           report({ id, from: MediaStatus.AIProcessing, to: MediaStatus.Error, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) });
@@ -189,11 +192,9 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
       );
       throw signal.reason;
     }
-    // The outcome is made durable while it is sent: a crash now still ends the record right.
-    const [failed] = await Promise.all([
-      record(id, final, MediaStatus.AIProcessing, call),
-      entry?.update({ status: final }).catch((error: unknown) => logger?.warn?.({ id, error: (error as Error)?.message }, "media journal entry not updated")),
-    ]);
+    // The outcome is made durable before it is sent: a crash from here on still ends the record with it.
+    await entry?.update({ status: final }).catch((error: unknown) => logger?.warn?.({ id, error: (error as Error)?.message }, "media journal entry not updated"));
+    const failed = await record(id, final, MediaStatus.AIProcessing, call);
     const pending = failed !== undefined && (await finish(entry, isDefiniteRefusal(failed) ? false : { status: final }));
     if (failed === undefined) await finish(entry, false);
     report({ id, from: MediaStatus.AIProcessing, to: final, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) });
