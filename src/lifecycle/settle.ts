@@ -251,6 +251,10 @@ interface Settler {
   delayMs: number;
   /** Set by `startRecovery`: its client and token serve, whoever hands work over. */
   pinned: boolean;
+  /** A pass is under way. */
+  running: boolean;
+  /** Work was handed over during the pass: another pass follows at once. */
+  again: boolean;
 }
 
 const settlers = new WeakMap<MediaJournal, Settler>();
@@ -264,12 +268,16 @@ const LONGEST_RETRY_MS = 15_000;
  */
 export function settleInBackground(journal: MediaJournal, client: AnnotationsClient, logger?: LifecycleLogger): void {
   let settler = settlers.get(journal);
-  if (!settler) settlers.set(journal, (settler = { client, call: {}, logger, timer: undefined, delayMs: 0, pinned: false }));
+  if (!settler) settlers.set(journal, (settler = { client, call: {}, logger, timer: undefined, delayMs: 0, pinned: false, running: false, again: false }));
   // The newest client serves, unless the service's credentials were given for this journal.
   if (!settler.pinned) settler.client = client;
   settler.logger ??= logger;
-  if (settler.timer) return;
-  schedule(journal, settler, 0);
+  // A pass under way may have listed the journal before this hand-over: it runs again after.
+  if (settler.running) settler.again = true;
+  else if (settler.timer) {
+    clearTimeout(settler.timer);
+    schedule(journal, settler, 0);
+  } else schedule(journal, settler, 0);
 }
 
 /** Uses this client and token for the background passes of `journal` (the service's own). */
@@ -277,29 +285,38 @@ export function useServiceCredentials(journal: MediaJournal, client: Annotations
   const settler = settlers.get(journal);
   const call = token ? { token } : {};
   if (settler) Object.assign(settler, { client, call, logger: logger ?? settler.logger, pinned: true });
-  else settlers.set(journal, { client, call, logger, timer: undefined, delayMs: 0, pinned: true });
+  else settlers.set(journal, { client, call, logger, timer: undefined, delayMs: 0, pinned: true, running: false, again: false });
 }
 
 function schedule(journal: MediaJournal, settler: Settler, delayMs: number): void {
   settler.timer = setTimeout(() => {
-    void settleJournal(journal, settler.client, settler.call, settler.logger).then(
-      async (report) => {
-        settler.timer = undefined;
-        const pending = (await journal.list().catch(() => [])).some((record) => record.mine && record.entry.state === "settle");
-        if (!pending && report.failed.length === 0) {
+    settler.timer = undefined;
+    settler.running = true;
+    settler.again = false;
+    void settleJournal(journal, settler.client, settler.call, settler.logger)
+      .then(
+        async (report) => {
+          const pending = (await journal.list().catch(() => [])).some((record) => record.mine && record.entry.state === "settle");
+          return pending || report.failed.length > 0;
+        },
+        (error: unknown) => {
+          settler.logger?.warn?.({ error: (error as Error)?.message }, "media journal pass failed");
+          return true;
+        },
+      )
+      .then((left) => {
+        settler.running = false;
+        if (settler.again) {
+          schedule(journal, settler, 0);
+          return;
+        }
+        if (!left) {
           settler.delayMs = 0;
           return;
         }
         settler.delayMs = Math.min(LONGEST_RETRY_MS, settler.delayMs === 0 ? FIRST_RETRY_MS : settler.delayMs * 2);
         schedule(journal, settler, settler.delayMs);
-      },
-      (error: unknown) => {
-        settler.timer = undefined;
-        settler.logger?.warn?.({ error: (error as Error)?.message }, "media journal pass failed");
-        settler.delayMs = Math.min(LONGEST_RETRY_MS, settler.delayMs === 0 ? FIRST_RETRY_MS : settler.delayMs * 2);
-        schedule(journal, settler, settler.delayMs);
-      },
-    );
+      });
   }, delayMs);
   settler.timer.unref();
 }

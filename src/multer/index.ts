@@ -1,5 +1,4 @@
 // media-intake/multer: a multer StorageEngine that streams each file through intakeMedia.
-import { rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
@@ -44,8 +43,7 @@ export interface MediaIntakeStorageEngine {
  * and `media`. multer's `limits.fileSize` keeps working: when it trips, the intake is aborted
  * (nothing kept, never a truncated file) and multer answers `LIMIT_FILE_SIZE` as usual; a client
  * that disconnects mid-upload leaves nothing behind. `_removeFile` (multer calls it when a later
- * part of the same request fails) removes only a file this request created; a record this
- * request created stays, and a re-upload of the same bytes puts the file back under it.
+ * part of the same request fails) keeps the media: its record names its file.
  *
  * @example
  * const upload = multer({ storage: mediaIntakeStorage({ client, directories }), limits: { fileSize: 2 ** 30 } });
@@ -73,15 +71,9 @@ export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaInt
         )
         .finally(() => request.off("close", onClose));
     },
-    _removeFile(_request, file, callback) {
-      if (!file.media?.fileCreated || !file.path) {
-        callback(null);
-        return;
-      }
-      rm(file.path, { force: true }).then(
-        () => callback(null),
-        (error: Error) => callback(error),
-      );
+    _removeFile(_request, _file, callback) {
+      // The media is kept: its record names its file, and a record never loses its file.
+      callback(null);
     },
   };
 }

@@ -26,6 +26,8 @@ export function startChild(script: string, config: unknown, env: NodeJS.ProcessE
   return {
     child,
     stderr: () => stderr,
+    /** Every line printed so far. */
+    lines: () => [...seen],
     /** The first line starting with `prefix`, printed already or to come; rejects if the child exits first. */
     line: (prefix: string) =>
       new Promise<string>((resolve, reject) => {
