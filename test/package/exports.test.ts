@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
 const node = process.execPath;
-const expectedExports = ["intakeMedia", "trackMediaProcessing", "recoverInterrupted", "MediaBusyError", "createAnnotationsClient", "MediaRecord", "MediaStatus", "userIdFromToken", "AuthTokenError", "storeMedia", "sweepPartials", "planStoragePath", "resolveMediaType", "detectMediaKind", "MediaType", "computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError"];
+const expectedExports = ["intakeMedia", "trackMediaProcessing", "recoverInterrupted", "startRecovery", "createFileJournal", "fileJournalFor", "MediaRecordPendingError", "createAnnotationsClient", "MediaRecord", "MediaStatus", "userIdFromToken", "AuthTokenError", "storeMedia", "sweepPartials", "planStoragePath", "resolveMediaType", "detectMediaKind", "MediaType", "computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError"];
 
 let project: string;
 
