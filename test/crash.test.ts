@@ -1,17 +1,18 @@
 // Crash safety: a real child process is killed with SIGKILL at each step of the flow, then
 // recoverInterrupted runs; no orphan file, no record stuck in AIProcessing, nothing lost.
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import { rm, writeFile } from "node:fs/promises";
 import fc from "fast-check";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
-import { createFakeAnnotations, type FakeAnnotations, type Fault, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { type FakeAnnotations, type Fault, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { startChild as startChildProcess } from "./helpers/child.ts";
+import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 const childScript = resolve(import.meta.dirname, "fixtures/crash-child.ts");
 
@@ -23,52 +24,21 @@ let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let token: string;
 let upload: string;
 let uploadId: string;
-const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-  fake = createFakeAnnotations();
   intercept = undefined;
-  service = await startFakeAnnotationsServer(fake, (request) => intercept?.(request));
-  token = await new SignJWT({ sub: "user-9" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("k".repeat(32)));
+  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "user-9" }));
   upload = join(root, "upload.mp4");
   const bytes = sampleMp4(3 << 20, 11);
   await writeFile(upload, bytes);
   uploadId = await computeMediaId(bytes);
 });
 
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill("SIGKILL");
-  await service.close();
-});
+afterEach(() => service.close());
 
-/** Starts the child service; resolves each printed line through `lines`. */
+/** Starts the child service; its printed lines are awaitable by prefix. */
 function startChild(wait: "never" | "stdin" = "never") {
-  const config = { baseUrl: service.url, directories, token, file: upload, name: "upload.mp4", wait };
-  const child = spawn(process.execPath, [childScript, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
-  children.push(child);
-  const seen: string[] = [];
-  const waiters: Array<{ prefix: string; resolve: (line: string) => void }> = [];
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    seen.push(line);
-    for (const waiter of waiters.filter((w) => line.startsWith(w.prefix))) {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      waiter.resolve(line);
-    }
-  });
-  let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return {
-    child,
-    stderr: () => stderr,
-    line: (prefix: string) =>
-      new Promise<string>((resolveLine) => {
-        const found = seen.find((line) => line.startsWith(prefix));
-        if (found) resolveLine(found);
-        else waiters.push({ prefix, resolve: resolveLine });
-      }),
-  };
+  return startChildProcess(childScript, { baseUrl: service.url, directories, token, file: upload, name: "upload.mp4", wait });
 }
 
 async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {

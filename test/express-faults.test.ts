@@ -1,14 +1,14 @@
 // The Express example as users run it (`npm run example:express`, configured by environment),
 // driven over HTTP while the annotations service in front of it faults, and killed with SIGKILL
 // and restarted at once: it must end consistent within 45 s, without a second restart.
-import { join, resolve } from "node:path";
-import { SignJWT } from "jose";
+import { resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { computeMediaId, type StorageDirectories } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
-import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, type Fault, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { type FakeAnnotations, type FakeRequest, type Fault, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 const serverScript = resolve(import.meta.dirname, "../examples/express/server.ts");
 const secret = "express-faults-secret-0123456789abcdef";
@@ -20,12 +20,8 @@ let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let token: string;
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-  fake = createFakeAnnotations();
   intercept = undefined;
-  service = await startFakeAnnotationsServer(fake, (request) => intercept?.(request));
-  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "alice", secret }));
 });
 afterEach(() => service.close());
 

@@ -5,7 +5,6 @@ import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import fc from "fast-check";
-import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { samplePng } from "../examples/sample-media.ts";
 import {
@@ -25,7 +24,8 @@ import {
   sweepPartials,
   trackMediaProcessing,
 } from "../src/index.ts";
-import { createFakeAnnotations, type FakeAnnotations, type FakeRequest, type Fault, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { type FakeAnnotations, type FakeRequest, type Fault, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { startFaultFixture } from "./helpers/fault-fixture.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 let root: string;
@@ -36,12 +36,8 @@ let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let token: string;
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-  fake = createFakeAnnotations();
   intercept = undefined;
-  service = await startFakeAnnotationsServer(fake, (request) => intercept?.(request));
-  token = await new SignJWT({ sub: "user-9" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("k".repeat(32)));
+  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "user-9" }));
 });
 afterEach(() => service.close());
 

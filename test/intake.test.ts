@@ -1,7 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { Readable } from "node:stream";
-import { SignJWT } from "jose";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
@@ -25,7 +24,8 @@ import {
 import { createFakeAnnotations, type FakeAnnotations, type Fault, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { annotationsHandlers, MOCK_BASE_URL } from "./helpers/msw-annotations.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 let root: string;
 let directories: StorageDirectories;
@@ -35,12 +35,8 @@ let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let token: string;
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-  fake = createFakeAnnotations();
   intercept = undefined;
-  service = await startFakeAnnotationsServer(fake, (request) => intercept?.(request));
-  token = await new SignJWT({ sub: "user-7" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("x".repeat(32)));
+  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "user-7" }));
 });
 afterEach(() => service.close());
 

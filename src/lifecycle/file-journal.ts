@@ -8,6 +8,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } f
 import { unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
+import { syncDirectory } from "../utils/fs-errors.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
@@ -99,12 +100,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       await rm(temp, { force: true });
       throw error;
     }
-    const dir = await open(folder, "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await syncDirectory(folder);
   }
 
   function handleFor(file: string, entry: JournalEntry): JournalHandle {

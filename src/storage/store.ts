@@ -19,7 +19,7 @@ import {
 } from "../media-type/index.ts";
 import { DETECTION_BYTES, fileExtension, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/resolve.ts";
 import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
-import { describeFsError } from "../utils/fs-errors.ts";
+import { describeFsError, syncDirectory } from "../utils/fs-errors.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import { sanitizeMediaName } from "./name.ts";
 import { directoryFor, normalizeStorageDirectories, planStoragePath, type StorageDirectories, type StorageNaming } from "./plan.ts";
@@ -451,15 +451,6 @@ async function isFile(path: string): Promise<boolean> {
     (stats) => stats.isFile(),
     () => false,
   );
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function writeError(target: string, error: unknown): Error {

@@ -1,3 +1,5 @@
+import { open } from "node:fs/promises";
+
 /** Plain words for the file-system failures a caller is likely to meet. */
 const reasons: Readonly<Record<string, string>> = {
   ENOENT: "no such file",
@@ -19,4 +21,14 @@ export function describeFsError(error: unknown): string {
   const known = code === undefined ? undefined : reasons[code];
   if (known !== undefined) return `${known} (${code})`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Flushes a directory's entries (a rename or link in it) to disk, so a power cut cannot undo them. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
