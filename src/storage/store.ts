@@ -192,7 +192,8 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
   } catch (error) {
     await handle?.close().catch(() => {});
-    await rm(temp, { force: true });
+    // A failed cleanup never replaces the real cause (a sweep removes the file later).
+    await rm(temp, { force: true }).catch(() => {});
     throw error;
   }
 }
