@@ -5,6 +5,7 @@ import { type AnnotationsClient, type MediaRecord, MediaStatus } from "../annota
 import { AnnotationsHttpError, MediaNotFoundError } from "../errors/index.ts";
 import { computeMediaId } from "../media-id/index.ts";
 import { restoreRetiredFile, retireStoredFile } from "../storage/store.ts";
+import { createKeyedLock } from "../utils/keyed-lock.ts";
 import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "./journal.ts";
 
 /** A pino-compatible logger; every method is optional. */
@@ -184,6 +185,12 @@ function isLive(record: JournalRecord): boolean {
   return record.ownerAlive && !(record.mine && record.entry.state === "settle");
 }
 
+/**
+ * Per media ID in this process: a settling of the ID, or a run adding its entry, one at a time.
+ * Runs take it through {@link withMediaLock}.
+ */
+export const withMediaLock = createKeyedLock();
+
 /** One pass at a time per journal in this process: two would settle the same handed-over entry twice. */
 const passes = new WeakMap<MediaJournal, Promise<unknown>>();
 
@@ -212,9 +219,25 @@ async function runPass(journal: MediaJournal, client: AnnotationsClient, call: S
     live: 0,
     failed: [] as Array<{ id: string; error: unknown }>,
   };
-  const byId = new Map<string, JournalRecord[]>();
-  for (const record of await journal.list()) byId.set(record.entry.id, [...(byId.get(record.entry.id) ?? []), record]);
-  for (const [id, records] of byId) {
+  const ids = new Set((await journal.list()).map((record) => record.entry.id));
+  for (const id of ids) {
+    // Under the ID's lock, read again: a run of this process starting now is either seen (and
+    // its ID left alone) or starts after this settling (and its AIProcessing comes after).
+    await withMediaLock(id, () => settleId(journal, client, call, logger, id, report));
+  }
+  return report;
+}
+
+async function settleId(
+  journal: MediaJournal,
+  client: AnnotationsClient,
+  call: SettleCall,
+  logger: LifecycleLogger | undefined,
+  id: string,
+  report: { live: number; failed: Array<{ id: string; error: unknown }> } & Record<Exclude<Outcome, "deferred">, string[]>,
+): Promise<void> {
+  const records = await journal.list(id);
+  {
     for (const kind of ["intake", "run"] as const) {
       call.signal?.throwIfAborted();
       const ofKind = records.filter((record) => record.entry.kind === kind);
@@ -239,7 +262,6 @@ async function runPass(journal: MediaJournal, client: AnnotationsClient, call: S
       }
     }
   }
-  return report;
 }
 
 /** Background settling of one journal in this process, with backoff while work remains. */

@@ -5,7 +5,7 @@ import type { StorageDirectories } from "../storage/index.ts";
 import { raceAbort } from "../utils/byte-source.ts";
 import { fileJournalFor } from "./file-journal.ts";
 import type { JournalHandle, MediaJournal } from "./journal.ts";
-import { isDefiniteRefusal, type LifecycleLogger, settleInBackground } from "./settle.ts";
+import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
 
 /** One status change, handed to `onStatusChange` frozen. */
 export interface MediaStatusChange {
@@ -160,7 +160,9 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   }
 
   async function execute(media: TrackedMedia, id: string, args: Args, call: TrackCallOptions, signal: AbortSignal): Promise<Result> {
-    const entry = journal ? await journal.add({ kind: "run", id, state: "active", at: Date.now() }) : undefined;
+    // Added under the ID's lock: a background settling of an older run of this ID never
+    // overwrites this run's AIProcessing.
+    const entry = journal ? await withMediaLock(id, () => journal.add({ kind: "run", id, state: "active", at: Date.now() })) : undefined;
     const before = media.mediaStatus;
     const notStarted = await record(id, MediaStatus.AIProcessing, before, call, signal);
     if (notStarted !== undefined) {

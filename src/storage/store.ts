@@ -20,6 +20,7 @@ import {
 import { DETECTION_BYTES, fileExtension, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/resolve.ts";
 import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
 import { describeFsError, syncDirectory } from "../utils/fs-errors.ts";
+import { createKeyedLock } from "../utils/keyed-lock.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import { sanitizeMediaName } from "./name.ts";
 import { directoryFor, normalizeStorageDirectories, planStoragePath, type StorageDirectories, type StorageNaming } from "./plan.ts";
@@ -293,19 +294,7 @@ async function writeAll(
 }
 
 /** Placements of one ID in this process, one after another (so two names of one content never both land). */
-const placing = new Map<string, Promise<unknown>>();
-
-async function withIdLock<T>(id: string, work: () => Promise<T>): Promise<T> {
-  const before = placing.get(id) ?? Promise.resolve();
-  const mine = before.then(work, work);
-  const tail = mine.catch(() => {});
-  placing.set(id, tail);
-  try {
-    return await mine;
-  } finally {
-    if (placing.get(id) === tail) placing.delete(id);
-  }
-}
+const withIdLock = createKeyedLock();
 
 /**
  * Where the same content may already be stored under another extension of its type (`.mov`
