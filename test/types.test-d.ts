@@ -35,3 +35,14 @@ test("MediaRecord's schema and type share a name, and the client is typed", asyn
   expectTypeOf(client.media.get).returns.resolves.toEqualTypeOf<Record>();
   expectTypeOf(client.media.createOrGet).returns.resolves.toEqualTypeOf<{ record: Record; created: boolean }>();
 });
+
+test("a tracked function keeps the detector's arguments and result, per call too", async () => {
+  const { trackMediaProcessing, createAnnotationsClient } = await import("../src/index.ts");
+  const client = createAnnotationsClient({ baseUrl: "http://annotations:8080" });
+  const detect = trackMediaProcessing(async (_media, _context, threshold: number) => ({ boxes: threshold }), { client });
+  expectTypeOf(detect).toBeCallableWith("00000000000000ff", 0.5);
+  expectTypeOf(detect).returns.resolves.toEqualTypeOf<{ boxes: number }>();
+  expectTypeOf(detect.with({ token: "t", signal: AbortSignal.timeout(1) })).toBeCallableWith({ id: "00000000000000ff" }, 0.5);
+  // @ts-expect-error the detector's argument is a number
+  void detect("00000000000000ff", "high");
+});

@@ -237,29 +237,27 @@ async function settleId(
   report: { live: number; failed: Array<{ id: string; error: unknown }> } & Record<Exclude<Outcome, "deferred">, string[]>,
 ): Promise<void> {
   const records = await journal.list(id);
-  {
-    for (const kind of ["intake", "run"] as const) {
-      call.signal?.throwIfAborted();
-      const ofKind = records.filter((record) => record.entry.kind === kind);
-      const live = ofKind.filter(isLive).length;
-      report.live += live;
-      if (ofKind.length === 0 || live > 0) continue;
-      const handles = (await Promise.all(ofKind.map((record) => journal.claim(record)))).filter((handle): handle is JournalHandle => handle !== undefined);
-      if (handles.length === 0) continue;
-      try {
-        const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call) : await settleRuns(client, id, handles, call);
-        if (outcome === "deferred") {
-          report.live += handles.length;
-          continue;
-        }
-        report[outcome].push(id);
-        logger?.info?.({ id, kind, outcome }, "media journal entry settled");
-        await Promise.all(handles.map((handle) => handle.remove()));
-      } catch (error) {
-        if (call.signal?.aborted) throw call.signal.reason;
-        report.failed.push({ id, error });
-        logger?.warn?.({ id, kind, error: (error as Error)?.message }, "media journal entry not settled yet");
+  for (const kind of ["intake", "run"] as const) {
+    call.signal?.throwIfAborted();
+    const ofKind = records.filter((record) => record.entry.kind === kind);
+    const live = ofKind.filter(isLive).length;
+    report.live += live;
+    if (ofKind.length === 0 || live > 0) continue;
+    const handles = (await Promise.all(ofKind.map((record) => journal.claim(record)))).filter((handle): handle is JournalHandle => handle !== undefined);
+    if (handles.length === 0) continue;
+    try {
+      const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call) : await settleRuns(client, id, handles, call);
+      if (outcome === "deferred") {
+        report.live += handles.length;
+        continue;
       }
+      report[outcome].push(id);
+      logger?.info?.({ id, kind, outcome }, "media journal entry settled");
+      await Promise.all(handles.map((handle) => handle.remove()));
+    } catch (error) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      report.failed.push({ id, error });
+      logger?.warn?.({ id, kind, error: (error as Error)?.message }, "media journal entry not settled yet");
     }
   }
 }
