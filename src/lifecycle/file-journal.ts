@@ -39,6 +39,25 @@ function checkHeartbeat(value: unknown): number {
 
 const journals = new Map<string, MediaJournal>();
 
+/** This process's heartbeat files, removed when it exits (one `exit` listener for them all). */
+const liveHeartbeats = new Set<string>();
+function removeAtExit(file: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const heartbeat of liveHeartbeats) {
+        try {
+          unlinkSync(heartbeat);
+        } catch {
+          // Gone already.
+        }
+      }
+    });
+  }
+  liveHeartbeats.add(file);
+}
+let exitHookInstalled = false;
+
 /**
  * The file journal of the given storage directories, one instance per folder in this process
  * (so every intake and run of the process shares it, and its background settler).
@@ -60,20 +79,13 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
   const heartbeatFile = join(folder, `${processOwnerKey}.alive`);
   let ready: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const removeHeartbeat = () => {
-    try {
-      unlinkSync(heartbeatFile);
-    } catch {
-      // Gone already.
-    }
-  };
 
   /** The folder exists and this process's heartbeat beats (started with the first entry). */
   const prepare = () =>
     (ready ??= (async () => {
       await mkdir(folder, { recursive: true });
       await writeFile(heartbeatFile, "");
-      process.once("exit", removeHeartbeat);
+      removeAtExit(heartbeatFile);
       timer = setInterval(() => {
         const now = new Date();
         void utimes(heartbeatFile, now, now).catch(() => writeFile(heartbeatFile, "").catch(() => {}));
@@ -225,7 +237,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       if (timer) clearInterval(timer);
       timer = undefined;
       ready = undefined;
-      process.off("exit", removeHeartbeat);
+      liveHeartbeats.delete(heartbeatFile);
       await rm(heartbeatFile, { force: true });
     },
   };
