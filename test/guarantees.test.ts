@@ -19,11 +19,14 @@ import {
   type MediaStatusChange,
   MediaStatusUpdateError,
   recoverInterrupted,
+  type RecoveryReport,
+  startRecovery,
   type StorageDirectories,
   storeMedia,
   sweepPartials,
   trackMediaProcessing,
 } from "../src/index.ts";
+import { processOwnerKey } from "../src/utils/process-identity.ts";
 import { type FakeAnnotations, type FakeRequest, type Fault, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
 import { startFaultFixture } from "./helpers/fault-fixture.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
@@ -378,6 +381,43 @@ describe("8. other promises on this path", () => {
     await expect(storeMedia(png, { originalName: "x.png", directories })).rejects.toThrow(/ELOOP|too many symbolic links/i);
     expect((await readdir("/proc/self/fd")).length).toBe(before);
     expect((await readdir(directories.imagesDir)).filter((n) => n.endsWith(".partial"))).toEqual([]);
+  });
+});
+
+describe("3. recovery is prompt and continuous", () => {
+  it("startRecovery sweeps a dead upload's temp file at once, then settles on every pass and sweeps only when due", async () => {
+    const dead = processOwnerKey.replace(/\+\d+$/, "+1");
+    await mkdir(directories.imagesDir, { recursive: true });
+    await writeFile(join(directories.imagesDir, `.0123456789abcdef.${dead}.partial`), "half an upload");
+    const reports: RecoveryReport[] = [];
+    let passed!: () => void;
+    let wanted = 1;
+    const enough = () => new Promise<void>((resolve) => (passed = resolve));
+    let reached = enough();
+    const recovery = startRecovery({
+      client: client(),
+      directories,
+      intervalMs: 20,
+      sweepIntervalMs: 3_600_000,
+      onPass: (report) => {
+        reports.push(report);
+        if (reports.length >= wanted) passed();
+      },
+    });
+    await reached;
+    expect(reports[0]?.partialsRemoved).toEqual([join(directories.imagesDir, `.0123456789abcdef.${dead}.partial`)]);
+    // Work handed over meanwhile is settled by a later pass; temp files wait for the next sweep.
+    await writeFile(join(directories.imagesDir, `.fedcba9876543210.${dead}.partial`), "another");
+    void faultOnce(isPost, "commit-hang");
+    const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client: client({ timeoutMs: 200 }), directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaRecordPendingError);
+    wanted = reports.length + 3;
+    reached = enough();
+    await reached;
+    await recovery.stop();
+    expect(await entriesLeft()).toEqual([]);
+    expect(reports.slice(1).flatMap((report) => report.partialsRemoved)).toEqual([]);
+    expect((await readdir(directories.imagesDir)).filter((name) => name.endsWith(".partial"))).toHaveLength(1);
   });
 });
 

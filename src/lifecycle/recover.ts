@@ -20,6 +20,11 @@ export interface RecoverInterruptedOptions {
    * @default 3_600_000 (one hour)
    */
   partialsOlderThanMs?: number;
+  /**
+   * Sweep the temp files of dead uploads too (a listing of both storage directories).
+   * @default true
+   */
+  sweepPartials?: boolean;
   /** Aborts the recovery between entries; entries not reached stay for the next one. */
   signal?: AbortSignal;
   /** Gets a line per settled entry (`info`) and per one left for later (`warn`). */
@@ -61,14 +66,20 @@ export async function recoverInterrupted(options: RecoverInterruptedOptions): Pr
   const call = { ...(options.token ? { token: options.token } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   const settled = await settleJournal(journal, options.client, call, options.logger);
   await journal.sweep();
-  const partialsRemoved = await sweepPartials(options.directories, { olderThanMs: options.partialsOlderThanMs ?? 3_600_000 });
+  const partialsRemoved =
+    options.sweepPartials === false ? [] : await sweepPartials(options.directories, { olderThanMs: options.partialsOlderThanMs ?? 3_600_000 });
   return Object.freeze({ ...settled, partialsRemoved });
 }
 
 /** Options of {@link startRecovery}: {@link recoverInterrupted}'s, and how often. */
-export interface StartRecoveryOptions extends Omit<RecoverInterruptedOptions, "signal"> {
+export interface StartRecoveryOptions extends Omit<RecoverInterruptedOptions, "signal" | "sweepPartials"> {
   /** Time between two passes. @default 5_000 */
   intervalMs?: number;
+  /**
+   * Time between two sweeps of temp files (each lists both storage directories, which may hold
+   * millions of files); the first pass always sweeps. @default 300_000
+   */
+  sweepIntervalMs?: number;
   /** Called with each pass's report (a throw inside it is logged and ignored). */
   onPass?: (report: RecoveryReport) => void;
 }
@@ -93,17 +104,25 @@ export interface RecoveryHandle {
  */
 export function startRecovery(options: StartRecoveryOptions): RecoveryHandle {
   checkClient(options?.client);
-  const { intervalMs = 5_000, onPass, ...recoverOptions } = options;
-  if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs < 10) {
-    throw new TypeError(`Expected \`intervalMs\` to be a number of milliseconds, at least 10, got ${String(intervalMs)}.`);
+  const { intervalMs = 5_000, sweepIntervalMs = 300_000, onPass, ...recoverOptions } = options;
+  for (const [name, value] of [["intervalMs", intervalMs], ["sweepIntervalMs", sweepIntervalMs]] as const) {
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 10) {
+      throw new TypeError(`Expected \`${name}\` to be a number of milliseconds, at least 10, got ${String(value)}.`);
+    }
   }
+  let lastSweep = Number.NEGATIVE_INFINITY;
   useServiceCredentials(journalOf(options), options.client, options.token, options.logger);
   const controller = new AbortController();
   let running: Promise<RecoveryReport> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
+  const sweepDue = () => {
+    if (Date.now() - lastSweep < sweepIntervalMs) return false;
+    lastSweep = Date.now();
+    return true;
+  };
   const pass = (): Promise<RecoveryReport> =>
-    (running ??= recoverInterrupted({ ...recoverOptions, signal: controller.signal })
+    (running ??= recoverInterrupted({ ...recoverOptions, signal: controller.signal, sweepPartials: sweepDue() })
       .then((report) => {
         try {
           onPass?.(report);
