@@ -343,6 +343,28 @@ describe("8. other promises on this path", () => {
     await vi.waitFor(() => expect(fake.records.get(media.id)?.mediaStatus).toBe(3), { timeout: 10_000 });
   });
 
+  it("a refusal after a retried POST is confirmed before the file goes: a first attempt that landed keeps it", async () => {
+    const png = samplePng(14, 14, 3);
+    // The first attempt lands but its answer is lost; the retry is refused.
+    void faultOnce(isPost, "commit-hang").then(() => faultOnce(isPost, { status: 422 }));
+    const error = await intakeMedia(png, { originalName: "a.png", token, client: client({ timeoutMs: 200, retries: 1 }), directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AnnotationsHttpError);
+    await vi.waitFor(async () => expect(await entriesLeft()).toEqual([]), { timeout: 10_000 });
+    await expectConsistent();
+    expect(fake.records.size).toBe(1);
+  });
+
+  it("a refusal after a retried POST with no first attempt landed removes the file, and never creates the record", async () => {
+    void faultOnce(isPost, "reset").then(() => faultOnce(isPost, { status: 422 }));
+    const error = await intakeMedia(samplePng(14, 14, 4), { originalName: "a.png", token, client: client({ retries: 1 }), directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AnnotationsHttpError);
+    await vi.waitFor(async () => expect(await entriesLeft()).toEqual([]), { timeout: 10_000 });
+    await expectConsistent();
+    expect(fake.records.size).toBe(0);
+    // The refused retry is the only POST that reached the service (the reset one was dropped): no create from the settler.
+    expect(fake.log.filter(isPost)).toHaveLength(1);
+  });
+
   it("a 409 after a retried POST is ours only when the record holds what we sent", async () => {
     const png = samplePng(14, 14, 2);
     const id = await computeMediaId(png);

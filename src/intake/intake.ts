@@ -106,8 +106,12 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
     made = await client.media.createOrGet({ id: stored.id, name: stored.name, path: stored.path, mediaType: stored.mediaType, userId }, call);
   } catch (error) {
     // A refusal after a retried POST is no proof: the first attempt may have landed. The
-    // background settling reads the record before it decides.
-    if (!signal?.aborted && isDefiniteRefusal(error) && error.attempts === 1) {
+    // background settling reads the record before it decides (never creating it).
+    if (!signal?.aborted && isDefiniteRefusal(error) && error.attempts > 1) {
+      await handOver(stored.id, true);
+      throw error;
+    }
+    if (!signal?.aborted && isDefiniteRefusal(error)) {
       try {
         // Whoever wrote it: a file no record and no other upload relies on would be an orphan.
         // Another upload still wanting it decides later (it may be refused too).
