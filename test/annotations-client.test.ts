@@ -310,12 +310,56 @@ describe("createOrGet", () => {
   });
 });
 
+describe("what the service sends slowly or badly", () => {
+  it("a body that stalls after the headers fails within the call's deadline, as unavailable", async () => {
+    const stalling = await startServer((_, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.write('{"Id":"6a9b');
+    });
+    try {
+      const client = createAnnotationsClient({ baseUrl: stalling.url, token: TOKEN, timeoutMs: 200, totalTimeoutMs: 500, retry: false });
+      const error = await client.media.get(id).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+      expect((error as Error).message).toMatch(/^GET \/api\/media\/6a9b7ce7844aa871: the response body did not arrive in time \(\d+ ms\)$/);
+    } finally {
+      await stalling.close();
+    }
+  });
+
+  it("a token with a line break is refused before any request, and the error never holds it", async () => {
+    let requests = 0;
+    const counting = await startServer((_, response) => {
+      requests += 1;
+      response.writeHead(204).end();
+    });
+    try {
+      const secret = `${TOKEN}\r\nX-Injected: 1`;
+      const client = createAnnotationsClient({ baseUrl: counting.url, retry: false });
+      const error = await client.media.updateStatus(id, MediaStatus.AIProcessing, { token: secret }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toBe(`The bearer token for PUT /api/media/${id}/status holds a control character (a line break?); it cannot be sent in a header.`);
+      expect(inspect(error, { depth: 10 })).not.toContain(TOKEN);
+      expect(requests).toBe(0);
+    } finally {
+      await counting.close();
+    }
+  });
+});
+
 describe("options", () => {
   it("validates them when the client is made, naming the option", () => {
     expect(() => createAnnotationsClient({ baseUrl: "annotations:8080/x y" as string })).toThrow(/`baseUrl`/);
     expect(() => createAnnotationsClient({ baseUrl: "not a url" })).toThrow('Expected `baseUrl` to be an absolute http(s) URL, got "not a url".');
     expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, timeoutMs: -1 })).toThrow("Expected `timeoutMs` to be a positive number, got -1.");
     expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, retry: { retries: 1.5 } })).toThrow(/`retry.retries`/);
+  });
+
+  it("refuses an unknown or misspelt option, naming it", () => {
+    expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, nonsense: 1 } as AnnotationsClientOptions)).toThrow("Unknown option `nonsense` of createAnnotationsClient.");
+    expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, timeoutms: 5 } as AnnotationsClientOptions)).toThrow(
+      "Unknown option `timeoutms` of createAnnotationsClient (did you mean `timeoutMs`?).",
+    );
+    expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, retry: { retry: 2 } } as AnnotationsClientOptions)).toThrow(/Unknown option `retry` of createAnnotationsClient's `retry`/);
   });
 
   it("keeps a path prefix of the base URL", async () => {

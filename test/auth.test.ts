@@ -131,4 +131,16 @@ describe("verifying with RS256", () => {
     await down.close();
     expect((await refusal(await rs256({ sub: "x" }), { verify: { jwksUrl: url } })).reason).toBe("key-unavailable");
   });
+
+  it("says the key is unavailable when the JWKS endpoint answers 500 or no JSON", async () => {
+    for (const [status, body] of [[500, "oops"], [200, "<html>login</html>"], [200, '{"no":"keys"}']] as const) {
+      const broken = await startServer((_, response) => response.writeHead(status, { "content-type": "text/html" }).end(body));
+      try {
+        const failure = await refusal(await rs256({ sub: "x" }), { verify: { jwksUrl: `${broken.url}/jwks-${status}-${body.length}.json` } });
+        expect(failure.reason).toBe("key-unavailable");
+      } finally {
+        await broken.close();
+      }
+    }
+  });
 });

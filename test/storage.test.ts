@@ -112,6 +112,20 @@ describe("sanitizeMediaName", () => {
     expect(name.endsWith("🎬.mp4")).toBe(true);
     expect(name).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
   });
+
+  it("never cuts inside an emoji sequence or a flag", () => {
+    const family = "👨‍👩‍👧"; // 5 code points
+    const flag = "🇺🇦"; // 2 code points
+    for (const cluster of [family, flag]) {
+      for (let pad = 0; pad < 6; pad++) {
+        const name = sanitizeMediaName(`${"a".repeat(pad)}${cluster.repeat(100)}.png`, 20);
+        const stem = name.slice(0, -".png".length).slice(pad);
+        expect(stem.length % cluster.length).toBe(0);
+        expect(stem).toBe(cluster.repeat(stem.length / cluster.length));
+        expect([...name].length).toBeLessThanOrEqual(20);
+      }
+    }
+  });
 });
 
 describe("storeMedia", () => {
@@ -225,8 +239,19 @@ describe("storeMedia", () => {
   it("refuses an extension that lies about the content, keeping nothing", async () => {
     const error = await storeMedia(sampleMp4(100_000), { originalName: "cat.jpg", directories }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MediaContentMismatchError);
-    expect((error as Error).message).toBe('Checking the content of "cat.jpg": the name says Image, the bytes are video/mp4');
+    expect((error as Error).message).toBe('Checking the content of "cat.jpg": the name says Image (.jpg), the bytes are video/mp4');
     expect(await filesLeft()).toEqual([]);
+  });
+
+  it("refuses an image of another format than its extension says, and accepts formats of one family", async () => {
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00]), Buffer.alloc(200)]);
+    const error = await storeMedia(jpeg, { originalName: "photo.png", directories }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MediaContentMismatchError);
+    expect((error as Error).message).toBe('Checking the content of "photo.png": the name says Image (.png), the bytes are image/jpeg');
+    expect(await filesLeft()).toEqual([]);
+    expect(await storeMedia(jpeg, { originalName: "photo.JPEG", directories })).toMatchObject({ created: true });
+    // An ISO-BMFF file may be named .mp4, .mov, .m4v or .3gp.
+    expect(await storeMedia(sampleMp4(10_000, 1), { originalName: "clip.mov", directories })).toMatchObject({ created: true });
   });
 
   it("with verify warn, keeps a lying file, returns what it is and emits a warning", async () => {
@@ -387,5 +412,56 @@ describe("sweepPartials", () => {
 
   it("is fine with directories that do not exist yet", async () => {
     expect(await sweepPartials(directories)).toEqual([]);
+  });
+});
+
+describe("storeMedia at the edges of its sources", () => {
+  it("a refused raw request is drained, not destroyed: the handler's 413 reaches the client", async () => {
+    const { startServer } = await import("./helpers/http-server.ts");
+    const server = await startServer((request, response) => {
+      storeMedia(request, { originalName: "big.mp4", directories, maxBytes: 64 * 1024, verify: "off" }).then(
+        () => response.writeHead(200).end(),
+        (error: Error) => response.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ code: (error as { code?: string }).code })),
+      );
+    });
+    try {
+      const response = await fetch(server.url, { method: "POST", body: new Uint8Array(20 * 2 ** 20) });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toEqual({ code: "MEDIA_TOO_LARGE" });
+      expect(await filesLeft()).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an abort cancels a stalled web stream at once", async () => {
+    let cancelled: unknown;
+    const stalled = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(samplePng());
+      },
+      cancel(reason) {
+        cancelled = reason ?? "cancelled";
+      },
+    });
+    const controller = new AbortController();
+    const reason = new Error("client went away");
+    const storing = storeMedia(stalled, { originalName: "a.png", directories, signal: controller.signal });
+    await vi.waitFor(async () => expect((await filesLeft()).some((f) => f.endsWith(".partial"))).toBe(true));
+    controller.abort(reason);
+    await expect(storing).rejects.toBe(reason);
+    await vi.waitFor(() => expect(cancelled).toBeDefined());
+    expect(await filesLeft()).toEqual([]);
+  });
+
+  it("a path source is never opened when the directory cannot be made: no descriptor leaks", async () => {
+    const source = join(root, "source.png");
+    await writeFile(source, samplePng());
+    await writeFile(join(root, "not-a-dir"), "x");
+    const blocked = { videosDir: join(root, "not-a-dir", "v"), imagesDir: join(root, "not-a-dir", "i") };
+    const { readdir } = await import("node:fs/promises");
+    const before = (await readdir("/proc/self/fd")).length;
+    for (let i = 0; i < 5; i++) await expect(storeMedia(source, { originalName: "a.png", directories: blocked })).rejects.toMatchObject({ code: "MEDIA_WRITE_FAILED" });
+    expect((await readdir("/proc/self/fd")).length).toBe(before);
   });
 });

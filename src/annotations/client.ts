@@ -11,6 +11,8 @@ import {
   type ProblemDetails,
 } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
+import { raceAbort } from "../utils/byte-source.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import type { MediaType } from "../media-type/index.ts";
 import { camelCaseKeys, MediaRecord, MediaStatus, ProblemBody, toWireRecord } from "./schema.ts";
 
@@ -120,6 +122,8 @@ function positive(name: string, value: unknown, allowZero = false): number {
  * await annotations.media.updateStatus(id, MediaStatus.AIProcessing, { token: callerJwt });
  */
 export function createAnnotationsClient(options: AnnotationsClientOptions): AnnotationsClient {
+  rejectUnknownOptions(options, ["baseUrl", "token", "getToken", "timeoutMs", "totalTimeoutMs", "retry", "fetch", "logger", "userAgent"], "createAnnotationsClient");
+  if (options?.retry) rejectUnknownOptions(options.retry, ["retries", "baseDelayMs", "maxDelayMs", "maxRetryAfterMs"], "createAnnotationsClient's `retry`");
   let prefix: string;
   try {
     const url = new URL(String(options?.baseUrl));
@@ -163,7 +167,12 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     if (typeof token !== "string" || token.trim() === "") {
       throw new TypeError(`No bearer token for ${method} ${path}: pass \`token\` to the call, or \`token\`/\`getToken\` to createAnnotationsClient.`);
     }
-    return token.replace(/^\s*Bearer\s+/i, "").trim();
+    const bare = token.replace(/^\s*Bearer\s+/i, "").trim();
+    // A header cannot carry it, and fetch's own error would quote it: refuse it here, unquoted.
+    if (/[\u0000-\u001f\u007f]/.test(bare)) {
+      throw new TypeError(`The bearer token for ${method} ${path} holds a control character (a line break?); it cannot be sent in a header.`);
+    }
+    return bare;
   }
 
   /** One call with its retries; resolves to the status and the body text. */
@@ -185,18 +194,29 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
         throw error;
       }
     };
+    const started = performance.now();
+    let response: Response;
     try {
-      const response = await api(path.slice(1), {
+      response = await api(path.slice(1), {
         method,
         json,
         signal,
         headers: { authorization: `Bearer ${token}` },
         fetch: countingFetch,
       });
-      return { status: response.status, text: await response.text(), info: Object.freeze({ ...info }) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw await mapError(error, Object.freeze({ ...info }), timeoutMs);
+    }
+    // ky's timeouts end with the headers: the body is read under the same bounds here.
+    const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
+    try {
+      return { status: response.status, text: await readBody(response, bound, signal), info: Object.freeze({ ...info }) };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      const timedOut = (error as Error)?.name === "TimeoutError";
+      const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
+      throw new AnnotationsUnavailableError(Object.freeze({ ...info }), reason, timedOut ? undefined : error);
     }
   }
 
@@ -257,6 +277,25 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     },
   };
   return Object.freeze({ media: Object.freeze(media) });
+}
+
+/** Reads a response body as text, giving up (and cancelling it) after `ms` or on `signal`. */
+async function readBody(response: Response, ms: number, signal: AbortSignal | undefined): Promise<string> {
+  if (!response.body) return "";
+  const deadline = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await raceAbort(reader.read(), deadline);
+      if (done) return text + decoder.decode();
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch (error) {
+    void reader.cancel().catch(() => {});
+    throw error;
+  }
 }
 
 /** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */

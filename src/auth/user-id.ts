@@ -1,4 +1,5 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import { createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from "jose";
 import { AuthTokenError } from "../errors/index.ts";
 
@@ -61,6 +62,8 @@ const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
  * const userId = await userIdFromToken(req.headers.authorization, { verify: { secret: process.env.JWT_SECRET } });
  */
 export async function userIdFromToken(token: string | undefined | null, options: UserIdFromTokenOptions = {}): Promise<string> {
+  rejectUnknownOptions(options, ["claim", "verify"], "userIdFromToken");
+  rejectUnknownOptions(options.verify, ["secret", "publicKey", "jwksUrl", "issuer", "audience", "algorithms", "clockToleranceSec"], "userIdFromToken's `verify`");
   const claims = normalizeClaims(options.claim);
   const jwt = typeof token === "string" ? token.replace(/^\s*Bearer\s+/i, "").trim() : "";
   if (jwt === "") throw new AuthTokenError("missing", "no token was given");
@@ -113,11 +116,10 @@ async function verified(jwt: string, verify: TokenVerification): Promise<JWTPayl
     try {
       return (await jwtVerify(jwt, jwks, options)).payload;
     } catch (error) {
-      // Not a JOSE error: the fetch itself failed (refused, DNS, TLS).
-      if (typeof (error as { code?: unknown }).code !== "string" || !String((error as { code: string }).code).startsWith("ERR_J")) {
-        throw new AuthTokenError("key-unavailable", `the JWKS at ${url} could not be fetched`, error);
-      }
-      throw mapJoseError(error);
+      // The token was decoded above: anything but a verdict on it (the fetch refused, a 500,
+      // a body that is no JWKS) is the key set being unavailable, never a malformed token.
+      if (tokenVerdicts.has(String((error as { code?: unknown }).code))) throw mapJoseError(error);
+      throw new AuthTokenError("key-unavailable", `the JWKS at ${url} could not be fetched or read`, error);
     }
   }
   const key = keyFor(verify);
@@ -139,6 +141,17 @@ function keyFor(verify: TokenVerification): KeyObject {
   if (!cached) keyCache.set(key, (cached = createPublicKey(key)));
   return cached;
 }
+
+/** jose's codes that judge the token itself, not the key set. */
+const tokenVerdicts = new Set([
+  "ERR_JWT_EXPIRED",
+  "ERR_JWT_CLAIM_VALIDATION_FAILED",
+  "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+  "ERR_JOSE_ALG_NOT_ALLOWED",
+  "ERR_JWKS_NO_MATCHING_KEY",
+  "ERR_JWS_INVALID",
+  "ERR_JWT_INVALID",
+]);
 
 function mapJoseError(error: unknown): Error {
   const { code, claim } = error as { code?: string; claim?: string };

@@ -6,6 +6,8 @@ import type { JournalHandle, MediaJournal } from "../lifecycle/journal.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
 import { sanitizeMediaName, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
+import { storeOptionNames } from "../storage/store.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */
 export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace"> {
@@ -20,6 +22,9 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
   /** Gets a line when journal work is handed to the background, and per failure to settle it. */
   logger?: LifecycleLogger;
 }
+
+/** Every option of {@link intakeMedia}, for the check of unknown ones. */
+export const intakeOptionNames = [...storeOptionNames.filter((name) => name !== "beforePlace"), "token", "client", "auth", "journal", "logger"] as const;
 
 /** The media an intake produced: its record and what the store saw (frozen). */
 export interface IntakenMedia extends MediaRecord {
@@ -55,6 +60,7 @@ export interface IntakenMedia extends MediaRecord {
  * const media = await intakeMedia(req, { originalName: "clip.MP4", token: req.headers.authorization, client, directories });
  */
 export async function intakeMedia(source: StoreMediaSource, options: IntakeMediaOptions): Promise<IntakenMedia> {
+  rejectUnknownOptions(options, intakeOptionNames, "intakeMedia");
   const { token, client, auth, journal: givenJournal, logger, ...storeOptions } = options;
   if (!client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   const userId = await userIdFromToken(token, auth);

@@ -9,6 +9,7 @@ import { unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
 import { syncDirectory } from "../utils/fs-errors.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
@@ -75,6 +76,7 @@ export function fileJournalFor(directories: StorageDirectories): MediaJournal {
  * to get the one `intakeMedia` and `trackMediaProcessing` use for some directories.
  */
 export function createFileJournal(folder: string, options: FileJournalOptions = {}): MediaJournal {
+  rejectUnknownOptions(options, ["heartbeatMs"], "createFileJournal");
   const heartbeatMs = checkHeartbeat(options.heartbeatMs ?? 10_000);
   const heartbeatFile = join(folder, `${processOwnerKey}.alive`);
   let ready: Promise<void> | undefined;

@@ -1,5 +1,6 @@
 import type { AnnotationsClient } from "../annotations/index.ts";
 import { type StorageDirectories, sweepPartials } from "../storage/index.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import { fileJournalFor } from "./file-journal.ts";
 import type { MediaJournal } from "./journal.ts";
 import { type LifecycleLogger, type SettleReport, settleJournal, useServiceCredentials } from "./settle.ts";
@@ -37,6 +38,8 @@ export interface RecoveryReport extends SettleReport {
   readonly partialsRemoved: string[];
 }
 
+const recoverOptionNames = ["client", "directories", "journal", "token", "partialsOlderThanMs", "sweepPartials", "signal", "logger"] as const;
+
 function journalOf(options: { directories: StorageDirectories; journal?: MediaJournal | undefined }): MediaJournal {
   return options.journal ?? fileJournalFor(options.directories);
 }
@@ -61,6 +64,7 @@ function checkClient(client: unknown): void {
  * const report = await recoverInterrupted({ client, directories, token: serviceToken });
  */
 export async function recoverInterrupted(options: RecoverInterruptedOptions): Promise<RecoveryReport> {
+  rejectUnknownOptions(options, recoverOptionNames, "recoverInterrupted");
   checkClient(options?.client);
   const journal = journalOf(options);
   const call = { ...(options.token ? { token: options.token } : {}), ...(options.signal ? { signal: options.signal } : {}) };
@@ -103,6 +107,11 @@ export interface RecoveryHandle {
  * process.once("SIGTERM", () => void recovery.stop());
  */
 export function startRecovery(options: StartRecoveryOptions): RecoveryHandle {
+  rejectUnknownOptions(
+    options,
+    [...recoverOptionNames.filter((name) => name !== "signal" && name !== "sweepPartials"), "intervalMs", "sweepIntervalMs", "onPass"],
+    "startRecovery",
+  );
   checkClient(options?.client);
   const { intervalMs = 5_000, sweepIntervalMs = 300_000, onPass, ...recoverOptions } = options;
   for (const [name, value] of [["intervalMs", intervalMs], ["sweepIntervalMs", sweepIntervalMs]] as const) {

@@ -3,6 +3,7 @@ import { MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
 import { raceAbort } from "../utils/byte-source.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import { fileJournalFor } from "./file-journal.ts";
 import type { JournalHandle, MediaJournal } from "./journal.ts";
 import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
@@ -113,6 +114,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   options: TrackMediaProcessingOptions,
 ): TrackedProcessing<Args, Result> {
   if (typeof fn !== "function") throw new TypeError("Expected the processing function to be a function.");
+  rejectUnknownOptions(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal"], "trackMediaProcessing");
   if (!options?.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   if (!isTokenOption(options.token)) throw new TypeError("Expected `token` to be a string or a function.");
   const { client, logger } = options;
@@ -251,6 +253,9 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   }
 
   const tracked = ((media: TrackedMedia | string, ...args: Args) => start(media, args, options)) as TrackedProcessing<Args, Result>;
-  tracked.with = (call) => (media, ...args) => start(media, args, { token: call.token ?? options.token, signal: call.signal ?? options.signal });
+  tracked.with = (call) => {
+    rejectUnknownOptions(call, ["token", "signal"], "a tracked function's `with`");
+    return (media, ...args) => start(media, args, { token: call.token ?? options.token, signal: call.signal ?? options.signal });
+  };
   return tracked;
 }

@@ -1,4 +1,5 @@
 import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync, type Stats } from "node:fs";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import type { FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MediaReadError, MediaSizeMismatchError } from "../errors/index.ts";
@@ -55,6 +56,7 @@ export async function computeMediaId(
   input: MediaIdSource | ByteStream,
   options: ComputeMediaIdOptions = {},
 ): Promise<MediaId> {
+  rejectUnknownOptions(options, ["size", "signal"], "computeMediaId");
   const { signal } = options;
   const size = checkSize(options.size);
   signal?.throwIfAborted();

@@ -3,6 +3,8 @@ import type { IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "../index.ts";
+import { intakeOptionNames } from "../intake/intake.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** The parts of multer's file object the engine reads. */
 export interface MulterIncomingFile {
@@ -50,6 +52,11 @@ export interface MediaIntakeStorageEngine {
  * app.post("/upload", upload.single("file"), (req, res) => res.json(req.file.media));
  */
 export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaIntakeStorageEngine {
+  rejectUnknownOptions(
+    options,
+    [...intakeOptionNames.filter((name) => !["token", "originalName", "signal", "onProgress"].includes(name)), "token"],
+    "mediaIntakeStorage",
+  );
   const { token: tokenOf = (request: IncomingMessage) => request.headers.authorization, ...intakeOptions } = options;
   return {
     _handleFile(request, file, callback) {

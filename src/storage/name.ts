@@ -4,8 +4,8 @@ export const MAX_NAME_LENGTH = 255;
 /**
  * A display name for the record's Name, from an untrusted upload name: the base name only
  * (`/` and `\` both separate), Unicode NFC, white space folded to one space, other control and
- * bidirectional-override characters removed, at most 255 code points (cut before the extension, never inside
- * a surrogate pair). Letters of every script and emoji are kept. Never used in a path.
+ * bidirectional-override characters removed, at most 255 code points (cut before the extension, between
+ * grapheme clusters: never inside an emoji sequence, a flag or a combining mark). Letters of every script and emoji are kept. Never used in a path.
  *
  * @example
  * sanitizeMediaName("C:\\fakepath\\holiday\u202Egpj.exe"); // "holidaygpj.exe"
@@ -22,7 +22,19 @@ export function sanitizeMediaName(originalName: string, maxLength = MAX_NAME_LEN
   if (points.length === 0 || clean === "." || clean === "..") return "unnamed";
   if (points.length <= maxLength) return clean;
   const dot = clean.lastIndexOf(".");
-  const extension = dot > 0 ? [...clean.slice(dot)] : [];
-  const keep = extension.length < 16 ? extension : [];
-  return points.slice(0, maxLength - keep.length).join("") + keep.join("");
+  const extension = dot > 0 ? clean.slice(dot) : "";
+  const keep = [...extension].length < 16 ? extension : "";
+  // Cut between grapheme clusters: a family emoji or a flag is kept whole or not at all.
+  let kept = "";
+  let length = 0;
+  const budget = maxLength - [...keep].length;
+  for (const { segment } of graphemes.segment(keep ? clean.slice(0, dot) : clean)) {
+    const size = [...segment].length;
+    if (length + size > budget) break;
+    kept += segment;
+    length += size;
+  }
+  return kept + keep;
 }
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });

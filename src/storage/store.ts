@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
 import {
   MediaContentMismatchError,
   MediaIdCollisionError,
@@ -17,10 +18,12 @@ import {
   mediaTypeName,
   type MediaTypeOptions,
 } from "../media-type/index.ts";
+import { formatFamilies } from "../media-type/extensions.ts";
 import { DETECTION_BYTES, fileExtension, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/resolve.ts";
-import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
+import { abandonSource, type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
 import { describeFsError, syncDirectory } from "../utils/fs-errors.ts";
 import { createKeyedLock } from "../utils/keyed-lock.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import { sanitizeMediaName } from "./name.ts";
 import { directoryFor, normalizeStorageDirectories, planStoragePath, type StorageDirectories, type StorageNaming } from "./plan.ts";
@@ -118,6 +121,8 @@ const RETIRED_PATTERN = /^\.(.+)\.[0-9a-f]{12}\.retired$/;
 /** Writes go to disk in batches of about this size (1 MiB writes are ~2.5x faster than 64 KiB). */
 const WRITE_BATCH_BYTES = 1 << 20;
 const verifications: readonly ContentVerification[] = ["reject", "warn", "off"];
+/** Every option of {@link storeMedia}, for the check of unknown ones. */
+export const storeOptionNames = ["originalName", "directories", "maxBytes", "signal", "onProgress", "verify", "naming", "mediaTypes", "beforePlace", "fsync"] as const;
 
 interface NormalizedStoreOptions extends Omit<StoreMediaOptions, "verify" | "directories"> {
   verify: ContentVerification;
@@ -127,6 +132,7 @@ interface NormalizedStoreOptions extends Omit<StoreMediaOptions, "verify" | "dir
 /** Checks and copies the options; a `TypeError` names the bad one. Never mutates `options`. */
 function normalizeStoreOptions(options: StoreMediaOptions): NormalizedStoreOptions {
   if (options === null || typeof options !== "object") throw new TypeError("Expected options with `originalName` and `directories`.");
+  rejectUnknownOptions(options, storeOptionNames, "storeMedia");
   const { originalName, maxBytes, verify = "reject", onProgress, naming } = options;
   if (typeof originalName !== "string" || originalName === "") {
     throw new TypeError(`Expected \`originalName\` to be a non-empty string, got ${JSON.stringify(originalName)}.`);
@@ -169,18 +175,32 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
   const opts = normalizeStoreOptions(options);
   opts.signal?.throwIfAborted();
   const mediaType = resolveMediaType(opts.originalName, opts.mediaTypes);
-  const chunks = await openSource(source, opts.signal);
+  // A path source is checked first; then the directory and the temp file; the source is opened
+  // last, and let go of on any failure before it was read (never a leaked descriptor, never a
+  // request left stalled).
+  if (typeof source === "string") await checkSourceFile(source);
+  else if (!(source instanceof Uint8Array) && !isByteStream(source)) {
+    throw new TypeError("Expected a stream, bytes or a file path as the source of `storeMedia`.");
+  }
   const directory = directoryFor(opts.directories, mediaType);
-  await mkdir(directory, { recursive: true }).catch((error: unknown) => {
-    throw writeError(directory, error);
-  });
-  await initMediaIdHasher();
-
   const temp = join(directory, `.${randomBytes(8).toString("hex")}.${processOwnerKey}.partial`);
-  let handle: FileHandle | undefined = await open(temp, "wx+").catch((error: unknown) => {
-    throw writeError(directory, error);
-  });
+  let handle: FileHandle | undefined;
+  let opened: Readable | undefined;
   try {
+    await mkdir(directory, { recursive: true }).catch((error: unknown) => {
+      throw writeError(directory, error);
+    });
+    await initMediaIdHasher();
+    handle = await open(temp, "wx+").catch((error: unknown) => {
+      throw writeError(directory, error);
+    });
+  } catch (error) {
+    if (typeof source !== "string") abandonSource(source);
+    throw error;
+  }
+  try {
+    if (typeof source === "string") opened = createReadStream(source, { highWaterMark: WRITE_BATCH_BYTES });
+    const chunks = source instanceof Uint8Array ? oneChunk(source) : iterateBytes(opened ?? (source as ByteStream), opts.signal);
     const { size, detected } = await writeAll(handle, chunks, mediaType, opts);
     if (opts.fsync) await handle.sync();
     const id = computeMediaIdSync(handle.fd);
@@ -192,6 +212,7 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts.mediaTypes), id, size, opts.fsync === true));
     return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
   } catch (error) {
+    abandonSource(opened ?? source);
     await handle?.close().catch(() => {});
     // A failed cleanup never replaces the real cause (a sweep removes the file later).
     await rm(temp, { force: true }).catch(() => {});
@@ -199,21 +220,24 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
   }
 }
 
-async function openSource(source: StoreMediaSource, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-  if (source instanceof Uint8Array) {
-    return (async function* () {
-      yield source;
-    })();
-  }
-  if (typeof source === "string") {
-    const stats = await stat(source).catch((error: unknown) => {
-      throw new MediaReadError(source, describeFsError(error), error);
-    });
-    if (!stats.isFile()) throw new MediaReadError(source, "is not a regular file");
-    return iterateBytes(createReadStream(source, { highWaterMark: WRITE_BATCH_BYTES }), signal);
-  }
-  if (isByteStream(source)) return iterateBytes(source, signal);
-  throw new TypeError("Expected a stream, bytes or a file path as the source of `storeMedia`.");
+async function checkSourceFile(path: string): Promise<void> {
+  const stats = await stat(path).catch((error: unknown) => {
+    throw new MediaReadError(path, describeFsError(error), error);
+  });
+  if (!stats.isFile()) throw new MediaReadError(path, "is not a regular file");
+}
+
+async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/**
+ * Whether bytes of the detected format may carry the declared extension: the same container
+ * family, or (for an extension outside the known families) any format of the same media type.
+ */
+function sameFamily(declared: string, detected: string): boolean {
+  const family = formatFamilies[declared];
+  return family === undefined || family === formatFamilies[detected];
 }
 
 /**
@@ -242,8 +266,9 @@ async function writeAll(
     checked = true;
     detected = await detectMediaKind(Buffer.concat(head));
     head.length = 0;
-    if (detected?.mediaType === mediaType) return;
-    const mismatch = new MediaContentMismatchError(opts.originalName, mediaTypeName(mediaType), detected?.mime);
+    if (detected?.mediaType === mediaType && sameFamily(fileExtension(opts.originalName), detected.extension)) return;
+    const declared = formatFamilies[fileExtension(opts.originalName)] ? `${mediaTypeName(mediaType)} (${fileExtension(opts.originalName)})` : mediaTypeName(mediaType);
+    const mismatch = new MediaContentMismatchError(opts.originalName, declared, detected?.mime);
     if (opts.verify === "reject") throw mismatch;
     process.emitWarning(mismatch.message, { code: "MEDIA_INTAKE_CONTENT_MISMATCH" });
   };
@@ -470,6 +495,7 @@ export interface SweepPartialsOptions {
  * const removed = await sweepPartials(directories, { olderThanMs: 15 * 60_000 });
  */
 export async function sweepPartials(directories: StorageDirectories, options: SweepPartialsOptions = {}): Promise<string[]> {
+  rejectUnknownOptions(options, ["olderThanMs"], "sweepPartials");
   const { olderThanMs = 3_600_000 } = options;
   if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
     throw new TypeError(`Expected \`olderThanMs\` to be a non-negative number, got ${String(olderThanMs)}.`);

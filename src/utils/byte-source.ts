@@ -19,17 +19,20 @@ export function isByteStream(value: unknown): value is ByteStream {
  * Turns any {@link ByteStream} into the one internal shape, an async iterable of `Uint8Array`
  * chunks. A chunk that is not bytes (a string from a stream in text mode, an object) is a
  * `TypeError`: guessing an encoding would change the media ID. When `signal` aborts, a pending
- * read rejects with `signal.reason` at once and the source is closed, even if it is stalled.
+ * read rejects with `signal.reason` at once and the source is let go of (see
+ * {@link abandonSource}), even if it is stalled.
  */
 export async function* iterateBytes(
   stream: ByteStream,
   signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const iterable: AsyncIterable<unknown> =
-    typeof (stream as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function"
-      ? (stream as AsyncIterable<unknown>)
-      : readerIterable(stream as ReadableStream<Uint8Array>);
-  const iterator = iterable[Symbol.asyncIterator]();
+  // A web stream is read through its own reader (Node's are async-iterable too, but their
+  // iterator's return() waits behind a pending read: a stalled stream would never be cancelled).
+  const isWeb = typeof (stream as ReadableStream).getReader === "function";
+  const reader = isWeb ? (stream as ReadableStream<Uint8Array>).getReader() : undefined;
+  const iterator: AsyncIterator<unknown> = reader
+    ? { next: () => reader.read() as Promise<IteratorResult<unknown>> }
+    : (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   let finished = false;
   try {
     for (;;) {
@@ -48,15 +51,33 @@ export async function* iterateBytes(
       yield chunk;
     }
   } finally {
-    // Early exit (a throw, a break, an abort): tell the source nobody reads any more. Not
-    // awaited, and a Node Readable destroyed outright: a stalled source must not hold the
-    // caller's error back (an iterator's return() waits for the pending read).
+    // Early exit (a throw, a break, an abort): the source is let go of at once, not awaited: a
+    // stalled source must not hold the caller's error back.
     if (!finished) {
-      const destroy = (stream as { destroy?: unknown }).destroy;
-      if (typeof destroy === "function") destroy.call(stream);
-      void Promise.resolve(iterator.return?.()).catch(() => {});
+      if (reader) void reader.cancel().catch(() => {});
+      else {
+        abandonSource(stream);
+        void Promise.resolve(iterator.return?.()).catch(() => {});
+      }
     }
   }
+}
+
+/**
+ * Lets go of a source that will not be read to its end: a web stream is cancelled, a Node
+ * stream destroyed, except an HTTP request, which is drained instead (destroying it would
+ * destroy the socket, and with it the answer that says why the upload was refused).
+ */
+export function abandonSource(source: unknown): void {
+  if (source === null || typeof source !== "object") return;
+  const node = source as { destroy?: () => void; resume?: () => void; socket?: unknown; headers?: unknown; destroyed?: boolean };
+  if (typeof (source as ReadableStream).cancel === "function" && typeof (source as ReadableStream).getReader === "function") {
+    if (!(source as ReadableStream).locked) void (source as ReadableStream).cancel().catch(() => {});
+    return;
+  }
+  if (node.destroyed) return;
+  if (node.socket !== undefined && node.headers !== undefined && typeof node.resume === "function") node.resume();
+  else if (typeof node.destroy === "function") node.destroy();
 }
 
 /** Rejects with `signal.reason` as soon as `signal` aborts, else settles as `promise` does. */
@@ -76,18 +97,4 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<
       },
     );
   });
-}
-
-async function* readerIterable(stream: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
 }
