@@ -7,3 +7,4 @@ export * from "./auth/index.ts";
 export * from "./annotations/index.ts";
 export * from "./intake/index.ts";
 export * from "./lifecycle/index.ts";
+export * from "./http/index.ts";

@@ -39,7 +39,7 @@ async function startExample(env: Record<string, string> = {}) {
     RECOVERY_INTERVAL_MS: "200",
     ...env,
   });
-  const url = (await example.line("listening on ")).slice("listening on ".length);
+  const url = (await example.match(/"msg":"listening on (http:\/\/[^"]+)"/))[1] as string;
   return { ...example, url };
 }
 

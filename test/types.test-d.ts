@@ -46,3 +46,10 @@ test("a tracked function keeps the detector's arguments and result, per call too
   // @ts-expect-error the detector's argument is a number
   void detect("00000000000000ff", "high");
 });
+
+test("multer's files carry the media once the engine ran", async () => {
+  await import("../src/multer/index.ts");
+  type MediaOfFile = NonNullable<Express.Multer.File["media"]>;
+  expectTypeOf<MediaOfFile["fileCreated"]>().toEqualTypeOf<boolean>();
+  expectTypeOf<MediaOfFile["id"]>().toEqualTypeOf<string>();
+});

@@ -1,16 +1,20 @@
 // A detections service built on media-intake: every upload becomes a stored file, a Media
 // record and a tracked detection run. In your own service import from "media-intake".
+import type { IncomingMessage } from "node:http";
+import { PassThrough, type Readable } from "node:stream";
 import { setTimeout } from "node:timers/promises";
 import busboy from "busboy";
 import express, { type NextFunction, type Request, type Response } from "express";
 import multer from "multer";
+import { pino, type Logger } from "pino";
+import { pinoHttp } from "pino-http";
 import {
   type AnnotationsClient,
+  httpErrorFor,
   type IntakenMedia,
   intakeMedia,
-  isMediaIntakeError,
   type MediaRecord,
-  MediaRecordPendingError,
+  MediaIntakeError,
   normalizeMediaId,
   type StorageDirectories,
   trackMediaProcessing,
@@ -29,48 +33,96 @@ export interface DetectionsAppConfig {
   maxUploadBytes?: number;
   /** Simulated GPU time per detection, in ms (the stand-in detector is fast). @default 0 */
   detectorDelayMs?: number;
+  /** Request logs and errors. @default a silent logger */
+  logger?: Logger;
+  /**
+   * After an early refusal (415, 413, 401) the rest of the upload is read and dropped, up to
+   * this many bytes, so that the client gets the answer on a healthy connection; past it the
+   * connection is closed. @default 64 MiB
+   */
+  drainLimitBytes?: number;
 }
 
 /** An error the app answers with its own status. */
-class HttpError extends Error {
+class AppError extends MediaIntakeError {
   readonly status: number;
-  readonly code: string;
+  readonly expose = true;
   constructor(status: number, code: string, message: string) {
-    super(message);
+    super(message, { code });
+    this.name = "AppError";
     this.status = status;
-    this.code = code;
   }
 }
 
-/** Maps errors to HTTP answers, here at the edge and nowhere inside the library. */
-export function httpStatusFor(error: unknown): { status: number; code: string } {
-  if (error instanceof HttpError) return { status: error.status, code: error.code };
-  if (error instanceof CorruptMediaError) return { status: 422, code: error.code };
-  if (error instanceof multer.MulterError) return { status: error.code === "LIMIT_FILE_SIZE" ? 413 : 400, code: error.code };
-  if (!isMediaIntakeError(error)) return { status: 500, code: "INTERNAL" };
-  const byCode: Record<string, number> = {
-    AUTH_TOKEN_INVALID: 401,
-    INVALID_MEDIA_ID: 400,
-    UNSUPPORTED_MEDIA_TYPE: 415,
-    MEDIA_CONTENT_MISMATCH: 415,
-    MEDIA_TOO_LARGE: 413,
-    MEDIA_ID_COLLISION: 409,
-    MEDIA_NOT_FOUND: 404,
-    MEDIA_RECORD_PENDING: 503,
-    ANNOTATIONS_AUTH_FAILED: 401,
-    ANNOTATIONS_UNAVAILABLE: 503,
-    ANNOTATIONS_HTTP_ERROR: 502,
-    ANNOTATIONS_BAD_RESPONSE: 502,
-    MEDIA_STATUS_UPDATE_FAILED: 502,
-  };
-  const cause = (error as Error).cause;
-  if (error.code === "MEDIA_STATUS_UPDATE_FAILED" && isMediaIntakeError(cause, "ANNOTATIONS_UNAVAILABLE")) return { status: 503, code: error.code };
-  return { status: byCode[error.code] ?? 500, code: error.code };
+/** The JSON error body every route answers with, and the log line of a 5xx. */
+function sendError(error: unknown, req: Request, res: Response): void {
+  const answer =
+    error instanceof AppError
+      ? { status: error.status, code: error.code, message: error.message, headers: {}, log: false }
+      : error instanceof CorruptMediaError
+        ? { status: 422, code: error.code, message: error.message, headers: {}, log: false }
+        : httpErrorFor(error);
+  if (answer.log) req.log.error({ err: error, code: answer.code }, "request failed");
+  if (res.headersSent) return;
+  res
+    .status(answer.status)
+    .set(answer.headers)
+    .json({ error: { code: answer.code, message: answer.message, ...("mediaId" in answer && answer.mediaId ? { mediaId: answer.mediaId } : {}) } });
+}
+
+/**
+ * The rest of a refused upload is read and dropped (up to `limit` bytes), so the answer reaches
+ * a client that is still sending; a longer one is cut.
+ */
+function drainRequest(req: IncomingMessage, limit: number): void {
+  if (req.complete || req.destroyed) return;
+  let drained = 0;
+  req.unpipe();
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > limit) req.socket.destroy();
+  });
+  req.resume();
+}
+
+/**
+ * The file part of a multipart form, ending only when the whole form has: a body cut after the
+ * file (no closing boundary) fails the upload instead of keeping a file nobody finished sending.
+ */
+function wholeFormFile(form: busboy.Busboy, file: Readable): Readable {
+  const gate = new PassThrough();
+  let fileEnded = false;
+  let formClosed = false;
+  file.on("end", () => {
+    fileEnded = true;
+    if (formClosed) gate.end();
+  });
+  // busboy fails the file stream when the body ends too soon: the client's fault, a 400.
+  file.on("error", (error: Error) => gate.destroy(new AppError(400, "BAD_FORM", `Reading the form: ${error.message}`)));
+  // Its errors reach the intake through its iterator; once the intake is over, nobody listens.
+  gate.on("error", () => {});
+  form.once("close", () => {
+    formClosed = true;
+    if (fileEnded) gate.end();
+  });
+  form.once("error", (error: Error) => gate.destroy(new AppError(400, "BAD_FORM", `Reading the form: ${error.message}`)));
+  file.pipe(gate, { end: false });
+  return gate;
 }
 
 export function createDetectionsApp(config: DetectionsAppConfig): express.Express {
-  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0 } = config;
+  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0, drainLimitBytes = 64 * 2 ** 20 } = config;
+  const logger = config.logger ?? pino({ enabled: false });
   const app = express();
+  app.disable("x-powered-by");
+  // One line per request; never headers (the bearer token), never bodies.
+  app.use(
+    pinoHttp({
+      logger,
+      serializers: { req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }) },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : "info"),
+    }),
+  );
 
   /**
    * Detection under trackMediaProcessing: New -> AIProcessing -> AIProcessed, or Error. One
@@ -83,7 +135,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal: context.signal });
       return detect(media.path ?? "", media.id, context.signal);
     },
-    { client, directories },
+    { client, directories, logger },
   );
 
   const answer = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal) => {
@@ -108,9 +160,10 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       const media = await new Promise<IntakenMedia>((resolve, reject) => {
         let form: busboy.Busboy;
         try {
-          form = busboy({ headers: req.headers, limits: { files: 1 } });
+          // UTF-8 file names (browsers and curl send them raw; busboy's default is latin1).
+          form = busboy({ headers: req.headers, limits: { files: 1 }, defParamCharset: "utf8" });
         } catch (error) {
-          reject(new HttpError(400, "BAD_FORM", `Expected multipart/form-data: ${(error as Error).message}`));
+          reject(new AppError(400, "BAD_FORM", `Expected multipart/form-data: ${(error as Error).message}`));
           return;
         }
         let intake: Promise<IntakenMedia> | undefined;
@@ -119,25 +172,25 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
             stream.resume();
             return;
           }
-          intake = intakeMedia(stream, {
+          intake = intakeMedia(wholeFormFile(form, stream), {
             originalName: info.filename ?? "",
             token,
             auth,
             client,
             directories,
             signal: controller.signal,
+            logger,
             ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}),
           });
           // Settles the request as soon as the intake does: a refused upload (too large, a lying
           // type) answers at once instead of reading the rest of the body first.
-          intake.then(resolve, (error: unknown) => {
-            stream.resume();
-            reject(error);
-          });
+          intake.then(resolve, reject);
         });
-        form.on("error", (error: Error) => reject(new HttpError(400, "BAD_FORM", `Reading the form: ${error.message}`)));
+        form.on("error", (error: Error) => {
+          if (!intake) reject(new AppError(400, "BAD_FORM", `Reading the form: ${error.message}`));
+        });
         form.on("close", () => {
-          if (!intake) reject(new HttpError(400, "NO_FILE", 'Expected a file in the form field "file".'));
+          if (!intake) reject(new AppError(400, "NO_FILE", 'Expected a file in the form field "file".'));
         });
         req.pipe(form);
       });
@@ -148,8 +201,9 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   });
 
   const upload = multer({
-    storage: mediaIntakeStorage({ client, directories, auth, ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) }) as multer.StorageEngine,
+    storage: mediaIntakeStorage({ client, directories, auth, logger, ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) }),
     limits: { files: 1, ...(maxUploadBytes ? { fileSize: maxUploadBytes } : {}) },
+    defParamCharset: "utf8",
   });
   app.post(
     "/detect-multer",
@@ -164,10 +218,9 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     upload.single("file"),
     async (req, res, next) => {
       try {
-        const file = req.file as (Express.Multer.File & { media?: IntakenMedia }) | undefined;
-        if (!file?.media) throw new HttpError(400, "NO_FILE", 'Expected a file in the form field "file".');
+        if (!req.file?.media) throw new AppError(400, "NO_FILE", 'Expected a file in the form field "file".');
         const controller = new AbortController();
-        await answer(res, file.media, req.headers.authorization, controller.signal);
+        await answer(res, req.file.media, req.headers.authorization, controller.signal);
       } catch (error) {
         next(error);
       }
@@ -195,15 +248,12 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     }
   });
 
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const { status, code } = httpStatusFor(error);
-    if (res.headersSent) return;
-    // Kept, not lost: the record is settled in the background; the client may retry or poll.
-    if (error instanceof MediaRecordPendingError) {
-      res.status(status).set("retry-after", "5").json({ error: { code, message: error.message, mediaId: error.id } });
-      return;
-    }
-    res.status(status).json({ error: { code, message: (error as Error)?.message ?? String(error) } });
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: "NOT_FOUND", message: `No route for ${req.method} ${req.path}.` } });
+  });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    sendError(error, req, res);
+    drainRequest(req, drainLimitBytes);
   });
   return app;
 }

@@ -1,21 +1,28 @@
 // npm run example:express — the detections service, configured from the environment:
-//   PORT (3000), ANNOTATIONS_URL (unset: a dev annotations server starts in-process, its
-//   database under the data directory), VIDEOS_DIR and IMAGES_DIR (./data/videos, ./data/images),
-//   JWT_SECRET (HS256 verification; unset: tokens are decoded only, with a warning),
-//   MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token for work that outlives a request),
-//   ANNOTATIONS_TIMEOUT_MS (per attempt, 10000), ANNOTATIONS_DEADLINE_MS (per call, 60000),
-//   RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS (0: simulated GPU time per detection).
+//   HOST (127.0.0.1; 0.0.0.0 in a container), PORT (3000), ANNOTATIONS_URL (unset: a dev
+//   annotations server starts in-process, its database under the data directory), VIDEOS_DIR and
+//   IMAGES_DIR (./data/videos, ./data/images), JWT_SECRET (HS256 verification; unset: tokens
+//   are decoded only, with a warning), MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token
+//   for work that outlives a request), ANNOTATIONS_TIMEOUT_MS (per attempt, 10000),
+//   ANNOTATIONS_DEADLINE_MS (per call, 60000), RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS
+//   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
+//   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
+//   LOG_LEVEL (info). Logs are JSON lines (pino) on standard output.
 import { dirname, resolve } from "node:path";
 import { SignJWT, UnsecuredJWT } from "jose";
+import { pino } from "pino";
 import { createAnnotationsClient, startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp } from "./app.ts";
+import { serve } from "./serve.ts";
 
 const env = process.env;
+const logger = pino({ level: env.LOG_LEVEL ?? "info", base: { service: "detections" } });
 const port = Number(env.PORT ?? 3000);
+const host = env.HOST ?? "127.0.0.1";
 const directories = { videosDir: resolve(env.VIDEOS_DIR ?? "./data/videos"), imagesDir: resolve(env.IMAGES_DIR ?? "./data/images") };
 const secret = env.JWT_SECRET;
-if (!secret) console.warn("warning: JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
+if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
 
 let annotationsUrl = env.ANNOTATIONS_URL;
 let devServer: Awaited<ReturnType<typeof startDevAnnotationsServer>> | undefined;
@@ -23,7 +30,7 @@ if (!annotationsUrl) {
   const dbPath = resolve(dirname(directories.videosDir), "annotations.db");
   devServer = await startDevAnnotationsServer({ port: 0, dbPath, ...(secret ? { jwtSecret: secret } : {}) });
   annotationsUrl = devServer.url;
-  console.log(`dev annotations server on ${annotationsUrl} (database ${dbPath})`);
+  logger.info({ url: annotationsUrl, dbPath }, "dev annotations server started");
 }
 
 // The service's own token, for the start-up recovery: given, or minted for the dev server.
@@ -45,29 +52,44 @@ const client = createAnnotationsClient({
 const recovery = startRecovery({
   client,
   directories,
+  logger,
   intervalMs: Number(env.RECOVERY_INTERVAL_MS ?? 5_000),
   onPass: (report) => {
     const settled = report.recordsCreated.length + report.markedError.length + report.statusesWritten.length + report.filesRemoved.length + report.partialsRemoved.length;
-    if (settled > 0) console.log(`recovered: ${JSON.stringify({ ...report, failed: report.failed.map((f) => f.id) })}`);
+    if (settled > 0) logger.info({ ...report, failed: report.failed.map((f) => f.id) }, "recovered");
   },
 });
 
 const app = createDetectionsApp({
   client,
   directories,
+  logger,
   auth: secret ? { verify: { secret } } : {},
   detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
 });
-const server = app.listen(port, "127.0.0.1", () => {
-  const address = server.address();
-  console.log(`listening on http://127.0.0.1:${typeof address === "object" && address ? address.port : port}`);
-});
+let served: Awaited<ReturnType<typeof serve>>;
+try {
+  served = await serve(app, {
+    host,
+    port,
+    logger,
+    requestTimeoutMs: Number(env.REQUEST_TIMEOUT_MS ?? 0),
+    headersTimeoutMs: Number(env.HEADERS_TIMEOUT_MS ?? 60_000),
+    idleTimeoutMs: Number(env.IDLE_TIMEOUT_MS ?? 120_000),
+  });
+} catch (error) {
+  logger.fatal((error as Error).message);
+  await recovery.stop();
+  await devServer?.close();
+  process.exit(1);
+}
+logger.info({ url: served.url }, `listening on ${served.url}`);
 
 const stop = () => {
   void recovery.stop();
-  server.close();
-  server.closeAllConnections();
+  served.server.close();
+  served.server.closeAllConnections();
   void devServer?.close();
 };
 process.once("SIGINT", stop);

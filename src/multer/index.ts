@@ -6,6 +6,20 @@ import { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "../inde
 import { intakeOptionNames } from "../intake/intake.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
+declare global {
+  // multer's `req.file` and `req.files` entries: the media, once through the engine.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // eslint-disable-next-line @typescript-eslint/no-namespace
+    namespace Multer {
+      interface File {
+        /** The media the file became through {@link mediaIntakeStorage}: its record, `created`, `fileCreated`, `detected`, `size`. */
+        media?: IntakenMedia;
+      }
+    }
+  }
+}
+
 /** The parts of multer's file object the engine reads. */
 export interface MulterIncomingFile {
   fieldname: string;
@@ -39,6 +53,22 @@ export interface MediaIntakeStorageEngine {
   _removeFile(request: IncomingMessage, file: Partial<MediaIntakeFileInfo>, callback: (error: Error | null) => void): void;
 }
 
+/** The intakes in flight per request, aborted together by one `close` listener (not one per file). */
+const inFlight = new WeakMap<IncomingMessage, Set<AbortController>>();
+
+function uploadsOf(request: IncomingMessage): Set<AbortController> {
+  let uploads = inFlight.get(request);
+  if (!uploads) {
+    const set = new Set<AbortController>();
+    inFlight.set(request, (uploads = set));
+    request.once("close", () => {
+      if (request.complete) return;
+      for (const controller of set) controller.abort(new Error("The client disconnected while uploading."));
+    });
+  }
+  return uploads;
+}
+
 /**
  * A multer storage engine: each file streams through {@link intakeMedia} (token from the
  * request, type, store, record) and `req.file` gets `path`, `size`, `destination`, `filename`
@@ -64,10 +94,8 @@ export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaInt
       // busboy ends a file stream early at multer's fileSize limit: that upload must not be kept.
       // multer reports LIMIT_FILE_SIZE itself; this only stops the intake.
       file.stream.once("limit", () => controller.abort(new Error(`${JSON.stringify(file.originalname)} passed multer's fileSize limit.`)));
-      const onClose = () => {
-        if (!request.complete) controller.abort(new Error(`The client disconnected while uploading ${JSON.stringify(file.originalname)}.`));
-      };
-      request.once("close", onClose);
+      const uploads = uploadsOf(request);
+      uploads.add(controller);
       intakeMedia(file.stream, { ...intakeOptions, originalName: file.originalname, token: tokenOf(request), signal: controller.signal })
         .then(
           (media) => callback(null, { path: media.path, size: media.size, destination: dirname(media.path), filename: basename(media.path), media }),
@@ -76,7 +104,7 @@ export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaInt
             callback(error);
           },
         )
-        .finally(() => request.off("close", onClose));
+        .finally(() => uploads.delete(controller));
     },
     _removeFile(_request, _file, callback) {
       // The media is kept: its record names its file, and a record never loses its file.

@@ -26,6 +26,18 @@ export function startChild(script: string, config: unknown, env: NodeJS.ProcessE
   return {
     child,
     stderr: () => stderr,
+    /** The first line that matches, printed already or to come. */
+    match: (pattern: RegExp) =>
+      new Promise<RegExpMatchArray>((resolve, reject) => {
+        const check = (line: string) => line.match(pattern);
+        const found = seen.map(check).find(Boolean);
+        if (found) return resolve(found);
+        createInterface({ input: child.stdout }).on("line", (line) => {
+          const matched = check(line);
+          if (matched) resolve(matched);
+        });
+        child.once("close", (code) => reject(new Error(`child exited (${code}) before a line matched ${pattern}: ${stderr}`)));
+      }),
     /** Every line printed so far. */
     lines: () => [...seen],
     /** The first line starting with `prefix`, printed already or to come; rejects if the child exits first. */

@@ -1,0 +1,1 @@
+export { type HttpErrorAnswer, httpErrorFor } from "./error-answer.ts";

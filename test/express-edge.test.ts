@@ -1,0 +1,191 @@
+// The example service at its edge, as clients and operators meet it: UTF-8 names, cut bodies,
+// early refusals on big uploads, JSON for every answer (Node's own included), no internal path
+// in any answer, one structured log line per request, and a listen error that stops the process.
+import { once } from "node:events";
+import { rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { join, resolve } from "node:path";
+import { Writable } from "node:stream";
+import { SignJWT } from "jose";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createDetectionsApp } from "../examples/express/app.ts";
+import { serve } from "../examples/express/serve.ts";
+import { samplePng } from "../examples/sample-media.ts";
+import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
+import { createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
+import { startChild } from "./helpers/child.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+
+const secret = "express-edge-secret-0123456789abcdef";
+let root: string;
+let directories: StorageDirectories;
+let annotations: DevAnnotationsServer;
+let app: Awaited<ReturnType<typeof serve>>;
+let token: string;
+let logLines: Array<Record<string, unknown>>;
+
+async function start(options: { requestTimeoutMs?: number } = {}) {
+  const logger = pino(
+    { level: "info" },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split("\n").filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    }),
+  );
+  const serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  const express = createDetectionsApp({
+    client: createAnnotationsClient({ baseUrl: annotations.url, token: serviceToken, retry: false }),
+    directories,
+    auth: { verify: { secret } },
+    logger,
+    maxUploadBytes: 30 * 2 ** 20,
+  });
+  return serve(express, { host: "127.0.0.1", port: 0, logger, ...options });
+}
+
+beforeEach(async () => {
+  root = await makeTempDir();
+  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
+  logLines = [];
+  annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
+  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  app = await start();
+});
+afterEach(async () => {
+  app.server.closeAllConnections();
+  await new Promise((r) => app.server.close(r));
+  await annotations.close();
+});
+
+const storedFiles = async () => (await filesUnder(root)).filter((path) => /^(videos|images)\/[^.]/.test(path) || path.endsWith(".partial"));
+
+/** Sends raw bytes on a socket and resolves to everything the server answered before closing. */
+async function raw(request: string | Buffer, keepOpen = false): Promise<string> {
+  const { port } = new URL(app.url);
+  const socket = connect(Number(port), "127.0.0.1");
+  await once(socket, "connect");
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  socket.write(request);
+  if (!keepOpen) socket.end();
+  await once(socket, "close");
+  return Buffer.concat(chunks).toString();
+}
+
+function formBytes(name: string, bytes: Uint8Array, boundary = "----edge"): Buffer {
+  return Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+    bytes,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+}
+
+/** The same form as a fetch body. */
+const form = (name: string, bytes: Uint8Array) => new Blob([formBytes(name, bytes) as Uint8Array<ArrayBuffer>]);
+
+describe("the example's edge", () => {
+  it("keeps UTF-8 file names on /detect and /detect-multer", async () => {
+    for (const [route, seed] of [["/detect", 1], ["/detect-multer", 2]] as const) {
+      const body = form("відео 🎬.png", samplePng(16, 16, seed));
+      const response = await fetch(`${app.url}${route}`, {
+        method: "POST",
+        body,
+        headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge" },
+      });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { media: { name: string } }).media.name).toBe("відео 🎬.png");
+    }
+  });
+
+  it("a body cut after the file part (no closing boundary) is refused and keeps nothing", async () => {
+    const whole = formBytes("cut.png", samplePng(20, 20, 3));
+    const cut = whole.subarray(0, whole.length - "\r\n------edge--\r\n".length);
+    const answer = await raw(
+      Buffer.concat([
+        Buffer.from(`POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=----edge\r\nContent-Length: ${cut.length}\r\nConnection: close\r\n\r\n`),
+        cut,
+      ]),
+      true,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"BAD_FORM"');
+    expect(await storedFiles()).toEqual([]);
+    const records = await fetch(`${annotations.url}/api/media`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+    if (records?.ok) expect(await records.json()).toEqual([]);
+  });
+
+  it("an early refusal of a 20 MiB upload answers at once on a healthy connection", async () => {
+    const notAnImage = new Uint8Array(20 * 2 ** 20).fill(7);
+    const response = await fetch(`${app.url}/detect`, {
+      method: "POST",
+      body: form("fake.png", notAnImage),
+      headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge" },
+    });
+    expect(response.status).toBe(415);
+    expect(await response.json()).toMatchObject({ error: { code: "MEDIA_CONTENT_MISMATCH" } });
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("answers JSON to an unknown route, an oversized header and a request that takes too long", async () => {
+    const missing = await fetch(`${app.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: { code: "NOT_FOUND", message: "No route for GET /nope." } });
+
+    const big = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(big).toContain('{"error":{"code":"HEADERS_TOO_LARGE"');
+
+    app.server.closeAllConnections();
+    await new Promise((r) => app.server.close(r));
+    app = await start({ requestTimeoutMs: 300 });
+    const slow = await raw(
+      `POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=----edge\r\nContent-Length: 100000\r\n\r\n------edge\r\n`,
+      true,
+    );
+    expect(slow).toMatch(/^HTTP\/1\.1 408 /);
+    expect(slow).toContain('{"error":{"code":"REQUEST_TIMEOUT"');
+  });
+
+  it("a server-side failure answers 500 without paths or raw messages, and logs the cause", async () => {
+    const uploaded = await fetch(`${app.url}/detect`, {
+      method: "POST",
+      body: form("gone.png", samplePng(18, 18, 4)),
+      headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge" },
+    });
+    const { media } = (await uploaded.json()) as { media: { id: string; path: string } };
+    await rm(media.path);
+    const rerun = await fetch(`${app.url}/detect/${media.id}`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(rerun.status).toBe(500);
+    const text = await rerun.text();
+    expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "Internal error." } });
+    expect(text).not.toContain(root);
+    const logged = logLines.find((line) => line.msg === "request failed");
+    expect(JSON.stringify(logged)).toContain("ENOENT");
+  });
+
+  it("logs one line per request, without the bearer token", async () => {
+    await fetch(`${app.url}/media/0000000000000001`, { headers: { authorization: `Bearer ${token}` } });
+    const line = logLines.find((entry) => (entry.req as { url?: string } | undefined)?.url === "/media/0000000000000001");
+    expect(line).toMatchObject({ req: { method: "GET" }, res: { statusCode: 404 } });
+    expect(JSON.stringify(logLines)).not.toContain(token);
+  });
+});
+
+describe("npm run example:express at start", () => {
+  it("exits non-zero with a clear message when its port is taken, and honours HOST", async () => {
+    const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
+      HOST: "127.0.0.1",
+      PORT: new URL(app.url).port,
+      ANNOTATIONS_URL: annotations.url,
+      VIDEOS_DIR: directories.videosDir,
+      IMAGES_DIR: directories.imagesDir,
+      JWT_SECRET: secret,
+    });
+    const [code] = (await once(example.child, "exit")) as [number];
+    expect(code).toBe(1);
+    expect(example.lines().join("\n")).toContain(`Cannot listen on 127.0.0.1:${new URL(app.url).port}: the address is in use (EADDRINUSE).`);
+  });
+});

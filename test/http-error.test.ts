@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import {
+  AnnotationsHttpError,
+  AnnotationsUnavailableError,
+  AuthTokenError,
+  httpErrorFor,
+  MediaRecordPendingError,
+  MediaTooLargeError,
+  MediaWriteError,
+  UnsupportedMediaTypeError,
+} from "../src/index.ts";
+
+const call = { method: "POST", path: "/api/media", attempts: 1 };
+const systemError = (code: string, path: string) => Object.assign(new Error(`${code}: failed, write '${path}'`), { code, path });
+
+describe("httpErrorFor", () => {
+  it("answers what the client can fix with 4xx and the error's own message", () => {
+    expect(httpErrorFor(new UnsupportedMediaTypeError("a.exe", ".exe"))).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE", log: false });
+    expect(httpErrorFor(new MediaTooLargeError("a.mp4", 10))).toMatchObject({ status: 413, code: "MEDIA_TOO_LARGE" });
+    expect(httpErrorFor(new AuthTokenError("expired", "the token has expired"))).toMatchObject({ status: 401, code: "AUTH_TOKEN_INVALID" });
+  });
+
+  it("answers a full disk with 507, and never shows a path or a system message for a 5xx", () => {
+    const full = httpErrorFor(new MediaWriteError("/srv/data/videos", "no space left on device (ENOSPC)", systemError("ENOSPC", "/srv/data/videos/.x.partial")));
+    expect(full).toMatchObject({ status: 507, code: "INSUFFICIENT_STORAGE", message: "The server has no room to store the upload.", log: true });
+    const readOnly = httpErrorFor(new MediaWriteError("/srv/data/videos", "read-only file system (EROFS)", systemError("EROFS", "/srv/data")));
+    expect(readOnly).toMatchObject({ status: 500, code: "MEDIA_WRITE_FAILED", message: "Internal error." });
+    const raw = httpErrorFor(systemError("EMFILE", "/srv/data/videos/abc.mp4"));
+    expect(raw).toEqual({ status: 500, code: "INTERNAL", message: "Internal error.", headers: {}, log: true });
+  });
+
+  it("answers the annotations service's failures with 502/503, Retry-After on 503, the media ID of a kept upload", () => {
+    expect(httpErrorFor(new AnnotationsUnavailableError(call, "could not reach the service"))).toMatchObject({ status: 503, headers: { "retry-after": "5" } });
+    expect(httpErrorFor(new AnnotationsHttpError(call, 500, "Internal Server Error"))).toMatchObject({ status: 502, code: "ANNOTATIONS_HTTP_ERROR" });
+    const pending = httpErrorFor(new MediaRecordPendingError("6a9b7ce7844aa871", "/srv/data/videos/6a9b7ce7844aa871.mp4", new Error("timeout")));
+    expect(pending).toMatchObject({ status: 503, code: "MEDIA_RECORD_PENDING", mediaId: "6a9b7ce7844aa871", headers: { "retry-after": "5" } });
+    expect(pending.message).not.toContain("/srv");
+    expect(httpErrorFor(new AuthTokenError("key-unavailable", "the JWKS could not be fetched"))).toMatchObject({ status: 503 });
+  });
+
+  it("maps multer's errors to the same codes, and keeps an exposable 4xx of other middleware", () => {
+    const multerError = (code: string) => Object.assign(new Error(code), { name: "MulterError", code });
+    expect(httpErrorFor(multerError("LIMIT_FILE_SIZE"))).toMatchObject({ status: 413, code: "MEDIA_TOO_LARGE" });
+    expect(httpErrorFor(multerError("LIMIT_FILE_COUNT"))).toMatchObject({ status: 400, code: "LIMIT_FILE_COUNT" });
+    expect(httpErrorFor(Object.assign(new Error("request entity too large"), { status: 413, expose: true }))).toMatchObject({ status: 413, message: "request entity too large" });
+    expect(httpErrorFor(Object.assign(new Error("secret internals"), { status: 400 }))).toMatchObject({ status: 500, message: "Internal error." });
+  });
+});
