@@ -103,3 +103,37 @@ describe("media-intake id", () => {
     }
   });
 });
+
+describe("the CLI in a shell's hands", () => {
+  it("refuses a FIFO at once instead of waiting for a writer", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const fifo = join(dir, "pipe.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const result = await cli(["id", fifo]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("is not a regular file");
+  });
+
+  it("stops quietly when its reader goes away (| head -1)", async () => {
+    const { execFile } = await import("node:child_process");
+    const many = Array.from({ length: 3000 }, () => a).join(" ");
+    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((done, fail) =>
+      execFile("bash", ["-c", `"${process.execPath}" "${cliEntry}" id ${many} | head -1`], (error, out, err) => (error ? fail(error) : done({ stdout: out, stderr: err }))),
+    );
+    expect(stdout.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toBe("");
+  });
+
+  it("removes its spool file when interrupted while reading a pipe", async () => {
+    const { readdir } = await import("node:fs/promises");
+    const spoolRoot = await makeTempDir("media-intake-cli-tmp-");
+    const child = spawn(process.execPath, [cliEntry, "id", "-"], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, TMPDIR: spoolRoot } });
+    child.stdin.write(Buffer.alloc(256 * 1024, 1));
+    const { vi } = await import("vitest");
+    await vi.waitFor(async () => expect((await readdir(spoolRoot, { recursive: true })).some((name) => name.endsWith("stdin"))).toBe(true));
+    const exited = new Promise<NodeJS.Signals | null>((resolveExit) => child.once("exit", (_code, signal) => resolveExit(signal)));
+    child.kill("SIGINT");
+    expect(await exited).toBe("SIGINT");
+    expect(await readdir(spoolRoot)).toEqual([]);
+  });
+});

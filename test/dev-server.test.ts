@@ -60,6 +60,34 @@ describe("dev annotations server", () => {
     expect(Object.keys((result.body?.errors ?? {}) as object).sort()).toEqual(["Id", "MediaStatus", "MediaType", "Name", "Path", "UserId"]);
   });
 
+  it("refuses a Name of 900 KB, naming the field and its limit", async () => {
+    const body = { Id: freshId(), Name: "n".repeat(900 * 1024), Path: "/data/images/x.png", MediaType: 2, MediaStatus: 1, UserId: "user-1" };
+    const result = await raw("/api/media", { method: "POST", headers: headers(), body: JSON.stringify(body) });
+    expect(result.status).toBe(400);
+    expect(result.body?.errors).toEqual({ Name: ["The Name field must be at most 1024 characters, got 921600."] });
+  });
+
+  it("a database locked by another connection answers 503 with the cause, not a failed rollback", async () => {
+    const { DatabaseSync } = await import("node:sqlite");
+    const dir = await makeTempDir();
+    const dbPath = join(dir, "locked.db");
+    const locked = await startDevAnnotationsServer({ dbPath, jwtSecret: secret, busyTimeoutMs: 50 });
+    const other = new DatabaseSync(dbPath);
+    other.exec("BEGIN EXCLUSIVE");
+    try {
+      const body = { Id: freshId(), Name: "a.png", Path: "/data/images/a.png", MediaType: 2, MediaStatus: 1, UserId: "user-1" };
+      const response = await fetch(`${locked.url}/api/media`, { method: "POST", headers: headers(), body: JSON.stringify(body) });
+      expect(response.status).toBe(503);
+      const problem = (await response.json()) as { detail: string };
+      expect(problem.detail).toMatch(/^The database could not start a transaction: database is locked/);
+      expect(problem.detail).not.toMatch(/rollback/i);
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+      await locked.close();
+    }
+  });
+
   it("refuses a body that is not JSON, or has no token", async () => {
     expect((await raw("/api/media", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "text/plain" }, body: "x" })).status).toBe(415);
     expect((await raw("/api/media", { method: "POST", headers: headers(), body: "{" })).status).toBe(400);

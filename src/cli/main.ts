@@ -1,5 +1,5 @@
-import { createWriteStream, fstatSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { createWriteStream, fstatSync, rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -141,12 +141,22 @@ async function idOfStdin(stdin: Readable & { fd?: number }): Promise<string> {
     return computeMediaIdSync(stdin.fd);
   }
   const dir = await mkdtemp(join(tmpdir(), "media-intake-stdin-"));
+  // Interrupted while spooling (Ctrl-C, a kill): the spool goes with the process.
+  const cleanUp = () => rmSync(dir, { recursive: true, force: true });
+  const onSignal = (signal: NodeJS.Signals) => {
+    cleanUp();
+    process.kill(process.pid, signal);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const spooled = join(dir, "stdin");
     await pipeline(stdin, createWriteStream(spooled, { highWaterMark: 1 << 20 }));
     return await computeMediaId(spooled);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    cleanUp();
   }
 }
 

@@ -1,5 +1,6 @@
 // A real annotations service for local development, the demo and integration tests: SPEC.md's
 // Media API over HTTP, records and their status history in SQLite (node:sqlite, no add-on).
+import { rejectUnknownOptions } from "../utils/options.ts";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,6 +22,8 @@ export interface DevAnnotationsServerOptions {
    * well-formed, unexpired JWT, but its signature is not checked (development only).
    */
   jwtSecret?: string;
+  /** How long a write waits for a database another connection holds, before a 503. @default 5_000 */
+  busyTimeoutMs?: number;
 }
 
 /** A running dev annotations server. */
@@ -39,6 +42,8 @@ export interface StatusHistoryEntry {
 }
 
 const MAX_BODY_BYTES = 1 << 20;
+/** The longest text fields accepted, in characters (a record is not a place for megabytes). */
+const fieldLimits: Readonly<Record<string, number>> = { Id: 16, Name: 1024, Path: 4096, UserId: 256 };
 const idPattern = /^[0-9a-f]{16}$/i;
 
 class Problem extends Error {
@@ -61,21 +66,25 @@ class Problem extends Error {
  * `GET /api/media/{id}`, `PUT /api/media/{id}/status`) plus `GET /api/media/{id}/history`, the
  * status history, for the demo. Responses are camelCase, as ASP.NET answers by default; errors
  * are RFC 9457 problem bodies: 400 naming the field, 401 without a valid bearer token, 404,
- * 409 for a duplicate Id, 413 for a body over 1 MiB, 415 for a body that is not JSON.
+ * 409 for a duplicate Id, 413 for a body over 1 MiB, 415 for a body that is not JSON, 503 when
+ * the database stays locked by another connection. Text fields are bounded (Name 1024
+ * characters, Path 4096, UserId 256).
  *
  * @example
  * const server = await startDevAnnotationsServer({ port: 0, dbPath: "./annotations.db" });
  * const client = createAnnotationsClient({ baseUrl: server.url });
  */
 export async function startDevAnnotationsServer(options: DevAnnotationsServerOptions): Promise<DevAnnotationsServer> {
-  const { port = 0, host = "127.0.0.1", dbPath, jwtSecret } = options;
+  rejectUnknownOptions(options, ["port", "host", "dbPath", "jwtSecret", "busyTimeoutMs"], "startDevAnnotationsServer");
+  const { port = 0, host = "127.0.0.1", dbPath, jwtSecret, busyTimeoutMs = 5_000 } = options;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new TypeError(`Expected \`busyTimeoutMs\` to be a non-negative integer, got ${String(busyTimeoutMs)}.`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Expected \`port\` to be 0 to 65535, got ${String(port)}.`);
   if (typeof dbPath !== "string" || dbPath === "") throw new TypeError(`Expected \`dbPath\` to be a file path or ":memory:", got ${JSON.stringify(dbPath)}.`);
   if (dbPath !== ":memory:") await mkdir(dirname(resolve(dbPath)), { recursive: true });
   const db = new DatabaseSync(dbPath);
   db.exec(`
     PRAGMA journal_mode = WAL;
-    PRAGMA busy_timeout = 5000;
+    PRAGMA busy_timeout = ${busyTimeoutMs};
     CREATE TABLE IF NOT EXISTS media (
       id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, media_type INTEGER NOT NULL,
       media_status INTEGER NOT NULL, user_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
@@ -136,12 +145,39 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
     throw new Problem(405, "Method Not Allowed");
   }
 
+  /**
+   * Runs `work` in an immediate transaction. A database that stays locked (another connection
+   * holding it past the busy timeout) is a 503 that says so, never a failed ROLLBACK of a
+   * transaction that never began.
+   */
+  function transaction(work: () => void): void {
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      const locked = /locked|busy/i.test((error as Error).message);
+      throw new Problem(locked ? 503 : 500, locked ? "Service Unavailable" : "Internal Server Error", `The database could not start a transaction: ${(error as Error).message}.`);
+    }
+    try {
+      work();
+      db.exec("COMMIT");
+    } catch (error) {
+      try {
+        db.exec("ROLLBACK");
+      } catch {
+        // Rolled back already by SQLite: the real error is the one that counts.
+      }
+      throw error;
+    }
+  }
+
   function create(body: Record<string, unknown>) {
     const errors: Record<string, string[]> = {};
     const field = (name: string) => body[Object.keys(body).find((key) => key.toLowerCase() === name.toLowerCase()) ?? name];
     const text = (name: string) => {
       const value = field(name);
+      const limit = fieldLimits[name] ?? 1024;
       if (typeof value !== "string" || value.trim() === "") errors[name] = [`The ${name} field is required and must be a non-empty string.`];
+      else if (value.length > limit) errors[name] = [`The ${name} field must be at most ${limit} characters, got ${value.length}.`];
       return value as string;
     };
     const id = text("Id");
@@ -158,16 +194,11 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
     if (Object.keys(errors).length > 0) throw new Problem(400, "One or more validation errors occurred.", undefined, errors);
     const key = id.toLowerCase();
     const now = new Date().toISOString();
-    try {
-      db.exec("BEGIN IMMEDIATE");
+    transaction(() => {
       if (select.get(key)) throw new Problem(409, "Conflict", `Media ${key} already exists.`);
       insert.run(key, name, path, mediaType as number, mediaStatus as number, userId, now, now);
       addHistory.run(key, mediaStatus as number, now);
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    }
+    });
     return { status: 201, body: toRecord(select.get(key) as Record<string, unknown>) };
   }
 
@@ -178,16 +209,11 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
       throw new Problem(400, "One or more validation errors occurred.", undefined, { MediaStatus: ["The MediaStatus field must be an integer from 1 to 6."] });
     }
     const now = new Date().toISOString();
-    db.exec("BEGIN IMMEDIATE");
-    try {
+    transaction(() => {
       const changed = setStatus.run(status as number, now, id).changes;
       if (changed === 0) throw new Problem(404, "Not Found", `No media ${id}.`);
       addHistory.run(id, status as number, now);
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    }
+    });
     return { status: 204 };
   }
 

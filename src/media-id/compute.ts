@@ -1,4 +1,4 @@
-import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync, type Stats } from "node:fs";
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from "node:fs";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import type { FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -110,7 +110,7 @@ export function computeMediaIdSync(input: Uint8Array | ArrayBuffer | string | UR
     const path = toPath(input);
     let fd: number;
     try {
-      fd = openSync(path, "r");
+      fd = openSync(path, READ_NO_WAIT);
     } catch (error) {
       throw readError(path, error);
     }
@@ -175,7 +175,7 @@ async function sampleAny(
 
 async function samplePath(path: string, buffer: Buffer, size: number | undefined, signal?: AbortSignal): Promise<number> {
   const fd = await new Promise<number>((resolve, reject) => {
-    open(path, "r", (error, fd) => (error ? reject(readError(path, error)) : resolve(fd)));
+    open(path, READ_NO_WAIT, (error, fd) => (error ? reject(readError(path, error)) : resolve(fd)));
   });
   try {
     return await sampleFile(fd, path, buffer, size, signal);
@@ -226,6 +226,13 @@ function checkDeclared(buffer: Buffer, size: number, source: string): void {
   const actual = Number(buffer.readBigUInt64LE(0));
   if (actual !== size) throw new MediaSizeMismatchError(source, size, actual, "the file is not its declared size");
 }
+
+/**
+ * Read-only, without waiting: opening a FIFO (or a device) for reading would otherwise block
+ * until a writer comes, for ever; with O_NONBLOCK it opens at once and fstat refuses it as "not a
+ * regular file". Regular files read as usual.
+ */
+const READ_NO_WAIT = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 function fstatAsync(fd: number): Promise<Stats> {
   return new Promise((resolve, reject) => fstat(fd, (error, stats) => (error ? reject(error) : resolve(stats))));
