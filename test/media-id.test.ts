@@ -21,7 +21,7 @@ import { content, mod251, type Pattern } from "./helpers/content.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 import vectors from "./fixtures/media-id-vectors.json" with { type: "json" };
 
-// SPEC.md "Media ID", copied here so the suite needs nothing outside the repository.
+// docs/contract.md "Media ID", copied here so the suite needs nothing outside the repository.
 const specVectors: Array<[number, string]> = [
   [0, "34c96acdcadb1bbb"],
   [1, "a2443c71157cb676"],
@@ -62,7 +62,7 @@ describe("computeMediaIdSync before the hasher is loaded", () => {
   });
 });
 
-describe("SPEC.md vectors", () => {
+describe("docs/contract.md vectors", () => {
   it.each(specVectors)("size %i gives %s from bytes, file, sync and Blob", async (size, id) => {
     const bytes = mod251(size);
     const path = await writeContent("v.bin", bytes);

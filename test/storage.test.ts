@@ -385,9 +385,12 @@ describe("storeMedia", () => {
       const directories = ${JSON.stringify(directories)};
       try { await storeMedia(new Uint8Array(${JSON.stringify([...png])}), { originalName: "a.png", directories }); console.log("stored"); }
       catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`;
-    // As root, permissions do not apply: the store runs as an unprivileged user.
-    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], asUser);
+    // As root, permissions do not apply: the store runs as root without the capability that
+    // overrides them (setpriv, util-linux), so the clone may sit in a directory only root can
+    // enter (another user could not read it).
+    const node = [process.execPath, "--input-type=module", "-e", script];
+    const [command, ...args] = process.getuid?.() === 0 ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", ...node] : node;
+    const { stdout } = await run(command as string, args);
     const result = JSON.parse(stdout) as { name: string; code: string; message: string };
     expect(result).toMatchObject({ name: "MediaWriteError", code: "MEDIA_WRITE_FAILED" });
     expect(result.message).toBe(`Writing ${directories.imagesDir}: permission denied (EACCES)`);

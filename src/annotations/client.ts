@@ -110,7 +110,7 @@ function positive(name: string, value: unknown, allowZero = false): number {
 }
 
 /**
- * Creates the client of the annotations service's Media API (SPEC.md "Annotations service
+ * Creates the client of the annotations service's Media API (docs/contract.md "Annotations service
  * API"), on ky. One client serves many users: pass each caller's token per call.
  *
  * @example

@@ -1,9 +1,9 @@
-// The wire codec of SPEC.md "Annotations service API", in one place: camelCase in TypeScript,
+// The wire codec of docs/contract.md "Annotations service API", in one place: camelCase in TypeScript,
 // PascalCase in requests, either casing and enums as numbers or names in responses.
 import { z } from "zod";
 import { MediaType } from "../media-type/index.ts";
 
-/** The statuses this library writes, as their wire values (SPEC.md "MediaStatus"). */
+/** The statuses this library writes, as their wire values (docs/contract.md "MediaStatus"). */
 export const MediaStatus = Object.freeze({ New: 1, AIProcessing: 2, AIProcessed: 3, Error: 6 } as const);
 /** `1` New, `2` AIProcessing, `3` AIProcessed, `6` Error. */
 export type MediaStatus = (typeof MediaStatus)[keyof typeof MediaStatus];

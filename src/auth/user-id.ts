@@ -3,7 +3,7 @@ import { rejectUnknownOptions } from "../utils/options.ts";
 import { createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from "jose";
 import { AuthTokenError } from "../errors/index.ts";
 
-/** SPEC.md "UserId from the JWT": the claims tried, in order, when none is configured. */
+/** docs/contract.md "UserId from the JWT": the claims tried, in order, when none is configured. */
 export const defaultUserIdClaims: readonly string[] = [
   "sub",
   "nameid",

@@ -1,11 +1,11 @@
-// A real annotations service for local development, the demo and integration tests: SPEC.md's
+// A real annotations service for local development, the demo and integration tests: docs/contract.md's
 // Media API over HTTP, records and their status history in SQLite (node:sqlite, no add-on).
 import { rejectUnknownOptions } from "../utils/options.ts";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, resolve } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync as Database } from "node:sqlite";
 import { userIdFromToken } from "../auth/index.ts";
 import { isMediaIntakeError } from "../errors/index.ts";
 
@@ -46,6 +46,18 @@ const MAX_BODY_BYTES = 1 << 20;
 const fieldLimits: Readonly<Record<string, number>> = { Id: 16, Name: 1024, Path: 4096, UserId: 256 };
 const idPattern = /^[0-9a-f]{16}$/i;
 
+/**
+ * node:sqlite, loaded when a server starts: on a Node without it (before 22.13) the failure says
+ * what to upgrade instead of a bare ERR_UNKNOWN_BUILTIN_MODULE at import.
+ */
+async function loadSqlite(): Promise<typeof import("node:sqlite")> {
+  try {
+    return await import("node:sqlite");
+  } catch (error) {
+    throw new Error(`The dev annotations server needs node:sqlite, in Node.js 22.13 or newer; this is Node.js ${process.versions.node}. Upgrade Node.`, { cause: error });
+  }
+}
+
 class Problem extends Error {
   readonly status: number;
   readonly title: string;
@@ -62,7 +74,7 @@ class Problem extends Error {
 }
 
 /**
- * Starts the dev annotations server. It implements SPEC.md's API exactly (`POST /api/media`,
+ * Starts the dev annotations server. It implements docs/contract.md's API exactly (`POST /api/media`,
  * `GET /api/media/{id}`, `PUT /api/media/{id}/status`) plus `GET /api/media/{id}/history`, the
  * status history, for the demo. Responses are camelCase, as ASP.NET answers by default; errors
  * are RFC 9457 problem bodies: 400 naming the field, 401 without a valid bearer token, 404,
@@ -81,7 +93,8 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Expected \`port\` to be 0 to 65535, got ${String(port)}.`);
   if (typeof dbPath !== "string" || dbPath === "") throw new TypeError(`Expected \`dbPath\` to be a file path or ":memory:", got ${JSON.stringify(dbPath)}.`);
   if (dbPath !== ":memory:") await mkdir(dirname(resolve(dbPath)), { recursive: true });
-  const db = new DatabaseSync(dbPath);
+  const { DatabaseSync } = await loadSqlite();
+  const db: Database = new DatabaseSync(dbPath);
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA busy_timeout = ${busyTimeoutMs};

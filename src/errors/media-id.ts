@@ -1,6 +1,6 @@
 import { MediaIntakeError } from "./base.ts";
 
-/** A string read from outside (URL, CLI argument, response) is not a media ID (SPEC.md "Media ID"). */
+/** A string read from outside (URL, CLI argument, response) is not a media ID (docs/contract.md "Media ID"). */
 export class InvalidMediaIdError extends MediaIntakeError {
   /** The rejected value, cut to 64 characters. */
   readonly value: string;

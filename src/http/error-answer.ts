@@ -66,7 +66,7 @@ function systemCode(error: unknown): string | undefined {
 }
 
 /**
- * Maps any error to the HTTP answer a client should get (SPEC.md errors at the edge): 401 a
+ * Maps any error to the HTTP answer a client should get (docs/contract.md errors at the edge): 401 a
  * bad token, 413 too large, 415 a type or content refused, 409 an ID collision, 404 no such
  * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable or a
  * record still pending, 502 it failing, 500 anything else. multer's errors map to the same

@@ -39,7 +39,7 @@ export interface IntakenMedia extends MediaRecord {
 }
 
 /**
- * The whole upload-to-record flow (SPEC.md "The job"):
+ * The whole upload-to-record flow (docs/contract.md "The job"):
  * 1. the user ID from the token: a bad token fails before a byte is written ({@link AuthTokenError});
  * 2. the type from the name, before a byte is written ({@link UnsupportedMediaTypeError});
  * 3. {@link storeMedia} streams the bytes to their persistent path (the same content already

@@ -13,7 +13,7 @@ export interface RecoverInterruptedOptions {
   directories: StorageDirectories;
   /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
   journal?: MediaJournal;
-  /** The service's own token for the recovery's calls (SPEC.md "The service's own token"). */
+  /** The service's own token for the recovery's calls (docs/contract.md "The service's own token"). */
   token?: string;
   /**
    * Temp files whose process cannot be judged from here (another container) are removed once

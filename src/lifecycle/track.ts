@@ -87,7 +87,7 @@ function isTokenOption(value: unknown): boolean {
 }
 
 /**
- * Wraps a detection function so that the media's status follows it (SPEC.md "MediaStatus"):
+ * Wraps a detection function so that the media's status follows it (docs/contract.md "MediaStatus"):
  * AIProcessing before it runs, AIProcessed when it succeeds, Error when it throws or is aborted.
  *
  * - **Duplicates share one run.** A call for an ID this tracked function is already running in

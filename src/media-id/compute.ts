@@ -36,7 +36,7 @@ export interface ComputeMediaIdOptions {
 }
 
 /**
- * Computes the media ID of SPEC.md: XXH64 (seed 0) over the size and three 1 KiB samples
+ * Computes the media ID of docs/contract.md: XXH64 (seed 0) over the size and three 1 KiB samples
  * (the whole content below 3 KiB), as 16 lowercase hex digits.
  *
  * A file path, `URL` or `FileHandle` costs one `fstat` and at most three positional reads,

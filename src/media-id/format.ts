@@ -1,6 +1,6 @@
 import { InvalidMediaIdError } from "../errors/index.ts";
 
-/** A media ID: 16 lowercase hex digits (SPEC.md "Media ID"). */
+/** A media ID: 16 lowercase hex digits (docs/contract.md "Media ID"). */
 export type MediaId = string;
 
 const idPattern = /^[0-9a-f]{16}$/i;

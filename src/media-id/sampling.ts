@@ -1,4 +1,4 @@
-// The byte layout of SPEC.md "Media ID": size8 || bytes[0,1024) || bytes[m,m+1024) || bytes[size-1024,size)
+// The byte layout of docs/contract.md "Media ID": size8 || bytes[0,1024) || bytes[m,m+1024) || bytes[size-1024,size)
 // for size >= 3072, else size8 || the whole content. All sources fill one buffer with it.
 import { MediaSizeMismatchError } from "../errors/index.ts";
 

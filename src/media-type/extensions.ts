@@ -1,4 +1,4 @@
-// SPEC.md "MediaType": the default extensions, case-insensitive, with their dot.
+// docs/contract.md "MediaType": the default extensions, case-insensitive, with their dot.
 
 export const defaultVideoExtensions: readonly string[] = [
   ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp",

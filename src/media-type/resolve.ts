@@ -2,7 +2,7 @@ import { fileTypeFromBuffer } from "file-type";
 import { UnsupportedMediaTypeError } from "../errors/index.ts";
 import { defaultImageExtensions, defaultVideoExtensions, otherVideoMimeTypes } from "./extensions.ts";
 
-/** The media types of SPEC.md, as their wire values: `MediaType.Video` (1), `MediaType.Image` (2). */
+/** The media types of docs/contract.md, as their wire values: `MediaType.Video` (1), `MediaType.Image` (2). */
 export const MediaType = Object.freeze({ Video: 1, Image: 2 } as const);
 /** `1` (Video) or `2` (Image). */
 export type MediaType = (typeof MediaType)[keyof typeof MediaType];
@@ -20,7 +20,7 @@ export interface MediaTypeOptions {
    */
   extensions?: Readonly<Record<string, MediaType>>;
   /**
-   * Use only `extensions`, without SPEC.md's default tables.
+   * Use only `extensions`, without docs/contract.md's default tables.
    * @default false
    */
   replaceDefaults?: boolean;

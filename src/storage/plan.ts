@@ -64,7 +64,7 @@ export function directoryFor(directories: StorageDirectories, mediaType: MediaTy
 }
 
 /**
- * The persistent path of SPEC.md "Storage path": `<dir for the type>/<id><ext>`, with `ext` the
+ * The persistent path of docs/contract.md "Storage path": `<dir for the type>/<id><ext>`, with `ext` the
  * lowercased extension of the original name (`clip.MP4` -> `<videosDir>/6a9b7ce7844aa871.mp4`).
  *
  * A custom `naming` result is refused with {@link StoragePathEscapeError} when it is empty,

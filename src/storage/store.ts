@@ -153,7 +153,7 @@ function normalizeStoreOptions(options: StoreMediaOptions): NormalizedStoreOptio
 }
 
 /**
- * Streams an upload to its persistent path (SPEC.md "Storage path"), in O(1) memory whatever
+ * Streams an upload to its persistent path (docs/contract.md "Storage path"), in O(1) memory whatever
  * its size, and returns where it landed and what it is.
  *
  * 1. The type is resolved from `originalName` before a byte is written.

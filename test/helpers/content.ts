@@ -1,7 +1,7 @@
 /** Content patterns shared with test/fixtures/generate-media-id-vectors.py: keep them in step. */
 export type Pattern = "mod251" | "lcg" | "zeros";
 
-/** The bytes `i % 251` for i = 0 .. size-1: the content of SPEC.md's vectors. */
+/** The bytes `i % 251` for i = 0 .. size-1: the content of docs/contract.md's vectors. */
 export function mod251(size: number): Uint8Array {
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = i % 251;

@@ -1,4 +1,4 @@
-// An in-memory annotations service that follows SPEC.md "Annotations service API": the same
+// An in-memory annotations service that follows docs/contract.md "Annotations service API": the same
 // logic behind the msw handlers (unit tests) and a real loopback server (integration tests).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";

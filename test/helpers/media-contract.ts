@@ -1,4 +1,4 @@
-// The contract of SPEC.md "Annotations service API" as the client sees it. It runs against the
+// The contract of docs/contract.md "Annotations service API" as the client sees it. It runs against the
 // msw handlers and against real servers on loopback, so the mock cannot drift from the wire.
 import { describe, expect, it } from "vitest";
 import {
