@@ -79,7 +79,7 @@ function uploadsOf(request: IncomingMessage): Set<AbortController> {
  *
  * @example
  * const upload = multer({ storage: mediaIntakeStorage({ client, directories }), limits: { fileSize: 2 ** 30 } });
- * app.post("/upload", upload.single("file"), (req, res) => res.json(req.file.media));
+ * app.post("/upload", upload.single("file"), (req, res) => res.json(req.file?.media));
  */
 export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaIntakeStorageEngine {
   rejectUnknownOptions(

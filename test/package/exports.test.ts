@@ -14,7 +14,7 @@ let project: string;
 
 beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), "media-intake-package-"));
-  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: root });
+  const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename)], { cwd: project });
@@ -32,10 +32,10 @@ async function script(name: string, source: string): Promise<string> {
 }
 
 describe("the packed tarball", () => {
-  it("ships only dist, the README, the license and package.json", async () => {
-    const { stdout } = await run("npm", ["pack", "--dry-run", "--json"], { cwd: root });
+  it("ships only dist, the contract, the README, the changelog, the license and package.json", async () => {
+    const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((f) => f.path) ?? [];
-    expect(files.filter((path) => !path.startsWith("dist/")).sort()).toEqual(["CHANGELOG.md", "LICENSE", "README.md", "package.json"]);
+    expect(files.filter((path) => !path.startsWith("dist/")).sort()).toEqual(["CHANGELOG.md", "LICENSE", "README.md", "docs/contract.md", "package.json"]);
   });
 
   it("imports from ESM and computes the SPEC vector", async () => {

@@ -1,0 +1,74 @@
+// The README's TypeScript blocks, pasted into a new project that installed the packed tarball,
+// type-check against it. Names a block uses without defining (the request, the upload stream,
+// your detector) are declared once, as a reader's own code would provide them.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+let project: string;
+
+/** What the snippets take from the reader's own handler. */
+const readerContext = `import type { Readable } from "node:stream";
+import type { Request, Response, Express } from "express";
+import type { AnnotationsClient, StorageDirectories, StoredMedia } from "media-intake";
+declare global {
+  const req: Request;
+  const res: Response;
+  const app: Express;
+  const request: Request;
+  const fileStream: Readable;
+  const uploadStream: Readable;
+  const declaredLength: number;
+  const originalName: string;
+  const maxBytes: number;
+  const signal: AbortSignal;
+  const client: AnnotationsClient;
+  const directories: StorageDirectories;
+  /** What the block before it stored. */
+  const stored: StoredMedia;
+  function runDetector(path: string, signal: AbortSignal): Promise<unknown>;
+}
+export {};
+`;
+
+beforeAll(async () => {
+  project = await mkdtemp(join(tmpdir(), "media-intake-readme-"));
+  const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
+  const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
+  await writeFile(join(project, "package.json"), JSON.stringify({ name: "reader", private: true, type: "module" }));
+  const devTypes = ["@types/node@^24", "express@^5", "@types/express@^5", "multer@^2", "@types/multer@^2"];
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), ...devTypes], { cwd: project });
+});
+
+afterAll(async () => {
+  if (project) await rm(project, { recursive: true, force: true });
+});
+
+describe("the README", () => {
+  it("has TypeScript blocks that type-check against the packed package", async () => {
+    const readme = await readFile(join(root, "README.md"), "utf8");
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    const files = blocks.map((_, index) => `readme-${index + 1}.ts`);
+    await Promise.all(blocks.map((block, index) => writeFile(join(project, files[index] as string), `${block}\nexport {};\n`)));
+    await writeFile(join(project, "reader-context.d.ts"), readerContext);
+    await writeFile(
+      join(project, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: { target: "ES2023", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"] },
+        files: ["reader-context.d.ts", ...files],
+      }),
+    );
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    const result = await run(process.execPath, [tsc, "-p", project]).then(
+      () => "",
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    expect(result).toBe("");
+  });
+});
