@@ -71,4 +71,15 @@ describe("the README", () => {
     );
     expect(result).toBe("");
   });
+
+  it("has a complete block that runs as is", async () => {
+    const readme = await readFile(join(root, "README.md"), "utf8");
+    const runnable = [...readme.matchAll(/```ts\n(\/\/ Runs as is\.\n[\s\S]*?)```/g)].map((match) => match[1] as string);
+    expect(runnable).toHaveLength(1);
+    const { samplePng } = await import("../../examples/sample-media.ts");
+    await writeFile(join(project, "photo.png"), samplePng(32, 24, 5));
+    await writeFile(join(project, "run.ts"), runnable[0] as string);
+    const { stdout } = await run(process.execPath, ["run.ts"], { cwd: project });
+    expect(stdout.trim()).toMatch(/^[0-9a-f]{16} \[\s*\{\s*label: 'cat',\s*file: '[^']*\/data\/images\/[0-9a-f]{16}\.png'\s*\}\s*\] 3$/);
+  });
 });
