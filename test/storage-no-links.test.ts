@@ -20,15 +20,20 @@ vi.mock("node:fs/promises", async (importOriginal) => {
 
 const childScript = resolve(import.meta.dirname, "fixtures/store-no-links-child.ts");
 
+/** Two contents of one sampled ID: byte 2000 lies outside the three sampled windows. */
+async function twoContentsOneId(): Promise<[Buffer, Buffer]> {
+  const a = Buffer.from(lcg(10_000));
+  const b = Buffer.from(a);
+  b[2000] = (b[2000]! + 1) & 255;
+  expect(await computeMediaId(b)).toBe(await computeMediaId(a));
+  return [a, b];
+}
+
 describe("storeMedia without hard links", () => {
   it("two contents with one sampled ID, stored at once many times: one file, never replaced, never mixed", async () => {
     const root = await makeTempDir();
     const directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-    const a = Buffer.from(lcg(10_000));
-    // Byte 2000 is outside the three sampled windows: same ID, other content.
-    const b = Buffer.from(a);
-    b[2000] = (b[2000]! + 1) & 255;
-    expect(await computeMediaId(b)).toBe(await computeMediaId(a));
+    const [a, b] = await twoContentsOneId();
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) => storeMedia(i % 2 === 0 ? a : b, { originalName: "clip.mp4", directories, verify: "off" })),
     );
@@ -50,9 +55,7 @@ describe("storeMedia without hard links", () => {
   it("across processes, the guard keeps the check-then-rename from ever replacing a file", async () => {
     const root = await makeTempDir();
     const directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-    const a = Buffer.from(lcg(10_000));
-    const b = Buffer.from(a);
-    b[2000] = (b[2000]! + 1) & 255;
+    const [a, b] = await twoContentsOneId();
     await writeFile(join(root, "a.bin"), a);
     await writeFile(join(root, "b.bin"), b);
     const children = ["a.bin", "b.bin"].map((name) => startChild(childScript, { file: join(root, name), directories, times: 50 }));
