@@ -8,6 +8,7 @@ const library = {
   index: "src/index.ts",
   "dev-annotations": "src/dev-server/index.ts",
   multer: "src/multer/index.ts",
+  queue: "src/queue/index.ts",
 };
 
 export default defineConfig([

@@ -119,18 +119,33 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
 
   function handleFor(file: string, entry: JournalEntry): JournalHandle {
     let current = entry;
+    let removed = false;
+    // One operation at a time per entry: an update still renaming its temp file must not land
+    // after the removal and bring the entry back.
+    let last: Promise<unknown> = Promise.resolve();
+    const inTurn = <T>(operation: () => Promise<T>): Promise<T> => {
+      const next = last.then(operation, operation);
+      last = next.catch(() => {});
+      return next;
+    };
     return {
       key: file,
       get entry() {
         return current;
       },
-      async update(changes) {
-        const next = Object.freeze({ ...current, ...changes, at: Date.now() }) as JournalEntry;
-        await writeAtomically(file, next);
-        current = next;
+      update(changes) {
+        return inTurn(async () => {
+          if (removed) throw new Error(`Updating journal entry ${file}: it was removed.`);
+          const next = Object.freeze({ ...current, ...changes, at: Date.now() }) as JournalEntry;
+          await writeAtomically(file, next);
+          current = next;
+        });
       },
-      async remove() {
-        await rm(file, { force: true });
+      remove() {
+        return inTurn(async () => {
+          removed = true;
+          await rm(file, { force: true });
+        });
       },
     };
   }

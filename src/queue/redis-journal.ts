@@ -1,0 +1,155 @@
+// The journal on Redis, for several hosts: the second engine of `MediaJournal`. Entries live in
+// one hash (and a set per media ID); each owner keeps a key that expires unless it beats, so an
+// owner on a host that died for good is dead once its key expires, whatever host asks. A claim
+// is a script that moves the entry to the claimer only while its owner's key is gone: exactly
+// one claimer wins. Entries are never renewed, so a removed entry never comes back.
+import { randomBytes } from "node:crypto";
+import { Redis, type RedisOptions } from "ioredis";
+import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "../lifecycle/journal.ts";
+import { processOwnerKey } from "../utils/process-identity.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
+
+/** Options of {@link createRedisJournal}. */
+export interface RedisJournalOptions {
+  /** An ioredis client (left open on `close`), or a `redis://` URL or ioredis options (a client made and closed here). */
+  connection: Redis | string | RedisOptions;
+  /** Prefix of every key. @default "media-intake:journal" */
+  prefix?: string;
+  /**
+   * How often this process renews its owner key; an owner whose key was not renewed for three
+   * beats is dead, and its entries are taken over.
+   * @default 10_000
+   */
+  heartbeatMs?: number;
+}
+
+/** Moves an entry to the claimer while its owner is the one expected and its owner key is gone. */
+const CLAIM = `
+if redis.call("HGET", KEYS[1], ARGV[1]) ~= ARGV[2] then return nil end
+if redis.call("EXISTS", KEYS[3]) == 1 then return nil end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
+return redis.call("HGET", KEYS[2], ARGV[1])`;
+/** Replaces an entry while this owner still holds it. */
+const UPDATE = `
+if redis.call("HGET", KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call("HSET", KEYS[2], ARGV[1], ARGV[3])
+return 1`;
+/** Removes an entry while this owner still holds it. */
+const REMOVE = `
+if redis.call("HGET", KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call("HDEL", KEYS[1], ARGV[1])
+redis.call("HDEL", KEYS[2], ARGV[1])
+redis.call("SREM", KEYS[3], ARGV[1])
+return 1`;
+
+/**
+ * A {@link MediaJournal} on Redis, shared by every process and host that uses the same Redis and
+ * prefix: what `intakeMedia`, `trackMediaProcessing` and `startRecovery` take as `journal` when
+ * the service runs on several hosts.
+ *
+ * @example
+ * const journal = createRedisJournal({ connection: process.env.REDIS_URL! });
+ * startRecovery({ client, directories, journal });
+ */
+export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
+  rejectUnknownOptions(options, ["connection", "prefix", "heartbeatMs"], "createRedisJournal");
+  const { prefix = "media-intake:journal", heartbeatMs = 10_000 } = options;
+  if (typeof heartbeatMs !== "number" || !Number.isFinite(heartbeatMs) || heartbeatMs < 50) {
+    throw new TypeError(`Expected \`heartbeatMs\` to be a number of milliseconds, at least 50, got ${String(heartbeatMs)}.`);
+  }
+  const ownClient = !(options.connection instanceof Redis);
+  const redis =
+    options.connection instanceof Redis
+      ? options.connection
+      : typeof options.connection === "string"
+        ? new Redis(options.connection, { maxRetriesPerRequest: 3 })
+        : new Redis({ maxRetriesPerRequest: 3, ...options.connection });
+  // A client made here reports its connection errors through the commands that fail; without a
+  // listener ioredis would print each reconnection attempt.
+  if (ownClient) redis.on("error", () => {});
+  const keys = {
+    entries: `${prefix}:entries`,
+    owners: `${prefix}:owners`,
+    byId: (id: string) => `${prefix}:id:${id}`,
+    alive: (owner: string) => `${prefix}:alive:${owner}`,
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let beating: Promise<unknown> | undefined;
+  const beat = () => redis.set(keys.alive(processOwnerKey), "1", "PX", 3 * heartbeatMs);
+  const prepare = () =>
+    (beating ??= beat().then(() => {
+      timer = setInterval(() => void beat().catch(() => {}), heartbeatMs);
+      timer.unref();
+    }));
+
+  function handleFor(key: string, entry: JournalEntry): JournalHandle {
+    let current = entry;
+    return {
+      key,
+      get entry() {
+        return current;
+      },
+      async update(changes) {
+        const next = Object.freeze({ ...current, ...changes, at: Date.now() }) as JournalEntry;
+        const done = await redis.eval(UPDATE, 2, keys.owners, keys.entries, key, processOwnerKey, JSON.stringify(next));
+        if (done !== 1) throw new Error(`Updating journal entry ${key}: it is no longer this process's (taken over, or removed).`);
+        current = next;
+      },
+      async remove() {
+        await redis.eval(REMOVE, 3, keys.owners, keys.entries, keys.byId(current.id), key, processOwnerKey);
+      },
+    };
+  }
+
+  const journal: MediaJournal = {
+    location: `redis ${prefix}`,
+    async add(entry) {
+      await prepare();
+      const key = `${entry.id}.${entry.kind}.${randomBytes(6).toString("hex")}`;
+      const frozen = Object.freeze({ ...entry });
+      await redis.multi().hset(keys.entries, key, JSON.stringify(frozen)).hset(keys.owners, key, processOwnerKey).sadd(keys.byId(entry.id), key).exec();
+      return handleFor(key, frozen);
+    },
+    async list(id) {
+      const names = id === undefined ? await redis.hkeys(keys.entries) : await redis.smembers(keys.byId(id));
+      if (names.length === 0) return [];
+      const [entries, owners] = await Promise.all([redis.hmget(keys.entries, ...names), redis.hmget(keys.owners, ...names)]);
+      const distinct = [...new Set(owners.filter((owner): owner is string => owner !== null))];
+      const alive = await Promise.all(distinct.map(async (owner) => owner === processOwnerKey || (await redis.exists(keys.alive(owner))) === 1));
+      const isAlive = new Map(distinct.map((owner, index) => [owner, alive[index] === true]));
+      const records: JournalRecord[] = [];
+      names.forEach((key, index) => {
+        const text = entries[index];
+        const owner = owners[index];
+        // Removed between the listing and the read.
+        if (!text || !owner) return;
+        records.push(
+          Object.freeze({ key, owner, ownerAlive: isAlive.get(owner) === true, mine: owner === processOwnerKey, entry: Object.freeze(JSON.parse(text) as JournalEntry) }),
+        );
+      });
+      return records;
+    },
+    async claim(record) {
+      if (record.mine) return handleFor(record.key, record.entry);
+      if (record.ownerAlive) return undefined;
+      await prepare();
+      const text = (await redis.eval(CLAIM, 3, keys.owners, keys.entries, keys.alive(record.owner), record.key, record.owner, processOwnerKey)) as string | null;
+      if (!text) return undefined;
+      const handle = handleFor(record.key, Object.freeze(JSON.parse(text) as JournalEntry));
+      if (handle.entry.state !== "settle") await handle.update({ state: "settle" });
+      return handle;
+    },
+    // Owner keys expire by themselves; entries of dead owners wait for a claim.
+    async sweep() {
+      return 0;
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      beating = undefined;
+      await redis.del(keys.alive(processOwnerKey)).catch(() => {});
+      if (ownClient) await redis.quit().catch(() => {});
+    },
+  };
+  return journal;
+}
