@@ -251,6 +251,19 @@ describe("trackMediaProcessing", () => {
     expect(fake.records.get(media.id)?.mediaStatus).toBe(3);
   });
 
+  it("isFinalFailure: a try that will be repeated leaves the record in AIProcessing; the last records Error", async () => {
+    const media = await stored();
+    const failure = new Error("GPU busy");
+    let last = false;
+    const detect = trackMediaProcessing(() => Promise.reject(failure), { client: client(), token, isFinalFailure: () => last });
+    await expect(detect(media)).rejects.toBe(failure);
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(2);
+    last = true;
+    await expect(detect(media)).rejects.toBe(failure);
+    expect(fake.records.get(media.id)?.mediaStatus).toBe(6);
+    expect(fake.log.filter((r) => r.method === "PUT").map((r) => r.body)).toEqual(['{"MediaStatus":2}', '{"MediaStatus":2}', '{"MediaStatus":6}']);
+  });
+
   it("ignores a throwing onStatusChange", async () => {
     const media = await stored();
     const detect = trackMediaProcessing(() => "done", {

@@ -63,6 +63,13 @@ export interface TrackMediaProcessingOptions extends TrackCallOptions {
   directories?: StorageDirectories;
   /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
   journal?: MediaJournal;
+  /**
+   * For callers that retry (a queue's attempts): told the function's error, says whether this
+   * failure ends the run. `false` leaves the record in AIProcessing for the next try, and records
+   * nothing; the call still rejects with the error. An abort always ends the run.
+   * @default every failure ends the run (Error is recorded)
+   */
+  isFinalFailure?: (error: unknown) => boolean;
 }
 
 /** The tracked function: call it with the media (a record or its ID) and the function's own arguments. */
@@ -114,7 +121,8 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   options: TrackMediaProcessingOptions,
 ): TrackedProcessing<Args, Result> {
   if (typeof fn !== "function") throw new TypeError("Expected the processing function to be a function.");
-  rejectUnknownOptions(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal"], "trackMediaProcessing");
+  rejectUnknownOptions(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal", "isFinalFailure"], "trackMediaProcessing");
+  if (options?.isFinalFailure !== undefined && typeof options.isFinalFailure !== "function") throw new TypeError("Expected `isFinalFailure` to be a function.");
   if (!options?.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   if (!isTokenOption(options.token)) throw new TypeError("Expected `token` to be a string or a function.");
   const { client, logger } = options;
@@ -141,6 +149,15 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
       options.onStatusChange(Object.freeze({ ...change, at: new Date() }));
     } catch (hookError) {
       logger?.warn?.({ id: change.id, error: (hookError as Error)?.message }, "onStatusChange threw; ignored");
+    }
+  }
+
+  /** Whether a failure ends the run; a throwing `isFinalFailure` counts as yes. */
+  function isFinal(error: unknown): boolean {
+    try {
+      return options.isFinalFailure?.(error) !== false;
+    } catch {
+      return true;
     }
   }
 
@@ -182,6 +199,12 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
       outcome = { ok: false, error };
     }
     const final = outcome.ok ? MediaStatus.AIProcessed : MediaStatus.Error;
+    // A try its caller repeats (a queue's next attempt): the record stays in AIProcessing, and
+    // the next try (or the last one's Error) moves it on.
+    if (!outcome.ok && !signal.aborted && options.isFinalFailure && !isFinal(outcome.error)) {
+      await finish(entry, false);
+      throw outcome.error;
+    }
     if (signal.aborted) {
       // Every caller has gone already: Error is written in the background, journaled.
       void (async () => {

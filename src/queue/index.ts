@@ -1,2 +1,12 @@
 // media-intake/queue: the lifecycle across hosts on Redis (BullMQ and ioredis, optional peers).
+export {
+  createDetectionQueue,
+  type DetectionJobData,
+  type DetectionQueue,
+  type DetectionQueueOptions,
+  type DetectionWorker,
+  type DetectionWorkerOptions,
+  type EnqueuedDetection,
+  startDetectionWorker,
+} from "./detection.ts";
 export { createRedisJournal, type RedisJournalOptions } from "./redis-journal.ts";

@@ -17,8 +17,8 @@ beforeAll(async () => {
   const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
-  // ioredis: the optional peer of media-intake/queue, as a user of that entry installs it.
-  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), "ioredis@^5"], { cwd: project });
+  // ioredis and bullmq: the optional peers of media-intake/queue, as a user of that entry installs them.
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), "ioredis@^5", "bullmq@^6.7.0"], { cwd: project });
   await writeFile(join(project, "content.bin"), new Uint8Array(3072).map((_, i) => i % 251));
 });
 

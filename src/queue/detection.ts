@@ -1,0 +1,214 @@
+// Detection as BullMQ jobs: the web side enqueues (the media ID is the job ID, so duplicates on
+// any replica are one job), workers anywhere run the detector under the status lifecycle, and
+// BullMQ's locks and stalled-job checker re-run the job of a worker that died.
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
+import type { AnnotationsClient } from "../annotations/index.ts";
+import type { MediaJournal } from "../lifecycle/journal.ts";
+import type { LifecycleLogger } from "../lifecycle/settle.ts";
+import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/track.ts";
+import { normalizeMediaId } from "../media-id/index.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
+
+/** What a detection job carries: the media's record (its ID, path, type, user). */
+export type DetectionJobData = TrackedMedia;
+
+/** Options of {@link createDetectionQueue}. */
+export interface DetectionQueueOptions {
+  /** Redis, as BullMQ takes it: ioredis options or an ioredis client. */
+  connection: ConnectionOptions;
+  /** The queue's name. @default "media-detection" */
+  name?: string;
+  /** Tries per job before the record goes to Error. @default 3 */
+  attempts?: number;
+  /** Delay before the second try, doubled for each next one. @default 1_000 */
+  backoffMs?: number;
+  /** How long a finished job's result stays retrievable. @default 86_400 (one day) */
+  keepResultsSeconds?: number;
+}
+
+/** What {@link DetectionQueue.enqueue} did. */
+export interface EnqueuedDetection {
+  /** The job's ID: the media ID (or, for a re-run, the media ID and a suffix). */
+  readonly jobId: string;
+  /** `false` when a job for this media was already queued, running or finished: this joined it. */
+  readonly created: boolean;
+}
+
+/** The web side of the queue. */
+export interface DetectionQueue<Result = unknown> {
+  /**
+   * Queues detection of the media. The media ID is the job ID: a duplicate (from any replica)
+   * joins the job already there, and a finished one's result is kept (`keepResultsSeconds`).
+   * `rerun: true` queues a new run of stored media; a failed job is tried again.
+   */
+  enqueue(media: DetectionJobData, options?: { rerun?: boolean }): Promise<EnqueuedDetection>;
+  /**
+   * Waits for the job's result: resolves to it, rejects with the detector's failure after the
+   * last try, rejects with a `TimeoutError` after `timeoutMs` (the job goes on) or with
+   * `signal.reason` on abort.
+   */
+  result(jobId: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result>;
+  /** Where the job is now, for clients that poll: its state, and its result or failure once done. */
+  state(jobId: string): Promise<{ state: string; result?: Result; failedReason?: string }>;
+  /** Closes the queue's connections. */
+  close(): Promise<void>;
+}
+
+const defaults = { name: "media-detection", attempts: 3, backoffMs: 1_000, keepResultsSeconds: 86_400 } as const;
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${String(value)}.`);
+  return value as number;
+}
+
+/**
+ * The web side: enqueue detection for a media record, and wait for (or poll) its result.
+ *
+ * @example
+ * const detections = createDetectionQueue({ connection: { url: process.env.REDIS_URL } });
+ * const { jobId } = await detections.enqueue(media);
+ * const result = await detections.result(jobId, { timeoutMs: 30_000, signal });
+ */
+export function createDetectionQueue<Result = unknown>(options: DetectionQueueOptions): DetectionQueue<Result> {
+  rejectUnknownOptions(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds"], "createDetectionQueue");
+  const name = options.name ?? defaults.name;
+  const attempts = positiveInteger("attempts", options.attempts ?? defaults.attempts);
+  const backoffMs = positiveInteger("backoffMs", options.backoffMs ?? defaults.backoffMs);
+  const keep = positiveInteger("keepResultsSeconds", options.keepResultsSeconds ?? defaults.keepResultsSeconds);
+  const queue = new Queue<DetectionJobData, Result>(name, { connection: options.connection });
+
+  return {
+    async enqueue(media, { rerun = false } = {}) {
+      const id = normalizeMediaId(media.id);
+      const jobId = rerun ? `${id}-rerun-${Date.now().toString(36)}` : id;
+      const existing = rerun ? undefined : await queue.getJob(jobId);
+      if (existing) {
+        // A failed job is tried again; a queued, running or finished one is joined.
+        if (await existing.isFailed()) {
+          await existing.retry();
+          return Object.freeze({ jobId, created: true });
+        }
+        return Object.freeze({ jobId, created: false });
+      }
+      // The name carries a mark of this call: BullMQ answers an add of an ID it has with the job
+      // it has, so the mark tells whether this call made the job or joined another replica's.
+      const mark = `detect ${randomBytes(6).toString("hex")}`;
+      const job = await queue.add(mark, { ...media, id }, {
+        jobId,
+        attempts,
+        backoff: { type: "exponential", delay: backoffMs },
+        removeOnComplete: { age: keep },
+        removeOnFail: { age: keep },
+      });
+      // The job as Redis holds it: ours when it bears this call's mark.
+      const stored = job.name === mark ? await queue.getJob(jobId) : job;
+      return Object.freeze({ jobId, created: stored?.name === mark });
+    },
+    async result(jobId, { timeoutMs, signal } = {}) {
+      // Polls the job's state (50 ms, growing to 1 s): no blocking connection to hold or close.
+      const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+      for (let pause = 50; ; pause = Math.min(1_000, pause * 1.5)) {
+        signal?.throwIfAborted();
+        const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
+        if (!job) throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
+        const state = await job.getState();
+        if (state === "completed") return job.returnvalue;
+        if (state === "failed") throw new Error(job.failedReason || `Detection job ${jobId} failed.`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new DOMException(`Waiting for detection job ${jobId}: no result within ${timeoutMs} ms (the job goes on).`, "TimeoutError");
+        await sleep(Math.min(pause, left), undefined, signal ? { signal } : {});
+      }
+    },
+    async state(jobId) {
+      const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
+      if (!job) return { state: "unknown" };
+      const state = await job.getState();
+      return {
+        state,
+        ...(state === "completed" ? { result: job.returnvalue } : {}),
+        ...(state === "failed" ? { failedReason: job.failedReason } : {}),
+      };
+    },
+    async close() {
+      await queue.close();
+    },
+  };
+}
+
+/** Options of {@link startDetectionWorker}. */
+export interface DetectionWorkerOptions {
+  /** Redis, as BullMQ takes it. */
+  connection: ConnectionOptions;
+  /** The annotations client; its own token (the service's) records the statuses. */
+  client: AnnotationsClient;
+  /** The journal that keeps each run's outcome until it lands: the Redis one, shared by every host. */
+  journal: MediaJournal;
+  /** The queue's name. @default "media-detection" */
+  name?: string;
+  /** Jobs run at once in this worker. @default 1 */
+  concurrency?: number;
+  /**
+   * How long a job's lock holds without renewal: a worker that died is found out after it, and
+   * its job runs again elsewhere. @default 30_000
+   */
+  lockDurationMs?: number;
+  /** How often stalled jobs are looked for. @default 30_000 */
+  stalledIntervalMs?: number;
+  /** Gets a line per status change and per failure. */
+  logger?: LifecycleLogger;
+}
+
+/** A running detection worker. */
+export interface DetectionWorker {
+  /** Stops taking jobs and lets the running ones finish (SIGTERM); `force` gives them back to the queue. */
+  close(force?: boolean): Promise<void>;
+}
+
+/**
+ * Runs your detector on the queue's jobs, with the status lifecycle of `trackMediaProcessing`:
+ * AIProcessing when a try starts, AIProcessed with its result, Error only after the last try;
+ * the final status is journaled and written until it lands. A worker that dies mid-job (SIGKILL,
+ * a lost host) loses the job's lock: BullMQ runs the job again on another worker, and the record
+ * goes back through AIProcessing to its end.
+ *
+ * @example
+ * const worker = startDetectionWorker(async (media, { signal }) => runDetector(media.path!, signal), { connection, client, journal });
+ * process.once("SIGTERM", () => void worker.close());
+ */
+export function startDetectionWorker<Result>(
+  detect: (media: TrackedMedia, context: { signal: AbortSignal; attempt: number }) => Result | Promise<Result>,
+  options: DetectionWorkerOptions,
+): DetectionWorker {
+  rejectUnknownOptions(options, ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "logger"], "startDetectionWorker");
+  if (typeof detect !== "function") throw new TypeError("Expected the detector to be a function.");
+  if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
+  if (!options.journal) throw new TypeError("Expected `journal`: the Redis journal (createRedisJournal) that keeps each run's outcome.");
+  const { client, journal, logger } = options;
+  const worker = new Worker<DetectionJobData, Result>(
+    options.name ?? defaults.name,
+    async (job, _token, signal) => {
+      const attempt = job.attemptsMade + 1;
+      const last = attempt >= (job.opts.attempts ?? 1);
+      // One tracked function per try: whether a failure is the run's end depends on the try.
+      const tracked = trackMediaProcessing((media, context) => detect(media, { signal: context.signal, attempt }), {
+        client,
+        journal,
+        ...(logger ? { logger } : {}),
+        isFinalFailure: () => last,
+      });
+      return tracked.with(signal ? { signal } : {})(job.data);
+    },
+    {
+      connection: options.connection,
+      concurrency: positiveInteger("concurrency", options.concurrency ?? 1),
+      lockDuration: positiveInteger("lockDurationMs", options.lockDurationMs ?? 30_000),
+      stalledInterval: positiveInteger("stalledIntervalMs", options.stalledIntervalMs ?? 30_000),
+    },
+  );
+  worker.on("error", (error) => logger?.warn?.({ error: error.message }, "detection worker error"));
+  return {
+    close: (force = false) => worker.close(force),
+  };
+}

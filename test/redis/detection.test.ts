@@ -1,0 +1,123 @@
+// Detection as BullMQ jobs on a real redis-server: replicas enqueue, workers run the detector
+// under the status lifecycle, and a worker killed mid-job is recovered by BullMQ itself.
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { Queue } from "bullmq";
+import { beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
+import { createAnnotationsClient, MediaStatus } from "../../src/index.ts";
+import { createDetectionQueue, createRedisJournal, startDetectionWorker } from "../../src/queue/index.ts";
+import { startChild } from "../helpers/child.ts";
+import type { FakeAnnotations } from "../helpers/fake-annotations.ts";
+import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { startRedisServer } from "../helpers/redis-server.ts";
+
+let fake: FakeAnnotations;
+let service: { url: string; close: () => Promise<void> };
+let redisUrl: string;
+let connection: { host: string; port: number; maxRetriesPerRequest: null };
+let name: string;
+const id = "00000000000000c1";
+
+beforeEach(async () => {
+  ({ fake, service } = await startFaultFixture(() => undefined));
+  onTestFinished(() => service.close());
+  redisUrl = (await startRedisServer()).url;
+  connection = { host: "127.0.0.1", port: Number(new URL(redisUrl).port), maxRetriesPerRequest: null };
+  name = `detect-${randomBytes(3).toString("hex")}`;
+  fake.records.set(id, { id, name: "clip.mp4", path: `/data/videos/${id}.mp4`, mediaType: 1, mediaStatus: 1, userId: "alice" });
+});
+
+const client = () => createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false });
+const statusesWritten = () => fake.log.filter((r) => r.method === "PUT").map((r) => (JSON.parse(r.body) as { MediaStatus: number }).MediaStatus);
+
+function queue(options: { attempts?: number } = {}) {
+  const made = createDetectionQueue<{ boxes: number }>({ connection, name, backoffMs: 10, ...options });
+  onTestFinished(() => made.close());
+  return made;
+}
+
+function worker(detect: Parameters<typeof startDetectionWorker>[0], extra: { lockDurationMs?: number; stalledIntervalMs?: number } = {}) {
+  const journal = createRedisJournal({ connection: redisUrl, prefix: `${name}:journal`, heartbeatMs: 100 });
+  const started = startDetectionWorker(detect, { connection, client: client(), journal, name, ...extra });
+  onTestFinished(async () => {
+    await started.close(true);
+    await journal.close();
+  });
+  return started;
+}
+
+describe("detection on BullMQ", () => {
+  it("duplicates from two web replicas are one job, and every waiter gets its result", async () => {
+    const [replicaA, replicaB] = [queue(), queue()];
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    worker(async () => {
+      calls += 1;
+      await gate;
+      return { boxes: 4 };
+    });
+    const enqueued = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? replicaA : replicaB).enqueue({ id, path: `/data/videos/${id}.mp4` })));
+    expect(new Set(enqueued.map((e) => e.jobId))).toEqual(new Set([id]));
+    expect(enqueued.filter((e) => e.created)).toHaveLength(1);
+    const waiting = [replicaA.result(id), replicaB.result(id, { timeoutMs: 20_000 })];
+    await vi.waitFor(() => expect(calls).toBe(1));
+    release();
+    expect(await Promise.all(waiting)).toEqual([{ boxes: 4 }, { boxes: 4 }]);
+    expect(calls).toBe(1);
+    expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
+    expect(await replicaA.state(id)).toEqual({ state: "completed", result: { boxes: 4 } });
+    // Later duplicates join the finished job: its result, no new run.
+    expect(await replicaB.enqueue({ id })).toEqual({ jobId: id, created: false });
+  });
+
+  it("records Error only after the last try", async () => {
+    const detections = queue({ attempts: 3 });
+    const tries: number[] = [];
+    worker(async (_media, { attempt }) => {
+      tries.push(attempt);
+      throw new Error(`model crashed (try ${attempt})`);
+    });
+    await detections.enqueue({ id });
+    await expect(detections.result(id)).rejects.toThrow("model crashed (try 3)");
+    expect(tries).toEqual([1, 2, 3]);
+    await vi.waitFor(() => expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.Error]));
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.Error);
+  });
+
+  it("a worker killed mid-job: BullMQ runs the job again on another worker, and the record ends right", async () => {
+    const detections = queue();
+    const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
+    await doomed.line("READY");
+    await detections.enqueue({ id });
+    await doomed.line("IN_DETECT");
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    await doomed.kill();
+    worker(async () => ({ boxes: 9 }), { lockDurationMs: 1_000, stalledIntervalMs: 300 });
+    expect(await detections.result(id, { timeoutMs: 30_000 })).toEqual({ boxes: 9 });
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    const raw = new Queue(name, { connection });
+    onTestFinished(() => raw.close());
+    expect(await raw.getActiveCount()).toBe(0);
+  });
+
+  it("a graceful shutdown lets the running job finish", async () => {
+    const detections = queue();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    const running1 = worker(async () => {
+      running();
+      await gate;
+      return { boxes: 2 };
+    });
+    await detections.enqueue({ id });
+    await started;
+    const closing = running1.close();
+    release();
+    await closing;
+    expect(await detections.state(id)).toEqual({ state: "completed", result: { boxes: 2 } });
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+  });
+});
