@@ -50,7 +50,8 @@ describe("the Fastify recipe", () => {
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     closeApp = () => app.close();
     const form = new FormData();
-    form.append("file", new Blob([new Uint8Array(300_000)]), "big.png");
+    // A real PNG head, padded past the limit: only the size can refuse it.
+    form.append("file", new Blob([Buffer.concat([samplePng(), Buffer.alloc(300_000)]) as Uint8Array<ArrayBuffer>]), "big.png");
     const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: { code: "MEDIA_TOO_LARGE" } });

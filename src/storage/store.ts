@@ -326,10 +326,12 @@ const withIdLock = createKeyedLock();
  * after `.mp4`, `.jpeg` after `.jpg`): the path each extension would get, this upload's first.
  */
 async function siblingPaths(plan: Parameters<typeof planStoragePath>[0], path: string, mediaTypes: MediaTypeOptions | undefined): Promise<string[]> {
-  const others = [...normalizeMediaTypeOptions(mediaTypes)]
-    .filter(([extension, type]) => type === plan.mediaType && extension !== fileExtension(plan.originalName))
-    .map(([extension]) => `x${extension}`);
-  const paths = await Promise.all(others.map((name) => planStoragePath({ ...plan, originalName: name }).catch(() => undefined)));
+  const own = fileExtension(plan.originalName);
+  const extensions = [...normalizeMediaTypeOptions(mediaTypes)].filter(([extension, type]) => type === plan.mediaType && extension !== own).map(([extension]) => extension);
+  // The default name is `<id><ext>` beside `path`, in a directory planned (and checked) already:
+  // no need to plan each sibling, which would walk realpath a dozen times per upload.
+  if (!plan.naming) return extensions.map((extension) => join(dirname(path), `${plan.id}${extension}`));
+  const paths = await Promise.all(extensions.map((extension) => planStoragePath({ ...plan, originalName: `x${extension}` }).catch(() => undefined)));
   return [...new Set(paths.filter((other): other is string => other !== undefined && other !== path))];
 }
 
