@@ -1,9 +1,10 @@
 import { readdir, utimes, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createFileJournal } from "../src/index.ts";
+import { createAnnotationsClient, createFileJournal, MediaStatus, recoverInterrupted } from "../src/index.ts";
 import { isOwnerAlive, processOwnerKey } from "../src/utils/process-identity.ts";
 import { startChild } from "./helpers/child.ts";
+import { startFaultFixture } from "./helpers/fault-fixture.ts";
 import { describeJournalConformance } from "./helpers/journal-conformance.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 
@@ -64,5 +65,27 @@ describe("the file journal", () => {
     await utimes(join(location, `${foreign}.alive`), old, old);
     expect((await journal.list()).find((r) => r.owner === foreign)?.ownerAlive).toBe(false);
     await journal.close();
+  });
+
+  it("settles a dead owner's runs by the newest start, whatever order they are claimed in", async () => {
+    const { root, directories, fake, service, token } = await startFaultFixture(() => undefined);
+    try {
+      const id = "00000000000000e7";
+      fake.records.set(id, { id, name: "a.mp4", path: join(root, "videos", `${id}.mp4`), mediaType: 1, mediaStatus: MediaStatus.AIProcessing, userId: "user-9" });
+      // A run cut off long ago, and the newer run's AIProcessed handed over but not yet landed.
+      const entries = [
+        { kind: "run", id, state: "active", at: 1_000 },
+        { kind: "run", id, state: "settle", status: MediaStatus.AIProcessed, at: 2_000 },
+      ];
+      const owner = startChild(childScript, { engine: "file", location: join(root, "videos", ".media-intake-journal"), mode: "own", entries });
+      await owner.line("ADDED");
+      await owner.kill();
+      const client = createAnnotationsClient({ baseUrl: service.url, token, retry: false });
+      const report = await recoverInterrupted({ client, directories });
+      expect(report.statusesWritten).toEqual([id]);
+      expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    } finally {
+      await service.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { pino, type Logger } from "pino";
 import { pinoHttp } from "pino-http";
 import {
   type AnnotationsClient,
+  type MediaJournal,
   httpErrorFor,
   type IntakenMedia,
   intakeMedia,
@@ -22,7 +23,18 @@ import {
   userIdFromToken,
 } from "../../src/index.ts";
 import { mediaIntakeStorage } from "../../src/multer/index.ts";
-import { CorruptMediaError, detect } from "./detector.ts";
+import type { DetectionQueue } from "../../src/queue/index.ts";
+import { CorruptMediaError, type Detection, detect } from "./detector.ts";
+
+/** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
+export interface QueuedDetection {
+  /** The queue: uploads enqueue their media, and wait for the result. */
+  detections: DetectionQueue<Detection[]>;
+  /** The Redis journal: intakes are journaled on it, so another host settles one this host left. */
+  journal: MediaJournal;
+  /** How long a request waits for the result before it answers 202 with where to poll. */
+  resultWaitMs: number;
+}
 
 export interface DetectionsAppConfig {
   /** The annotations client: each request's own token is passed per call; its own token (the service's) serves background work. */
@@ -41,6 +53,8 @@ export interface DetectionsAppConfig {
    * connection is closed. @default 64 MiB
    */
   drainLimitBytes?: number;
+  /** With it, detection runs on workers through the queue; without it, in this process. */
+  queue?: QueuedDetection;
 }
 
 /** An error the app answers with its own status. */
@@ -59,8 +73,8 @@ function sendError(error: unknown, req: Request, res: Response): void {
   const answer =
     error instanceof AppError
       ? { status: error.status, code: error.code, message: error.message, headers: {}, log: false }
-      : error instanceof CorruptMediaError
-        ? { status: 422, code: error.code, message: error.message, headers: {}, log: false }
+      : error instanceof CorruptMediaError || (error instanceof MediaIntakeError && error.code === "DETECTION_FAILED")
+        ? { status: 422, code: "DETECTION_FAILED", message: error.message, headers: {}, log: false }
         : httpErrorFor(error);
   if (answer.log) req.log.error({ err: error, code: answer.code }, "request failed");
   if (res.headersSent) return;
@@ -111,7 +125,9 @@ function wholeFormFile(form: busboy.Busboy, file: Readable): Readable {
 }
 
 export function createDetectionsApp(config: DetectionsAppConfig): express.Express {
-  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0, drainLimitBytes = 64 * 2 ** 20 } = config;
+  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0, drainLimitBytes = 64 * 2 ** 20, queue } = config;
+  // With the queue, intakes are journaled on Redis: another host settles one this host left.
+  const journalOption = queue ? { journal: queue.journal } : {};
   const logger = config.logger ?? pino({ enabled: false });
   const app = express();
   app.disable("x-powered-by");
@@ -138,11 +154,35 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     { client, directories, logger },
   );
 
-  const answer = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal) => {
+  const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal) => {
     const detections = await detection.with({ ...(token ? { token } : {}), signal })(media);
     const record = await client.media.get(media.id, token ? { token } : {});
     res.json({ media: { ...media, ...record }, detections });
   };
+
+  /**
+   * On the queue: one job per media ID (duplicates on any replica join it). The request waits
+   * `resultWaitMs` for the result, then answers 202 with where to poll; the job goes on.
+   */
+  const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean) => {
+    const { id, path, mediaType, name, userId } = media;
+    const { jobId } = await queued.detections.enqueue({ id, path, mediaType, name, userId }, { rerun });
+    const poll = `/detections/${jobId}`;
+    let detections: Detection[];
+    try {
+      detections = await queued.detections.result(jobId, { timeoutMs: queued.resultWaitMs, signal });
+    } catch (error) {
+      if ((error as Error)?.name !== "TimeoutError") throw error;
+      const { state } = await queued.detections.state(jobId);
+      res.status(202).location(poll).json({ media, detection: { jobId, state, poll } });
+      return;
+    }
+    const record = await client.media.get(media.id, token ? { token } : {});
+    res.json({ media: { ...media, ...record }, detections });
+  };
+
+  const answer = (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun = false) =>
+    queue ? answerQueued(queue, res, media, token, signal, rerun) : answerLocally(res, media, token, signal);
 
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });
@@ -180,6 +220,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
             directories,
             signal: controller.signal,
             logger,
+            ...journalOption,
             ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}),
           });
           // Settles the request as soon as the intake does: a refused upload (too large, a lying
@@ -201,7 +242,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   });
 
   const upload = multer({
-    storage: mediaIntakeStorage({ client, directories, auth, logger, ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) }),
+    storage: mediaIntakeStorage({ client, directories, auth, logger, ...journalOption, ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) }),
     limits: { files: 1, ...(maxUploadBytes ? { fileSize: maxUploadBytes } : {}) },
     defParamCharset: "utf8",
   });
@@ -232,7 +273,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       const token = req.headers.authorization;
       await userIdFromToken(token, auth);
       const record = await client.media.get(normalizeMediaId(req.params.mediaId), token ? { token } : {});
-      await answer(res, record, token, new AbortController().signal);
+      await answer(res, record, token, new AbortController().signal, true);
     } catch (error) {
       next(error);
     }
@@ -243,6 +284,30 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       const token = req.headers.authorization;
       await userIdFromToken(token, auth);
       res.json(await client.media.get(normalizeMediaId(req.params.mediaId), token ? { token } : {}));
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  // Where a 202 says to poll: the job's state, its detections once done, and the media record.
+  app.get("/detections/:jobId", async (req, res, next) => {
+    try {
+      const token = req.headers.authorization;
+      await userIdFromToken(token, auth);
+      const { jobId } = req.params;
+      if (!queue || !/^[0-9a-f]{16}(-rerun-[0-9a-z]+)?$/.test(jobId)) throw new AppError(404, "NOT_FOUND", `No detection job ${jobId}.`);
+      const job = await queue.detections.state(jobId);
+      if (job.state === "unknown") throw new AppError(404, "NOT_FOUND", `No detection job ${jobId} (never queued, or its result expired).`);
+      const media = await client.media.get(jobId.slice(0, 16), token ? { token } : {});
+      res.json({
+        media,
+        detection: {
+          jobId,
+          state: job.state,
+          ...(job.state === "completed" ? { detections: job.result } : {}),
+          ...(job.state === "failed" ? { error: { code: "DETECTION_FAILED", message: job.failedReason } } : {}),
+        },
+      });
     } catch (error) {
       next(error);
     }

@@ -8,12 +8,17 @@
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
 //   LOG_LEVEL (info). Logs are JSON lines (pino) on standard output.
+// With REDIS_URL, detection runs on workers (npm run example:worker) through a BullMQ queue, and
+// intakes are journaled on Redis: RESULT_WAIT_MS (30000: how long a request waits for the result
+// before it answers 202 with where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the
+// journal's keys), JOURNAL_HEARTBEAT_MS (10000: a host missing three beats is settled by another).
 import { dirname, resolve } from "node:path";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { pino } from "pino";
 import { createAnnotationsClient, startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
-import { createDetectionsApp } from "./app.ts";
+import { createDetectionsApp, type QueuedDetection } from "./app.ts";
+import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
 
 const env = process.env;
@@ -47,12 +52,27 @@ const client = createAnnotationsClient({
   timeoutMs: Number(env.ANNOTATIONS_TIMEOUT_MS ?? 10_000),
   totalTimeoutMs: Number(env.ANNOTATIONS_DEADLINE_MS ?? 60_000),
 });
+// With Redis: the queue for detection, and the journal every host shares. Loaded only then, so
+// that one host needs no Redis client at all.
+let queue: QueuedDetection | undefined;
+if (env.REDIS_URL) {
+  const { createDetectionQueue, createRedisJournal } = await import("../../src/queue/index.ts");
+  const prefix = env.REDIS_PREFIX ?? "media-intake";
+  queue = {
+    detections: createDetectionQueue<Detection[]>({ connection: { url: env.REDIS_URL }, attempts: Number(env.DETECTION_ATTEMPTS ?? 3) }),
+    journal: createRedisJournal({ connection: env.REDIS_URL, prefix: `${prefix}:journal`, heartbeatMs: Number(env.JOURNAL_HEARTBEAT_MS ?? 10_000) }),
+    resultWaitMs: Number(env.RESULT_WAIT_MS ?? 30_000),
+  };
+  logger.info({ redis: new URL(env.REDIS_URL).host }, "detection runs on workers through Redis");
+}
+
 // Settles what a crash or an outage left, at once and then every few seconds, while serving:
 // the service starts even when the annotations service is down.
 const recovery = startRecovery({
   client,
   directories,
   logger,
+  ...(queue ? { journal: queue.journal } : {}),
   intervalMs: Number(env.RECOVERY_INTERVAL_MS ?? 5_000),
   onPass: (report) => {
     const settled = report.recordsCreated.length + report.markedError.length + report.statusesWritten.length + report.filesRemoved.length + report.partialsRemoved.length;
@@ -66,6 +86,7 @@ const app = createDetectionsApp({
   logger,
   auth: secret ? { verify: { secret } } : {},
   detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
+  ...(queue ? { queue } : {}),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
 });
 let served: Awaited<ReturnType<typeof serve>>;
@@ -81,16 +102,22 @@ try {
 } catch (error) {
   logger.fatal((error as Error).message);
   await recovery.stop();
+  await queue?.detections.close();
+  await queue?.journal.close();
   await devServer?.close();
   process.exit(1);
 }
 logger.info({ url: served.url }, `listening on ${served.url}`);
 
 const stop = () => {
-  void recovery.stop();
   served.server.close();
   served.server.closeAllConnections();
-  void devServer?.close();
+  void (async () => {
+    await recovery.stop();
+    await queue?.detections.close();
+    await queue?.journal.close();
+    await devServer?.close();
+  })();
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);

@@ -136,7 +136,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       update(changes) {
         return inTurn(async () => {
           if (removed) throw new Error(`Updating journal entry ${file}: it was removed.`);
-          const next = Object.freeze({ ...current, ...changes, at: Date.now() }) as JournalEntry;
+          const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
           await writeAtomically(file, next);
           current = next;
         });

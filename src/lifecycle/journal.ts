@@ -27,7 +27,7 @@ export interface IntakeJournalEntry {
    * once nothing relies on it.
    */
   readonly refused?: boolean;
-  /** Epoch ms of the last change. */
+  /** Epoch ms when it was added; updates keep it. */
   readonly at: number;
 }
 
@@ -42,6 +42,12 @@ export interface RunJournalEntry {
   readonly state: JournalEntryState;
   /** The final status the run ended with: AIProcessed or Error. */
   readonly status?: MediaStatus;
+  /**
+   * A queue runs it again when its owner dies (BullMQ's stalled-job checker): settling a run cut
+   * off leaves its record to the next try, and writes only a final `status` the run ended with.
+   */
+  readonly requeuedOnCrash?: boolean;
+  /** Epoch ms when the run started (updates and claims keep it): the newest run decides. */
   readonly at: number;
 }
 

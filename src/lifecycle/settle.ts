@@ -166,6 +166,8 @@ async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, i
 async function settleRuns(client: AnnotationsClient, id: string, handles: JournalHandle[], call: SettleCall): Promise<Outcome> {
   // The newest run decides; older ones are superseded by it.
   const newest = handles.map((handle) => handle.entry as RunJournalEntry).reduce((a, b) => (b.at > a.at ? b : a));
+  // A queue's job cut off by a crash runs again (or its queue gives up and says so): not ours to end.
+  if (newest.status === undefined && newest.requeuedOnCrash) return "alreadyConsistent";
   const record = await getRecord(client, id, call);
   // Only a record still in AIProcessing waits for this run's end; otherwise a newer run (or a
   // person) has moved it on, and an old outcome must not overwrite that.

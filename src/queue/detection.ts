@@ -4,15 +4,33 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
-import type { AnnotationsClient } from "../annotations/index.ts";
-import type { MediaJournal } from "../lifecycle/journal.ts";
-import type { LifecycleLogger } from "../lifecycle/settle.ts";
+import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
+import { MediaIntakeError } from "../errors/base.ts";
+import type { JournalEntry, MediaJournal } from "../lifecycle/journal.ts";
+import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
 import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/track.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
 export type DetectionJobData = TrackedMedia;
+
+/**
+ * A detection job ended in failure: the detector failed its last try, or BullMQ gave the job up
+ * (it stalled more often than `maxStalledCount`). `failedReason` is the detector's message.
+ */
+export class DetectionFailedError extends MediaIntakeError {
+  /** The job that failed. */
+  readonly jobId: string;
+  /** Why, as BullMQ recorded it: the detector's error message, or the stall. */
+  readonly failedReason: string;
+  constructor(jobId: string, failedReason: string) {
+    super(`Detection job ${jobId} failed: ${failedReason || "no reason recorded"}.`, { code: "DETECTION_FAILED" });
+    this.name = "DetectionFailedError";
+    this.jobId = jobId;
+    this.failedReason = failedReason;
+  }
+}
 
 /** Options of {@link createDetectionQueue}. */
 export interface DetectionQueueOptions {
@@ -45,8 +63,8 @@ export interface DetectionQueue<Result = unknown> {
    */
   enqueue(media: DetectionJobData, options?: { rerun?: boolean }): Promise<EnqueuedDetection>;
   /**
-   * Waits for the job's result: resolves to it, rejects with the detector's failure after the
-   * last try, rejects with a `TimeoutError` after `timeoutMs` (the job goes on) or with
+   * Waits for the job's result: resolves to it, rejects with a {@link DetectionFailedError} after
+   * the last try, rejects with a `TimeoutError` after `timeoutMs` (the job goes on) or with
    * `signal.reason` on abort.
    */
   result(jobId: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result>;
@@ -111,25 +129,26 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
       const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
       for (let pause = 50; ; pause = Math.min(1_000, pause * 1.5)) {
         signal?.throwIfAborted();
-        const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
-        if (!job) throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
-        const state = await job.getState();
-        if (state === "completed") return job.returnvalue;
-        if (state === "failed") throw new Error(job.failedReason || `Detection job ${jobId} failed.`);
+        // The state first: a finished job's result is in place by the time its state says so.
+        const state = await queue.getJobState(jobId);
+        if (state === "unknown") throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
+        if (state === "completed" || state === "failed") {
+          const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
+          if (!job) throw new Error(`Waiting for detection job ${jobId}: its result expired.`);
+          if (state === "completed") return job.returnvalue;
+          throw new DetectionFailedError(jobId, job.failedReason);
+        }
         const left = deadline - Date.now();
         if (left <= 0) throw new DOMException(`Waiting for detection job ${jobId}: no result within ${timeoutMs} ms (the job goes on).`, "TimeoutError");
         await sleep(Math.min(pause, left), undefined, signal ? { signal } : {});
       }
     },
     async state(jobId) {
+      const state = await queue.getJobState(jobId);
+      if (state !== "completed" && state !== "failed") return { state };
       const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
       if (!job) return { state: "unknown" };
-      const state = await job.getState();
-      return {
-        state,
-        ...(state === "completed" ? { result: job.returnvalue } : {}),
-        ...(state === "failed" ? { failedReason: job.failedReason } : {}),
-      };
+      return state === "completed" ? { state, result: job.returnvalue } : { state, failedReason: job.failedReason };
     },
     async close() {
       await queue.close();
@@ -156,6 +175,11 @@ export interface DetectionWorkerOptions {
   lockDurationMs?: number;
   /** How often stalled jobs are looked for. @default 30_000 */
   stalledIntervalMs?: number;
+  /**
+   * How often a job may lose its worker (a crash) and run again; one more and BullMQ fails it,
+   * and its record goes to Error. @default 1
+   */
+  maxStalledCount?: number;
   /** Gets a line per status change and per failure. */
   logger?: LifecycleLogger;
 }
@@ -168,7 +192,8 @@ export interface DetectionWorker {
 
 /**
  * Runs your detector on the queue's jobs, with the status lifecycle of `trackMediaProcessing`:
- * AIProcessing when a try starts, AIProcessed with its result, Error only after the last try;
+ * AIProcessing when a try starts, AIProcessed with its result, Error only after the last try
+ * (throw BullMQ's `UnrecoverableError` for a failure no try will fix, such as a corrupt file);
  * the final status is journaled and written until it lands. A worker that dies mid-job (SIGKILL,
  * a lost host) loses the job's lock: BullMQ runs the job again on another worker, and the record
  * goes back through AIProcessing to its end.
@@ -181,13 +206,31 @@ export function startDetectionWorker<Result>(
   detect: (media: TrackedMedia, context: { signal: AbortSignal; attempt: number }) => Result | Promise<Result>,
   options: DetectionWorkerOptions,
 ): DetectionWorker {
-  rejectUnknownOptions(options, ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "logger"], "startDetectionWorker");
+  rejectUnknownOptions(
+    options,
+    ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "maxStalledCount", "logger"],
+    "startDetectionWorker",
+  );
   if (typeof detect !== "function") throw new TypeError("Expected the detector to be a function.");
   if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   if (!options.journal) throw new TypeError("Expected `journal`: the Redis journal (createRedisJournal) that keeps each run's outcome.");
-  const { client, journal, logger } = options;
+  const { client, logger } = options;
+  const name = options.name ?? defaults.name;
+  const maxStalledCount = options.maxStalledCount ?? 1;
+  if (!Number.isSafeInteger(maxStalledCount) || maxStalledCount < 0) throw new TypeError(`Expected \`maxStalledCount\` to be a non-negative integer, got ${String(maxStalledCount)}.`);
+  // Runs are journaled as requeued on a crash: BullMQ, not the journal's settling, ends a job
+  // whose worker died (it runs it again), so a recovery pass never writes Error over a retry.
+  const base = options.journal;
+  const journal: MediaJournal = {
+    location: base.location,
+    add: (entry: JournalEntry) => base.add(entry.kind === "run" ? { ...entry, requeuedOnCrash: true } : entry),
+    list: (id) => base.list(id),
+    claim: (record) => base.claim(record),
+    sweep: () => base.sweep(),
+    close: () => base.close(),
+  };
   const worker = new Worker<DetectionJobData, Result>(
-    options.name ?? defaults.name,
+    name,
     async (job, _token, signal) => {
       const attempt = job.attemptsMade + 1;
       const last = attempt >= (job.opts.attempts ?? 1);
@@ -196,7 +239,8 @@ export function startDetectionWorker<Result>(
         client,
         journal,
         ...(logger ? { logger } : {}),
-        isFinalFailure: () => last,
+        // BullMQ's UnrecoverableError ends the job at once: no try follows it.
+        isFinalFailure: (error) => last || (error instanceof Error && error.name === "UnrecoverableError"),
       });
       return tracked.with(signal ? { signal } : {})(job.data);
     },
@@ -205,9 +249,20 @@ export function startDetectionWorker<Result>(
       concurrency: positiveInteger("concurrency", options.concurrency ?? 1),
       lockDuration: positiveInteger("lockDurationMs", options.lockDurationMs ?? 30_000),
       stalledInterval: positiveInteger("stalledIntervalMs", options.stalledIntervalMs ?? 30_000),
+      maxStalledCount,
     },
   );
   worker.on("error", (error) => logger?.warn?.({ error: error.message }, "detection worker error"));
+  // A job that stalled once too often is failed by BullMQ when a worker next takes it, without
+  // a try: its record goes to Error here, journaled (written until it lands, only over AIProcessing).
+  worker.on("failed", (job) => {
+    if (!job?.deferredFailure) return;
+    logger?.warn?.({ id: job.data.id, jobId: job.id, reason: job.deferredFailure }, "detection job given up");
+    base
+      .add({ kind: "run", id: normalizeMediaId(job.data.id), state: "settle", status: MediaStatus.Error, at: Date.now() })
+      .then(() => settleInBackground(base, client, logger))
+      .catch((error: unknown) => logger?.warn?.({ jobId: job.id, error: (error as Error)?.message }, "given-up detection job not journaled"));
+  });
   return {
     close: (force = false) => worker.close(force),
   };

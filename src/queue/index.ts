@@ -1,6 +1,7 @@
 // media-intake/queue: the lifecycle across hosts on Redis (BullMQ and ioredis, optional peers).
 export {
   createDetectionQueue,
+  DetectionFailedError,
   type DetectionJobData,
   type DetectionQueue,
   type DetectionQueueOptions,

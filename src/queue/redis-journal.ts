@@ -90,7 +90,7 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
         return current;
       },
       async update(changes) {
-        const next = Object.freeze({ ...current, ...changes, at: Date.now() }) as JournalEntry;
+        const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
         const done = await redis.eval(UPDATE, 2, keys.owners, keys.entries, key, processOwnerKey, JSON.stringify(next));
         if (done !== 1) throw new Error(`Updating journal entry ${key}: it is no longer this process's (taken over, or removed).`);
         current = next;

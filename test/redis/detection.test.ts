@@ -2,26 +2,30 @@
 // under the status lifecycle, and a worker killed mid-job is recovered by BullMQ itself.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { Queue } from "bullmq";
+import { Queue, UnrecoverableError } from "bullmq";
 import { beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
-import { createAnnotationsClient, MediaStatus } from "../../src/index.ts";
-import { createDetectionQueue, createRedisJournal, startDetectionWorker } from "../../src/queue/index.ts";
+import { createAnnotationsClient, MediaStatus, recoverInterrupted } from "../../src/index.ts";
+import { createDetectionQueue, createRedisJournal, DetectionFailedError, startDetectionWorker } from "../../src/queue/index.ts";
 import { startChild } from "../helpers/child.ts";
-import type { FakeAnnotations } from "../helpers/fake-annotations.ts";
+import type { FakeAnnotations, FakeRequest, Fault } from "../helpers/fake-annotations.ts";
 import { startFaultFixture } from "../helpers/fault-fixture.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
 
 let fake: FakeAnnotations;
 let service: { url: string; close: () => Promise<void> };
 let redisUrl: string;
+let redis: Awaited<ReturnType<typeof startRedisServer>>;
+let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 let connection: { host: string; port: number; maxRetriesPerRequest: null };
 let name: string;
 const id = "00000000000000c1";
 
 beforeEach(async () => {
-  ({ fake, service } = await startFaultFixture(() => undefined));
+  intercept = undefined;
+  ({ fake, service } = await startFaultFixture((request) => intercept?.(request)));
   onTestFinished(() => service.close());
-  redisUrl = (await startRedisServer()).url;
+  redis = await startRedisServer();
+  redisUrl = redis.url;
   connection = { host: "127.0.0.1", port: Number(new URL(redisUrl).port), maxRetriesPerRequest: null };
   name = `detect-${randomBytes(3).toString("hex")}`;
   fake.records.set(id, { id, name: "clip.mp4", path: `/data/videos/${id}.mp4`, mediaType: 1, mediaStatus: 1, userId: "alice" });
@@ -36,7 +40,7 @@ function queue(options: { attempts?: number } = {}) {
   return made;
 }
 
-function worker(detect: Parameters<typeof startDetectionWorker>[0], extra: { lockDurationMs?: number; stalledIntervalMs?: number } = {}) {
+function worker(detect: Parameters<typeof startDetectionWorker>[0], extra: { lockDurationMs?: number; stalledIntervalMs?: number; maxStalledCount?: number } = {}) {
   const journal = createRedisJournal({ connection: redisUrl, prefix: `${name}:journal`, heartbeatMs: 100 });
   const started = startDetectionWorker(detect, { connection, client: client(), journal, name, ...extra });
   onTestFinished(async () => {
@@ -79,10 +83,26 @@ describe("detection on BullMQ", () => {
       throw new Error(`model crashed (try ${attempt})`);
     });
     await detections.enqueue({ id });
-    await expect(detections.result(id)).rejects.toThrow("model crashed (try 3)");
+    const failure = await detections.result(id).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DetectionFailedError);
+    expect(failure).toMatchObject({ code: "DETECTION_FAILED", jobId: id, failedReason: "model crashed (try 3)" });
     expect(tries).toEqual([1, 2, 3]);
     await vi.waitFor(() => expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.Error]));
     expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.Error);
+  });
+
+  it("an UnrecoverableError (a corrupt file) ends the job and the record at once, with no further try", async () => {
+    const detections = queue({ attempts: 3 });
+    let tries = 0;
+    worker(async () => {
+      tries += 1;
+      throw new UnrecoverableError("corrupt file: truncated moov box");
+    });
+    await detections.enqueue({ id });
+    await expect(detections.result(id)).rejects.toMatchObject({ code: "DETECTION_FAILED", failedReason: "corrupt file: truncated moov box" });
+    await vi.waitFor(() => expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.Error));
+    expect(tries).toBe(1);
+    expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.Error]);
   });
 
   it("a worker killed mid-job: BullMQ runs the job again on another worker, and the record ends right", async () => {
@@ -119,5 +139,95 @@ describe("detection on BullMQ", () => {
     await closing;
     expect(await detections.state(id)).toEqual({ state: "completed", result: { boxes: 2 } });
     expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+  });
+
+  it("a killed worker's run is BullMQ's to end: a recovery pass meanwhile leaves the record in AIProcessing", async () => {
+    const detections = queue();
+    const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
+    await doomed.line("READY");
+    await detections.enqueue({ id });
+    await doomed.line("IN_DETECT");
+    await doomed.kill();
+    // Another host's recovery, once the dead worker's heartbeat has lapsed: nothing to end.
+    const journal = createRedisJournal({ connection: redisUrl, prefix: `${name}:journal`, heartbeatMs: 100 });
+    onTestFinished(() => journal.close());
+    await vi.waitFor(
+      async () => {
+        const report = await recoverInterrupted({ client: client(), journal, directories: { videosDir: "/nonexistent/v", imagesDir: "/nonexistent/i" }, sweepPartials: false });
+        expect(report.live).toBe(0);
+        expect(report.markedError).toEqual([]);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    worker(async () => ({ boxes: 5 }), { lockDurationMs: 1_000, stalledIntervalMs: 300 });
+    expect(await detections.result(id, { timeoutMs: 30_000 })).toEqual({ boxes: 5 });
+    expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
+  });
+
+  it("a job that stalls more often than maxStalledCount is failed by BullMQ, and its record goes to Error", async () => {
+    const detections = queue();
+    const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
+    await doomed.line("READY");
+    await detections.enqueue({ id });
+    await doomed.line("IN_DETECT");
+    await doomed.kill();
+    let ran = 0;
+    worker(
+      async () => {
+        ran += 1;
+        return { boxes: 1 };
+      },
+      { lockDurationMs: 1_000, stalledIntervalMs: 300, maxStalledCount: 0 },
+    );
+    const failure = await detections.result(id, { timeoutMs: 30_000 }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: "DETECTION_FAILED", failedReason: "job stalled more than allowable limit" });
+    await vi.waitFor(() => expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.Error), { timeout: 10_000 });
+    expect(ran).toBe(0);
+  });
+
+  it("the annotations service down when the run ends: the job completes, and AIProcessed lands when the service is back", async () => {
+    const detections = queue();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let back!: () => void;
+    const serviceBack = new Promise<void>((r) => (back = r));
+    worker(async () => {
+      // Down from here: every call fails with 503 until it is back.
+      intercept = () => ({ status: 503, after: Promise.resolve() });
+      await gate;
+      return { boxes: 3 };
+    });
+    await detections.enqueue({ id });
+    await vi.waitFor(() => expect(intercept).toBeDefined());
+    release();
+    expect(await detections.result(id, { timeoutMs: 20_000 })).toEqual({ boxes: 3 });
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    intercept = undefined;
+    back();
+    await serviceBack;
+    await vi.waitFor(() => expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessed), { timeout: 20_000, interval: 100 });
+  });
+
+  it("Redis restarted mid-run: the job finishes, its result and its record are right", async () => {
+    const detections = queue();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    worker(async () => {
+      running();
+      await gate;
+      return { boxes: 6 };
+    });
+    await detections.enqueue({ id });
+    await started;
+    await redis.restart();
+    release();
+    expect(await detections.result(id, { timeoutMs: 30_000 })).toEqual({ boxes: 6 });
+    expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    const raw = new Queue(name, { connection });
+    onTestFinished(() => raw.close());
+    expect(await raw.getActiveCount()).toBe(0);
   });
 });

@@ -1,0 +1,86 @@
+// npm run example:worker — detection workers for the example's Redis mode. They take the jobs
+// the web processes enqueue (npm run example:express with REDIS_URL), run the stand-in detector
+// under the status lifecycle, and write each record's statuses. Configured from the environment:
+//   REDIS_URL (required), ANNOTATIONS_URL (required: the service the web processes use),
+//   SERVICE_TOKEN (the workers' own token; or minted from JWT_SECRET, or unsigned for a dev
+//   server), WORKER_CONCURRENCY (1: jobs at once in this process), DETECTOR_DELAY_MS (0: simulated
+//   GPU time per detection), WORKER_LOCK_MS (30000: a dead worker's job runs again elsewhere after
+//   it), STALLED_INTERVAL_MS (30000), REDIS_PREFIX (media-intake), JOURNAL_HEARTBEAT_MS (10000),
+//   LOG_LEVEL (info).
+// SIGTERM or SIGINT: no new jobs, the running ones finish, then the process exits; a second
+// signal gives the running jobs back to the queue at once.
+import { setTimeout } from "node:timers/promises";
+import { UnrecoverableError } from "bullmq";
+import { SignJWT, UnsecuredJWT } from "jose";
+import { pino } from "pino";
+import { createAnnotationsClient } from "../../src/index.ts";
+import { createRedisJournal, startDetectionWorker } from "../../src/queue/index.ts";
+import { CorruptMediaError, detect } from "./detector.ts";
+
+const env = process.env;
+const logger = pino({ level: env.LOG_LEVEL ?? "info", base: { service: "detections-worker" } });
+for (const name of ["REDIS_URL", "ANNOTATIONS_URL"] as const) {
+  if (!env[name]) {
+    logger.fatal(`${name} is not set: the worker needs the Redis the web processes enqueue on, and their annotations service.`);
+    process.exit(1);
+  }
+}
+const redisUrl = env.REDIS_URL as string;
+const secret = env.JWT_SECRET;
+const serviceToken =
+  env.SERVICE_TOKEN ??
+  (secret
+    ? await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("12h").sign(new TextEncoder().encode(secret))
+    : new UnsecuredJWT({ sub: "detections-service" }).encode());
+const client = createAnnotationsClient({
+  baseUrl: env.ANNOTATIONS_URL as string,
+  token: serviceToken,
+  timeoutMs: Number(env.ANNOTATIONS_TIMEOUT_MS ?? 10_000),
+  totalTimeoutMs: Number(env.ANNOTATIONS_DEADLINE_MS ?? 60_000),
+});
+const prefix = env.REDIS_PREFIX ?? "media-intake";
+const journal = createRedisJournal({ connection: redisUrl, prefix: `${prefix}:journal`, heartbeatMs: Number(env.JOURNAL_HEARTBEAT_MS ?? 10_000) });
+const delayMs = Number(env.DETECTOR_DELAY_MS ?? 0);
+
+const worker = startDetectionWorker(
+  async (media, { signal, attempt }) => {
+    logger.info({ id: media.id, attempt }, "detecting");
+    if (delayMs > 0) await setTimeout(delayMs, undefined, { signal });
+    try {
+      return await detect(media.path ?? "", media.id, signal);
+    } catch (error) {
+      // A corrupt file stays corrupt: no further try.
+      if (error instanceof CorruptMediaError) throw new UnrecoverableError(error.message);
+      throw error;
+    }
+  },
+  {
+    connection: { url: redisUrl },
+    client,
+    journal,
+    logger,
+    concurrency: Number(env.WORKER_CONCURRENCY ?? 1),
+    lockDurationMs: Number(env.WORKER_LOCK_MS ?? 30_000),
+    stalledIntervalMs: Number(env.STALLED_INTERVAL_MS ?? 30_000),
+  },
+);
+logger.info({ concurrency: Number(env.WORKER_CONCURRENCY ?? 1) }, "worker ready");
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    logger.warn({ signal }, "stopping now: running jobs go back to the queue");
+    void worker.close(true).then(() => process.exit(0));
+    return;
+  }
+  stopping = true;
+  logger.info({ signal }, "stopping: running jobs finish first");
+  void (async () => {
+    await worker.close();
+    await journal.close();
+    logger.info("worker stopped");
+    process.exit(0);
+  })();
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
