@@ -62,21 +62,13 @@ let redis: Awaited<ReturnType<typeof startLocalRedis>> | undefined;
 let annotations: Awaited<ReturnType<typeof startDevAnnotationsServer>> | undefined;
 let failed = false;
 try {
-  try {
-    await mkdir(join(root, "redis"));
-    redis = await startLocalRedis(join(root, "redis"), (child) => children.push(child));
-  } catch (error) {
-    if ((error as Error).message === missingRedisMessage) {
-      console.error(`npm run demo:cluster needs Redis. ${missingRedisMessage}`);
-      process.exitCode = 1;
-      throw error;
-    }
-    throw error;
-  }
+  await mkdir(join(root, "redis"));
+  redis = await startLocalRedis(join(root, "redis"), { onStart: (child) => children.push(child) });
   annotations = await startDevAnnotationsServer({ port: 0, dbPath: join(root, "annotations.db"), jwtSecret: secret });
+  const annotationsUrl = annotations.url;
   const shared = {
     REDIS_URL: redis.url,
-    ANNOTATIONS_URL: annotations.url,
+    ANNOTATIONS_URL: annotationsUrl,
     JWT_SECRET: secret,
     VIDEOS_DIR: directories.videosDir,
     IMAGES_DIR: directories.imagesDir,
@@ -157,13 +149,13 @@ try {
   );
 
   // What became of each content.
-  const client = createAnnotationsClient({ baseUrl: annotations.url, token });
+  const client = createAnnotationsClient({ baseUrl: annotationsUrl, token });
   const ids = [...new Set(answers.map((a) => a.id))];
   const records = new Map(await Promise.all(ids.map(async (id) => [id, await client.media.get(id).catch(() => undefined)] as const)));
   const histories = new Map(
     await Promise.all(
       ids.map(async (id) => {
-        const history = (await (await fetch(`${annotations.url}/api/media/${id}/history`, { headers: auth })).json()) as Array<{ mediaStatus: number }>;
+        const history = (await (await fetch(`${annotationsUrl}/api/media/${id}/history`, { headers: auth })).json()) as Array<{ mediaStatus: number }>;
         return [id, history.map((h) => mediaStatusName(h.mediaStatus)).join(" -> ")] as const;
       }),
     ),
@@ -229,7 +221,8 @@ try {
   }
 } catch (error) {
   failed = true;
-  if ((error as Error).message !== missingRedisMessage) console.error(`demo:cluster failed: ${(error as Error).message}`);
+  const message = (error as Error).message;
+  console.error(message === missingRedisMessage ? `npm run demo:cluster needs Redis. ${message}` : `demo:cluster failed: ${message}`);
 } finally {
   await Promise.all(
     children.map(async (child) => {

@@ -2,8 +2,10 @@
 // example on one data directory, 40 uploads with duplicates, a worker killed with SIGKILL mid-job.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { resolve } from "node:path";
+import { symlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { makeTempDir } from "../helpers/temp-dir.ts";
 
 interface ClusterReport {
   uploads: Array<{ file: string; web: string; http: number; id: string; answer: string; status: string; history: string; corrupt: boolean }>;
@@ -43,5 +45,19 @@ describe("npm run demo:cluster", () => {
     expect(report.killed).toBeDefined();
     const killedRun = report.uploads.find((u) => u.id === report.killed!.id)!;
     expect(killedRun.history.split(" -> ").filter((s) => s === "AIProcessing").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("without redis-server on PATH, says which package to install and exits 1", async () => {
+    // PATH holds only a link to this Node: no redis-server there.
+    const bin = await makeTempDir();
+    await symlink(process.execPath, join(bin, "node"));
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../../examples/cluster.ts")], { env: { ...process.env, PATH: bin }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr).toContain("npm run demo:cluster needs Redis");
+    expect(stderr).toContain("apt-get install redis-server");
+    expect(stderr).toContain("brew install redis");
   });
 });

@@ -1,0 +1,141 @@
+// The Express example's Redis mode over real HTTP: uploads enqueue detection, a request answers
+// 202 with where to poll when the result is slow, and `npm run example:worker` stops gracefully.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { SignJWT } from "jose";
+import { beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
+import { createDetectionsApp } from "../../examples/express/app.ts";
+import { type Detection, detect } from "../../examples/express/detector.ts";
+import { samplePng } from "../../examples/sample-media.ts";
+import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
+import { computeMediaId, createAnnotationsClient, MediaStatus } from "../../src/index.ts";
+import { createDetectionQueue, createRedisJournal, type DetectionQueue, startDetectionWorker } from "../../src/queue/index.ts";
+import { startRedisServer } from "../helpers/redis-server.ts";
+import { makeTempDir } from "../helpers/temp-dir.ts";
+
+const secret = "example-queue-secret-0123456789abcdef";
+let root: string;
+let redisUrl: string;
+let annotationsUrl: string;
+let token: string;
+let detections: DetectionQueue<Detection[]>;
+let appUrl: string;
+const directories = () => ({ videosDir: join(root, "videos"), imagesDir: join(root, "images") });
+
+beforeEach(async () => {
+  root = await makeTempDir();
+  redisUrl = (await startRedisServer()).url;
+  const annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
+  onTestFinished(() => annotations.close());
+  annotationsUrl = annotations.url;
+  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  detections = createDetectionQueue<Detection[]>({ connection: { url: redisUrl } });
+  const journal = createRedisJournal({ connection: redisUrl, prefix: "media-intake:journal" });
+  onTestFinished(async () => {
+    await detections.close();
+    await journal.close();
+  });
+  const app = createDetectionsApp({
+    client: createAnnotationsClient({ baseUrl: annotationsUrl, token }),
+    directories: directories(),
+    auth: { verify: { secret } },
+    queue: { detections, journal, resultWaitMs: 300 },
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  onTestFinished(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))));
+  appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+const auth = () => ({ authorization: `Bearer ${token}` });
+
+async function upload(name: string, bytes: Uint8Array) {
+  const form = new FormData();
+  form.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+  const response = await fetch(`${appUrl}/detect`, { method: "POST", body: form, headers: auth() });
+  return { status: response.status, location: response.headers.get("location"), body: (await response.json()) as Record<string, any> };
+}
+
+async function poll(path: string) {
+  const response = await fetch(`${appUrl}${path}`, { headers: auth() });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+async function history(id: string): Promise<number[]> {
+  const response = await fetch(`${annotationsUrl}/api/media/${id}/history`, { headers: auth() });
+  return ((await response.json()) as Array<{ mediaStatus: number }>).map((h) => h.mediaStatus);
+}
+
+describe("the example with REDIS_URL", () => {
+  it("answers 202 with where to poll when detection outlasts RESULT_WAIT_MS; the poll gives the detections once done", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const journal = createRedisJournal({ connection: redisUrl, prefix: "media-intake:journal" });
+    const worker = startDetectionWorker(
+      async (media, { signal }) => {
+        await gate;
+        return detect(media.path ?? "", media.id, signal);
+      },
+      { connection: { url: redisUrl }, client: createAnnotationsClient({ baseUrl: annotationsUrl, token }), journal },
+    );
+    onTestFinished(async () => {
+      await worker.close(true);
+      await journal.close();
+    });
+    const png = samplePng(40, 30, 4);
+    const id = await computeMediaId(png);
+    const first = await upload("street.png", png);
+    expect(first).toMatchObject({ status: 202, location: `/detections/${id}`, body: { media: { id, userId: "alice" }, detection: { jobId: id, poll: `/detections/${id}` } } });
+    expect(["waiting", "active"]).toContain(first.body.detection.state);
+    await vi.waitFor(async () => expect(await poll(`/detections/${id}`)).toMatchObject({ status: 200, body: { media: { id, mediaStatus: MediaStatus.AIProcessing }, detection: { state: "active" } } }), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    // A duplicate meanwhile joins the same job.
+    const twin = await upload("street-copy.png", png);
+    expect(twin).toMatchObject({ status: 202, body: { detection: { jobId: id } } });
+    release();
+    const expected = await detect(join(directories().imagesDir, `${id}.png`), id);
+    await vi.waitFor(async () => expect((await poll(`/detections/${id}`)).body.detection).toEqual({ jobId: id, state: "completed", detections: expected }), { timeout: 10_000, interval: 50 });
+    expect((await poll(`/detections/${id}`)).body.media).toMatchObject({ id, mediaStatus: MediaStatus.AIProcessed });
+    expect(await history(id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
+    // Once done, an upload of the same content answers at once with the kept result.
+    expect(await upload("again.png", png)).toMatchObject({ status: 200, body: { detections: expected, media: { id, mediaStatus: MediaStatus.AIProcessed } } });
+  });
+
+  it("the poll route needs a token, and answers 404 for a job it does not have", async () => {
+    expect((await fetch(`${appUrl}/detections/00000000000000aa`)).status).toBe(401);
+    expect(await poll("/detections/00000000000000aa")).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
+    expect(await poll("/detections/..%2Fetc")).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
+  });
+
+  it("npm run example:worker on SIGTERM lets the running job finish, then exits 0", async () => {
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../../examples/express/worker.ts")], {
+      env: { ...process.env, REDIS_URL: redisUrl, ANNOTATIONS_URL: annotationsUrl, JWT_SECRET: secret, DETECTOR_DELAY_MS: "1500", LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    onTestFinished(() => void child.kill("SIGKILL"));
+    const lines: string[] = [];
+    const seen = (text: string) => new Promise<void>((done) => {
+      if (lines.some((line) => line.includes(text))) return done();
+      createInterface({ input: child.stdout }).on("line", (line) => line.includes(text) && done());
+    });
+    createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
+    await seen('"msg":"worker ready"');
+    const png = samplePng(30, 20, 8);
+    const id = await computeMediaId(png);
+    const uploaded = upload("late.png", png);
+    await seen('"msg":"detecting"');
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(0);
+    expect(lines.filter((line) => line.includes('"msg":"detecting"'))).toHaveLength(1);
+    expect(await detections.state(id)).toMatchObject({ state: "completed" });
+    expect((await uploaded).status).toBe(202);
+    expect(await history(id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
+  });
+});
