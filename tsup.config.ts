@@ -9,6 +9,7 @@ const library = {
   "dev-annotations": "src/dev-server/index.ts",
   multer: "src/multer/index.ts",
   queue: "src/queue/index.ts",
+  tus: "src/tus/index.ts",
 };
 
 export default defineConfig([

@@ -5,7 +5,7 @@ import { fileJournalFor } from "../lifecycle/file-journal.ts";
 import type { JournalHandle, MediaJournal } from "../lifecycle/journal.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
-import { sanitizeMediaName, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
+import { sanitizeMediaName, type StoredMedia, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
 import { storeOptionNames } from "../storage/store.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
@@ -61,9 +61,24 @@ export interface IntakenMedia extends MediaRecord {
  */
 export async function intakeMedia(source: StoreMediaSource, options: IntakeMediaOptions): Promise<IntakenMedia> {
   rejectUnknownOptions(options, intakeOptionNames, "intakeMedia");
+  return intakeThrough((storeOptions) => storeMedia(source, storeOptions), options);
+}
+
+/**
+ * The intake flow of {@link intakeMedia} around any store step that honours `beforePlace`
+ * (`storeMedia` of a stream, or `storeCompleteFile` of a finished resumable upload): the same
+ * token check, journal and record rules. `overrides.userId` stands for the token's user when
+ * the uploader is not there (the token is then the client's own).
+ */
+export async function intakeThrough(
+  store: (options: StoreMediaOptions) => Promise<StoredMedia>,
+  options: IntakeMediaOptions,
+  overrides: { userId?: string } = {},
+): Promise<IntakenMedia> {
   const { token, client, auth, journal: givenJournal, logger, ...storeOptions } = options;
   if (!client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  const userId = await userIdFromToken(token, auth);
+  // A background finish (a resumable upload a crash left) names the uploader it recorded.
+  const userId = overrides.userId ?? (await userIdFromToken(token, auth));
   resolveMediaType(storeOptions.originalName, storeOptions.mediaTypes);
   const journal = givenJournal ?? fileJournalFor(storeOptions.directories);
   const { signal } = storeOptions;
@@ -81,9 +96,9 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
     }
   };
 
-  let stored: Awaited<ReturnType<typeof storeMedia>>;
+  let stored: StoredMedia;
   try {
-    stored = await storeMedia(source, {
+    stored = await store({
       ...storeOptions,
       beforePlace: async ({ id, path, mediaType }) => {
         // Journaled before the file takes its name: whatever happens next, someone settles it.

@@ -11,3 +11,4 @@ export {
   startDetectionWorker,
 } from "./detection.ts";
 export { createRedisJournal, type RedisJournalOptions } from "./redis-journal.ts";
+export { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions, type TusLock } from "./tus-locker.ts";

@@ -10,6 +10,8 @@ export {
 export {
   type ContentVerification,
   type PlannedMedia,
+  storeCompleteFile,
+  type StoreCompleteFileOptions,
   type StoredMedia,
   storeMedia,
   type StoreMediaOptions,

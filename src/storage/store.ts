@@ -206,11 +206,7 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     const id = computeMediaIdSync(handle.fd);
     await handle.close();
     handle = undefined;
-    const plan = { id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming };
-    const path = await planStoragePath(plan);
-    await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
-    const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts.mediaTypes), id, size, opts.fsync === true));
-    return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
+    return await placeStored(temp, { id, mediaType, size, detected }, opts);
   } catch (error) {
     abandonSource(opened ?? source);
     await handle?.close().catch(() => {});
@@ -218,6 +214,85 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     await rm(temp, { force: true }).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * The end of every store: the path planned, `beforePlace` told, and the complete file `temp`
+ * linked into place under the store's rules (its own name removed, or dropped for a duplicate).
+ */
+async function placeStored(
+  temp: string,
+  media: { id: MediaId; mediaType: MediaType; size: number; detected: DetectedMediaKind | undefined },
+  opts: NormalizedStoreOptions,
+): Promise<StoredMedia> {
+  const { id, mediaType, size, detected } = media;
+  const plan = { id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming };
+  const path = await planStoragePath(plan);
+  await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
+  const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts.mediaTypes), id, size, opts.fsync === true));
+  return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
+}
+
+/** Options of {@link storeCompleteFile}: the store's, less what only a stream has. */
+export type StoreCompleteFileOptions = Omit<StoreMediaOptions, "signal" | "onProgress">;
+
+/**
+ * Takes a complete file that already lies on the storage volume (a finished resumable upload)
+ * as the upload itself, without copying a byte: `maxBytes` and the content check on its head,
+ * its ID from three positional reads, then it is linked into place with the store's rules
+ * (never replacing a file, one content one file, a byte-compared duplicate dropped) and its own
+ * name removed. A duplicate or an ID collision removes it, as any store drops its temp file; on
+ * any other failure (too large, content that is not what its name says, a throwing
+ * `beforePlace`, a disk error) it is left where it was, for the caller to decide.
+ *
+ * @example
+ * const stored = await storeCompleteFile("/data/videos/.uploads/9f2c…", { originalName: "clip.mp4", directories });
+ */
+export async function storeCompleteFile(path: string, options: StoreCompleteFileOptions): Promise<StoredMedia> {
+  const opts = normalizeStoreOptions(options);
+  const mediaType = resolveMediaType(opts.originalName, opts.mediaTypes);
+  await initMediaIdHasher();
+  const handle = await open(path, "r").catch((error: unknown) => {
+    throw new MediaReadError(path, describeFsError(error), error);
+  });
+  let media: Parameters<typeof placeStored>[1];
+  try {
+    const { size } = await handle.stat();
+    if (opts.maxBytes !== undefined && size > opts.maxBytes) throw new MediaTooLargeError(opts.originalName, opts.maxBytes);
+    const head = Buffer.alloc(Math.min(size, DETECTION_BYTES));
+    await readAt(handle, head, head.length, 0);
+    const detected = opts.verify === "off" ? undefined : await checkContent(head, mediaType, opts);
+    media = { id: computeMediaIdSync(handle.fd), mediaType, size, detected };
+  } finally {
+    await handle.close();
+  }
+  await mkdir(directoryFor(opts.directories, mediaType), { recursive: true }).catch((error: unknown) => {
+    throw writeError(directoryFor(opts.directories, mediaType), error);
+  });
+  return placeStored(path, media, opts);
+}
+
+/**
+ * The content check: what the leading bytes are, if they may carry the declared name (the same
+ * container family); a mismatch throws ({@link MediaContentMismatchError}) or warns, by `verify`.
+ */
+async function checkContent(head: Uint8Array, mediaType: MediaType, opts: Pick<StoreMediaOptions, "originalName" | "verify">): Promise<DetectedMediaKind | undefined> {
+  const detected = await detectMediaKind(head);
+  if (detected?.mediaType === mediaType && sameFamily(fileExtension(opts.originalName), detected.extension)) return detected;
+  const declared = formatFamilies[fileExtension(opts.originalName)] ? `${mediaTypeName(mediaType)} (${fileExtension(opts.originalName)})` : mediaTypeName(mediaType);
+  const mismatch = new MediaContentMismatchError(opts.originalName, declared, detected?.mime);
+  if (opts.verify === "reject") throw mismatch;
+  process.emitWarning(mismatch.message, { code: "MEDIA_INTAKE_CONTENT_MISMATCH" });
+  return detected;
+}
+
+/**
+ * The store's content check on the head of a file that is still arriving (a resumable upload's
+ * first bytes, up to `DETECTION_BYTES`): what the bytes are, or a {@link MediaContentMismatchError}.
+ */
+export async function checkMediaHead(head: Uint8Array, options: Pick<StoreMediaOptions, "originalName" | "verify" | "mediaTypes">): Promise<DetectedMediaKind | undefined> {
+  if (options.verify === "off") return undefined;
+  return checkContent(head, resolveMediaType(options.originalName, options.mediaTypes), { originalName: options.originalName, verify: options.verify ?? "reject" });
 }
 
 async function checkSourceFile(path: string): Promise<void> {
@@ -264,13 +339,9 @@ async function writeAll(
 
   const check = async () => {
     checked = true;
-    detected = await detectMediaKind(Buffer.concat(head));
+    const bytes = Buffer.concat(head);
     head.length = 0;
-    if (detected?.mediaType === mediaType && sameFamily(fileExtension(opts.originalName), detected.extension)) return;
-    const declared = formatFamilies[fileExtension(opts.originalName)] ? `${mediaTypeName(mediaType)} (${fileExtension(opts.originalName)})` : mediaTypeName(mediaType);
-    const mismatch = new MediaContentMismatchError(opts.originalName, declared, detected?.mime);
-    if (opts.verify === "reject") throw mismatch;
-    process.emitWarning(mismatch.message, { code: "MEDIA_INTAKE_CONTENT_MISMATCH" });
+    detected = await checkContent(bytes, mediaType, opts);
   };
   const flush = async () => {
     const buffer = active;

@@ -17,8 +17,8 @@ beforeAll(async () => {
   const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
-  // ioredis and bullmq: the optional peers of media-intake/queue, as a user of that entry installs them.
-  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), "ioredis@^5", "bullmq@^6.7.0"], { cwd: project });
+  // The optional peers of media-intake/queue and media-intake/tus, as a user of those entries installs them.
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), "ioredis@^5", "bullmq@^6.7.0", "@tus/server@^2.4.0", "@tus/file-store@^2.1.0"], { cwd: project });
   await writeFile(join(project, "content.bin"), new Uint8Array(3072).map((_, i) => i % 251));
 });
 
@@ -61,20 +61,20 @@ describe("the packed tarball", () => {
     expect(id).toBe("f9062671e8bfb6e1");
   });
 
-  it("imports media-intake/dev-annotations, media-intake/multer and media-intake/queue from ESM and CJS", async () => {
+  it("imports media-intake/dev-annotations, media-intake/multer, media-intake/queue and media-intake/tus from ESM and CJS", async () => {
     const esm = await script(
       "entries.mjs",
       `import { startDevAnnotationsServer } from "media-intake/dev-annotations"; import { mediaIntakeStorage } from "media-intake/multer";
-       import { createRedisJournal } from "media-intake/queue";
-       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal);`,
+       import { createRedisJournal, createRedisTusLocker } from "media-intake/queue"; import { createTusIntake } from "media-intake/tus";
+       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal, typeof createRedisTusLocker, typeof createTusIntake);`,
     );
     const cjs = await script(
       "entries.cjs",
       `const { startDevAnnotationsServer } = require("media-intake/dev-annotations"); const { mediaIntakeStorage } = require("media-intake/multer");
-       const { createRedisJournal } = require("media-intake/queue");
-       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal);`,
+       const { createRedisJournal, createRedisTusLocker } = require("media-intake/queue"); const { createTusIntake } = require("media-intake/tus");
+       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal, typeof createRedisTusLocker, typeof createTusIntake);`,
     );
-    expect([esm, cjs]).toEqual(["function function function", "function function function"]);
+    expect([esm, cjs]).toEqual(["function function function function function", "function function function function function"]);
   });
 
   it("runs a dev annotations server from the installed package, and the core's client talks to it", async () => {

@@ -1,0 +1,166 @@
+// The tus locker on Redis, for a tus endpoint served by several processes or hosts: one upload's
+// requests (PATCH, HEAD, DELETE, the finish) take turns across all of them. A lock is a key set
+// only if absent (SET NX) with a TTL that its holder renews; a request that wants a held lock
+// asks the holder to let go (pub/sub), as @tus/server's MemoryLocker does within a process, and
+// takes it when the holder's unlock says so (or its key expires, if the holder died).
+import { randomBytes } from "node:crypto";
+import { Redis, type RedisOptions } from "ioredis";
+import { rejectUnknownOptions } from "../utils/options.ts";
+
+/** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package). */
+export interface TusLock {
+  /** Resolves once held; asks the holder to release it meanwhile; rejects after the acquire timeout or on `signal`. */
+  lock(signal: AbortSignal, requestRelease: () => void | Promise<void>): Promise<void>;
+  /** Lets go of it. */
+  unlock(): Promise<void>;
+}
+
+/** @tus/server's `Locker`, on Redis; `close()` ends its connections. */
+export interface RedisTusLocker {
+  newLock(id: string): TusLock;
+  close(): Promise<void>;
+}
+
+/** Options of {@link createRedisTusLocker}. */
+export interface RedisTusLockerOptions {
+  /** An ioredis client (left open on `close`; a duplicate of it subscribes), or a `redis://` URL or ioredis options. */
+  connection: Redis | string | RedisOptions;
+  /** Prefix of every key and channel. @default "media-intake:tus-lock" */
+  prefix?: string;
+  /**
+   * A lock's key expires this long after its last renewal (every third of it): a holder that
+   * died frees its uploads after this long. A holder whose event loop stalls longer loses them.
+   * @default 30_000
+   */
+  lockTtlMs?: number;
+  /** How long a request waits for a lock before it fails (500, as @tus/server's MemoryLocker). @default 30_000 */
+  acquireTimeoutMs?: number;
+}
+
+/** Renews a lock while this holder still has it. */
+const RENEW = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`;
+/** Deletes a lock while this holder still has it, and says so to whoever waits. */
+const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("DEL", KEYS[1]) redis.call("PUBLISH", KEYS[2], ARGV[2]) return 1 end return 0`;
+/** A waiter looks again this often even without word from the holder (a holder that died says nothing). */
+const RECHECK_MS = 250;
+
+/** What @tus/server answers when a lock cannot be had (its `ERR_LOCK_TIMEOUT`). */
+class LockTimeoutError extends Error {
+  readonly status_code = 500;
+  readonly body = "failed to acquire lock before timeout";
+  constructor(id: string, timeoutMs: number) {
+    super(`Locking tus upload ${id}: still held by another request after ${timeoutMs} ms.`);
+    this.name = "LockTimeoutError";
+  }
+}
+
+function positive(name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer of milliseconds, got ${String(value)}.`);
+  return value as number;
+}
+
+/**
+ * A tus `Locker` on Redis: pass it as `locker` to `createTusIntake` (media-intake/tus) in every
+ * process that serves the endpoint. Two processes never write one upload at once; a request for
+ * an upload another process is writing asks that process to end its request (as a client that
+ * resumes after a dropped connection needs), then takes the lock.
+ *
+ * @example
+ * const locker = createRedisTusLocker({ connection: process.env.REDIS_URL! });
+ * const tus = createTusIntake({ directories, client, locker });
+ */
+export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLocker {
+  rejectUnknownOptions(options, ["connection", "prefix", "lockTtlMs", "acquireTimeoutMs"], "createRedisTusLocker");
+  const prefix = options.prefix ?? "media-intake:tus-lock";
+  const ttl = positive("lockTtlMs", options.lockTtlMs ?? 30_000);
+  const acquireTimeoutMs = positive("acquireTimeoutMs", options.acquireTimeoutMs ?? 30_000);
+  const ownClient = !(options.connection instanceof Redis);
+  const redis =
+    options.connection instanceof Redis
+      ? options.connection
+      : typeof options.connection === "string"
+        ? new Redis(options.connection, { maxRetriesPerRequest: 3 })
+        : new Redis({ maxRetriesPerRequest: 3, ...options.connection });
+  if (ownClient) redis.on("error", () => {});
+  const channels = { release: `${prefix}:release`, unlocked: `${prefix}:unlocked` };
+  const keyOf = (id: string) => `${prefix}:${id}`;
+
+  /** Locks this process holds, by upload ID: whom to ask to let go. */
+  const held = new Map<string, { requestRelease: () => void | Promise<void> }>();
+  /** Waiters of this process, by upload ID: woken when a holder anywhere unlocks it. */
+  const waiters = new Map<string, Set<() => void>>();
+  let subscriber: Redis | undefined;
+  let subscribed: Promise<unknown> | undefined;
+  const subscribe = () =>
+    (subscribed ??= (async () => {
+      subscriber = redis.duplicate();
+      subscriber.on("error", () => {});
+      subscriber.on("message", (channel: string, id: string) => {
+        if (channel === channels.release) void held.get(id)?.requestRelease();
+        else for (const wake of waiters.get(id) ?? []) wake();
+      });
+      await subscriber.subscribe(channels.release, channels.unlocked);
+    })());
+
+  return {
+    newLock(id: string): TusLock {
+      const key = keyOf(id);
+      const token = randomBytes(12).toString("hex");
+      let renewal: NodeJS.Timeout | undefined;
+      return {
+        async lock(signal, requestRelease) {
+          await subscribe();
+          const deadline = Date.now() + acquireTimeoutMs;
+          for (;;) {
+            signal.throwIfAborted();
+            // Listen before trying, so that an unlock between the try and the wait is not missed.
+            let wake!: () => void;
+            const woken = new Promise<void>((resolve) => (wake = resolve));
+            const mine = waiters.get(id) ?? new Set();
+            waiters.set(id, mine.add(wake));
+            try {
+              if ((await redis.set(key, token, "PX", ttl, "NX")) === "OK") {
+                held.set(id, { requestRelease });
+                renewal = setInterval(() => {
+                  void redis.eval(RENEW, 1, key, token, String(ttl)).then(
+                    (renewed) => {
+                      // Lost (this process stalled past the TTL): stop writing at once.
+                      if (renewed !== 1) void requestRelease();
+                    },
+                    () => {},
+                  );
+                }, Math.max(1, Math.floor(ttl / 3)));
+                renewal.unref();
+                return;
+              }
+              const left = deadline - Date.now();
+              if (left <= 0) throw new LockTimeoutError(id, acquireTimeoutMs);
+              await redis.publish(channels.release, id);
+              let timer: NodeJS.Timeout | undefined;
+              const onAbort = () => wake();
+              signal.addEventListener("abort", onAbort, { once: true });
+              await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(RECHECK_MS, left))))]);
+              clearTimeout(timer);
+              signal.removeEventListener("abort", onAbort);
+            } finally {
+              mine.delete(wake);
+              if (mine.size === 0) waiters.delete(id);
+            }
+          }
+        },
+        async unlock() {
+          clearInterval(renewal);
+          renewal = undefined;
+          held.delete(id);
+          // A lock this holder lost (to a TTL it outstalled) is another's now: it is left alone.
+          await redis.eval(RELEASE, 2, key, channels.unlocked, token, id);
+        },
+      };
+    },
+    async close() {
+      await subscribed?.catch(() => {});
+      await subscriber?.quit().catch(() => {});
+      if (ownClient) await redis.quit().catch(() => {});
+    },
+  };
+}
