@@ -89,6 +89,20 @@ function failure(error: unknown): { status: number | undefined; code: string | u
   return { status: response?.getStatus(), code: body ? (JSON.parse(body) as { error?: { code: string } }).error?.code : undefined };
 }
 
+/** An upload created by tus-js-client whose first PATCH was cut at once: its URL, nothing stored. */
+async function createdOnly(bytes: Buffer, name: string): Promise<string> {
+  let url = "";
+  fault = (req, res) => {
+    if (req.method !== "PATCH") return false;
+    res.socket?.destroy();
+    return true;
+  };
+  await tusUpload(bytes, name, { retryDelays: [], onUrl: (u) => (url = u) }).catch(() => {});
+  fault = undefined;
+  expect(url).toMatch(/\/files\/[0-9a-f]{32}$/);
+  return url;
+}
+
 /** The media in the storage directories (not the partial uploads, nor the journal). */
 const stored = async () => (await filesUnder(root)).filter((path) => /^(videos|images)\/[^/.][^/]*$/.test(path));
 /** Partial uploads and their metadata, not the markers of finished ones. */
@@ -185,16 +199,7 @@ describe("createTusIntake", () => {
   });
 
   it("only the creator may resume an upload: another user's token is refused with 403", async () => {
-    let url = "";
-    // The first PATCH is cut at once: the upload exists, nothing more.
-    fault = (req, res) => {
-      if (req.method !== "PATCH") return false;
-      res.socket?.destroy();
-      return true;
-    };
-    await tusUpload(sampleMp4(1 * MiB), "clip.mp4", { retryDelays: [], onUrl: (u) => (url = u) }).catch(() => {});
-    expect(url).toMatch(/\/files\/[0-9a-f]{32}$/);
-    fault = undefined;
+    const url = await createdOnly(sampleMp4(1 * MiB), "clip.mp4");
     const bob = await new SignJWT({ sub: "bob" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
     const head = await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${bob}` } });
     expect(head.status).toBe(403);
@@ -204,13 +209,7 @@ describe("createTusIntake", () => {
   });
 
   it("DELETE removes the upload and its metadata", async () => {
-    let url = "";
-    fault = (req, res) => {
-      if (req.method !== "PATCH") return false;
-      res.socket?.destroy();
-      return true;
-    };
-    await tusUpload(sampleMp4(1 * MiB), "clip.mp4", { retryDelays: [], onUrl: (u) => (url = u) }).catch(() => {});
+    const url = await createdOnly(sampleMp4(1 * MiB), "clip.mp4");
     expect(await partials()).toHaveLength(2);
     const response = await fetch(url, { method: "DELETE", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` } });
     expect(response.status).toBe(204);

@@ -4,7 +4,7 @@
 // is a script that moves the entry to the claimer only while its owner's key is gone: exactly
 // one claimer wins. Entries are never renewed, so a removed entry never comes back.
 import { randomBytes } from "node:crypto";
-import { Redis, type RedisOptions } from "ioredis";
+import { type RedisConnection, redisFrom } from "./redis-connection.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "../lifecycle/journal.ts";
 import { processOwnerKey } from "../utils/process-identity.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
@@ -12,7 +12,7 @@ import { rejectUnknownOptions } from "../utils/options.ts";
 /** Options of {@link createRedisJournal}. */
 export interface RedisJournalOptions {
   /** An ioredis client (left open on `close`), or a `redis://` URL or ioredis options (a client made and closed here). */
-  connection: Redis | string | RedisOptions;
+  connection: RedisConnection;
   /** Prefix of every key. @default "media-intake:journal" */
   prefix?: string;
   /**
@@ -57,16 +57,7 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
   if (typeof heartbeatMs !== "number" || !Number.isFinite(heartbeatMs) || heartbeatMs < 50) {
     throw new TypeError(`Expected \`heartbeatMs\` to be a number of milliseconds, at least 50, got ${String(heartbeatMs)}.`);
   }
-  const ownClient = !(options.connection instanceof Redis);
-  const redis =
-    options.connection instanceof Redis
-      ? options.connection
-      : typeof options.connection === "string"
-        ? new Redis(options.connection, { maxRetriesPerRequest: 3 })
-        : new Redis({ maxRetriesPerRequest: 3, ...options.connection });
-  // A client made here reports its connection errors through the commands that fail; without a
-  // listener ioredis would print each reconnection attempt.
-  if (ownClient) redis.on("error", () => {});
+  const { redis, ownClient } = redisFrom(options.connection);
   const keys = {
     entries: `${prefix}:entries`,
     owners: `${prefix}:owners`,

@@ -4,7 +4,8 @@
 // asks the holder to let go (pub/sub), as @tus/server's MemoryLocker does within a process, and
 // takes it when the holder's unlock says so (or its key expires, if the holder died).
 import { randomBytes } from "node:crypto";
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis } from "ioredis";
+import { type RedisConnection, redisFrom } from "./redis-connection.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package). */
@@ -24,7 +25,7 @@ export interface RedisTusLocker {
 /** Options of {@link createRedisTusLocker}. */
 export interface RedisTusLockerOptions {
   /** An ioredis client (left open on `close`; a duplicate of it subscribes), or a `redis://` URL or ioredis options. */
-  connection: Redis | string | RedisOptions;
+  connection: RedisConnection;
   /** Prefix of every key and channel. @default "media-intake:tus-lock" */
   prefix?: string;
   /**
@@ -74,14 +75,7 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
   const prefix = options.prefix ?? "media-intake:tus-lock";
   const ttl = positive("lockTtlMs", options.lockTtlMs ?? 30_000);
   const acquireTimeoutMs = positive("acquireTimeoutMs", options.acquireTimeoutMs ?? 30_000);
-  const ownClient = !(options.connection instanceof Redis);
-  const redis =
-    options.connection instanceof Redis
-      ? options.connection
-      : typeof options.connection === "string"
-        ? new Redis(options.connection, { maxRetriesPerRequest: 3 })
-        : new Redis({ maxRetriesPerRequest: 3, ...options.connection });
-  if (ownClient) redis.on("error", () => {});
+  const { redis, ownClient } = redisFrom(options.connection);
   const channels = { release: `${prefix}:release`, unlocked: `${prefix}:unlocked` };
   const keyOf = (id: string) => `${prefix}:${id}`;
 
