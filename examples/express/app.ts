@@ -24,6 +24,8 @@ import {
 } from "../../src/index.ts";
 import { mediaIntakeStorage } from "../../src/multer/index.ts";
 import type { DetectionQueue } from "../../src/queue/index.ts";
+import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
+import type { Locker } from "@tus/server";
 import { CorruptMediaError, type Detection, detect } from "./detector.ts";
 
 /** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
@@ -55,6 +57,12 @@ export interface DetectionsAppConfig {
   drainLimitBytes?: number;
   /** With it, detection runs on workers through the queue; without it, in this process. */
   queue?: QueuedDetection;
+  /** The tus locker of `/files`: `createRedisTusLocker` when several processes serve it. @default one in memory */
+  tusLocker?: Locker;
+  /** Where partial tus uploads live (on the storage volume). @default `<videosDir>/.media-intake-uploads` */
+  tusUploadsDir?: string;
+  /** A partial tus upload untouched this long after its creation expires. @default one day */
+  tusExpireAfterMs?: number;
 }
 
 /** An error the app answers with its own status. */
@@ -183,6 +191,36 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
 
   const answer = (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun = false) =>
     queue ? answerQueued(queue, res, media, token, signal, rerun) : answerLocally(res, media, token, signal);
+
+  /**
+   * Resumable uploads (tus 1.0) at `/files`, with the same auth and limits as `/detect`. The final
+   * response carries the media; detection starts then (in this process, or on the queue), and
+   * the client reads its end at `GET /media/:mediaId` (or polls the job).
+   */
+  const tus: TusIntake = createTusIntake({
+    path: "/files",
+    directories,
+    client,
+    ...(auth ? { auth } : {}),
+    logger,
+    ...journalOption,
+    ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}),
+    ...(config.tusLocker ? { locker: config.tusLocker } : {}),
+    ...(config.tusUploadsDir ? { uploadsDir: config.tusUploadsDir } : {}),
+    ...(config.tusExpireAfterMs ? { expireAfterMs: config.tusExpireAfterMs } : {}),
+    onMediaIntaken: async (media, { token }) => {
+      if (queue) {
+        const { id, path, mediaType, name, userId } = media;
+        const { jobId } = await queue.detections.enqueue({ id, path, mediaType, name, userId });
+        return { detection: { jobId, poll: `/detections/${jobId}` } };
+      }
+      // The run outlives the request: its statuses land whatever the client does next.
+      detection.with(token ? { token } : {})(media).catch((error: unknown) => logger.warn({ id: media.id, err: error }, "detection after a tus upload failed"));
+      return { detection: { poll: `/media/${media.id}` } };
+    },
+  });
+  app.locals.tus = tus;
+  app.all(["/files", "/files/*splat"], (req, res) => void tus.handle(req, res));
 
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });

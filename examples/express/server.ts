@@ -8,6 +8,8 @@
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
 //   LOG_LEVEL (info). Logs are JSON lines (pino) on standard output.
+// Resumable uploads (tus) at /files: TUS_UPLOADS_DIR (<VIDEOS_DIR>/.media-intake-uploads: partial
+// uploads, on the storage volume), TUS_EXPIRE_AFTER_MS (86400000: an unfinished upload expires).
 // With REDIS_URL, detection runs on workers (npm run example:worker) through a BullMQ queue, and
 // intakes are journaled on Redis: RESULT_WAIT_MS (30000: how long a request waits for the result
 // before it answers 202 with where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the
@@ -18,6 +20,7 @@ import { pino } from "pino";
 import { createAnnotationsClient, startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
+import type { RedisTusLocker } from "../../src/queue/index.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
 
@@ -55,8 +58,11 @@ const client = createAnnotationsClient({
 // With Redis: the queue for detection, and the journal every host shares. Loaded only then, so
 // that one host needs no Redis client at all.
 let queue: QueuedDetection | undefined;
+let tusLocker: RedisTusLocker | undefined;
 if (env.REDIS_URL) {
-  const { createDetectionQueue, createRedisJournal } = await import("../../src/queue/index.ts");
+  const { createDetectionQueue, createRedisJournal, createRedisTusLocker } = await import("../../src/queue/index.ts");
+  // The PATCHes of one tus upload may reach any web process: they take turns on Redis.
+  tusLocker = createRedisTusLocker({ connection: env.REDIS_URL });
   const prefix = env.REDIS_PREFIX ?? "media-intake";
   queue = {
     detections: createDetectionQueue<Detection[]>({ connection: { url: env.REDIS_URL }, attempts: Number(env.DETECTION_ATTEMPTS ?? 3) }),
@@ -87,6 +93,9 @@ const app = createDetectionsApp({
   auth: secret ? { verify: { secret } } : {},
   detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
   ...(queue ? { queue } : {}),
+  ...(tusLocker ? { tusLocker } : {}),
+  ...(env.TUS_UPLOADS_DIR ? { tusUploadsDir: resolve(env.TUS_UPLOADS_DIR) } : {}),
+  ...(env.TUS_EXPIRE_AFTER_MS ? { tusExpireAfterMs: Number(env.TUS_EXPIRE_AFTER_MS) } : {}),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
 });
 let served: Awaited<ReturnType<typeof serve>>;
@@ -104,6 +113,7 @@ try {
   await recovery.stop();
   await queue?.detections.close();
   await queue?.journal.close();
+  await tusLocker?.close();
   await devServer?.close();
   process.exit(1);
 }
@@ -116,6 +126,7 @@ const stop = () => {
     await recovery.stop();
     await queue?.detections.close();
     await queue?.journal.close();
+    await tusLocker?.close();
     await devServer?.close();
   })();
 };

@@ -1,0 +1,143 @@
+// The Express example's resumable route (/files) with tus-js-client over real HTTP: a cut upload
+// resumed ends exactly like the multipart upload of the same file, with the same auth and limits.
+import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join, relative } from "node:path";
+import { SignJWT } from "jose";
+import { Upload } from "tus-js-client";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createDetectionsApp } from "../examples/express/app.ts";
+import { sampleMp4, samplePng } from "../examples/sample-media.ts";
+import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
+import { computeMediaId, createAnnotationsClient, MediaStatus } from "../src/index.ts";
+import { startServer } from "./helpers/http-server.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+
+const secret = "express-tus-secret-0123456789abcdef";
+const MiB = 2 ** 20;
+let token: string;
+const started: Array<{ close: () => Promise<void> }> = [];
+
+interface Service {
+  url: string;
+  root: string;
+  annotations: DevAnnotationsServer;
+  fault?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** The example on a fresh data root with its own dev annotations server. */
+async function startService(options: { maxUploadBytes?: number } = {}): Promise<Service> {
+  const root = await makeTempDir();
+  const annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
+  const serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  const app = createDetectionsApp({
+    client: createAnnotationsClient({ baseUrl: annotations.url, token: serviceToken }),
+    directories: { videosDir: join(root, "videos"), imagesDir: join(root, "images") },
+    auth: { verify: { secret } },
+    ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
+  });
+  const service: Service = { url: "", root, annotations };
+  const server = await startServer((req, res) => {
+    service.fault?.(req, res);
+    app(req, res);
+  });
+  service.url = server.url;
+  started.push(server, annotations);
+  return service;
+}
+
+beforeEach(async () => {
+  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+});
+afterEach(async () => {
+  for (const one of started.splice(0)) await one.close();
+});
+
+function tusUpload(service: Service, bytes: Buffer, name: string, auth: string | null = `Bearer ${token}`) {
+  return new Promise<{ status: number; body: Record<string, any> }>((resolve, reject) => {
+    const upload = new Upload(bytes, {
+      endpoint: `${service.url}/files`,
+      chunkSize: 2 * MiB,
+      retryDelays: [0, 50, 100],
+      metadata: { filename: name },
+      headers: auth ? { authorization: auth } : {},
+      onSuccess: ({ lastResponse }) => resolve({ status: lastResponse.getStatus(), body: JSON.parse(lastResponse.getBody() as string) }),
+      onError: reject,
+    });
+    upload.start();
+  });
+}
+
+async function multipart(service: Service, bytes: Buffer, name: string) {
+  const form = new FormData();
+  form.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+  const response = await fetch(`${service.url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+const auth = () => ({ authorization: `Bearer ${token}` });
+async function record(service: Service, id: string) {
+  return (await (await fetch(`${service.url}/media/${id}`, { headers: auth() })).json()) as Record<string, any>;
+}
+async function history(service: Service, id: string): Promise<number[]> {
+  const response = await fetch(`${service.annotations.url}/api/media/${id}/history`, { headers: auth() });
+  return ((await response.json()) as Array<{ mediaStatus: number }>).map((h) => h.mediaStatus);
+}
+const media = async (service: Service) => (await filesUnder(service.root)).filter((path) => /^(videos|images)\/[^/.][^/]*$/.test(path));
+
+describe("POST /files (tus)", () => {
+  it("an upload cut mid-way and resumed ends exactly like the multipart upload of the same file", async () => {
+    const mp4 = sampleMp4(9 * MiB, 21);
+    const id = await computeMediaId(mp4);
+    const resumable = await startService();
+    // The third PATCH's connection dies mid-body.
+    let patches = 0;
+    resumable.fault = (req) => {
+      if (req.method === "PATCH" && ++patches === 3) {
+        const emit = req.emit.bind(req) as (event: string, ...args: unknown[]) => boolean;
+        let seen = 0;
+        req.emit = ((event: string, ...args: unknown[]) => {
+          if (event === "data" && (seen += (args[0] as Buffer).length) > MiB) req.socket.destroy();
+          return emit(event, ...args);
+        }) as typeof req.emit;
+      }
+    };
+    const finished = await tusUpload(resumable, mp4, "Survey 07.mp4");
+    expect(patches).toBeGreaterThan(5);
+    expect(finished.status).toBe(200);
+    expect(finished.body).toMatchObject({ media: { id, userId: "alice", mediaType: 1 }, detection: { poll: `/media/${id}` } });
+    await vi.waitFor(async () => expect((await record(resumable, id)).mediaStatus).toBe(MediaStatus.AIProcessed), { timeout: 10_000, interval: 50 });
+
+    const plain = await startService();
+    const direct = await multipart(plain, mp4, "Survey 07.mp4");
+    expect(direct.status).toBe(200);
+    const [viaTus, viaForm] = [await record(resumable, id), await record(plain, id)];
+    const comparable = (service: Service, r: Record<string, any>) => ({ id: r.id, name: r.name, mediaType: r.mediaType, mediaStatus: r.mediaStatus, userId: r.userId, path: relative(service.root, r.path) });
+    expect(comparable(resumable, viaTus)).toEqual(comparable(plain, viaForm));
+    expect(await history(resumable, id)).toEqual(await history(plain, id));
+    expect(await history(resumable, id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
+    expect(await media(resumable)).toEqual(await media(plain));
+    expect((await readFile(join(resumable.root, `videos/${id}.mp4`))).equals(mp4)).toBe(true);
+  });
+
+  it("the same content through /files and through /detect is one file and one record", async () => {
+    const service = await startService();
+    const png = samplePng(90, 60, 13);
+    const id = await computeMediaId(png);
+    const viaTus = await tusUpload(service, png, "a.png");
+    expect(viaTus.body.media).toMatchObject({ id, created: true });
+    await vi.waitFor(async () => expect((await record(service, id)).mediaStatus).toBe(MediaStatus.AIProcessed), { timeout: 10_000, interval: 50 });
+    const viaForm = await multipart(service, png, "b.PNG");
+    expect(viaForm.body.media).toMatchObject({ id, created: false, name: "a.png" });
+    expect(await media(service)).toEqual([`images/${id}.png`]);
+  });
+
+  it("has the auth and limits of /detect: 401 without a token, 415 for a type it does not take, 413 past MAX_UPLOAD_BYTES", async () => {
+    const service = await startService({ maxUploadBytes: MiB });
+    const status = (error: unknown) => (error as { originalResponse?: { getStatus(): number } }).originalResponse?.getStatus();
+    expect(status(await tusUpload(service, samplePng(), "a.png", null).catch((e: unknown) => e))).toBe(401);
+    expect(status(await tusUpload(service, Buffer.from("hi"), "notes.txt").catch((e: unknown) => e))).toBe(415);
+    expect(status(await tusUpload(service, sampleMp4(2 * MiB), "big.mp4").catch((e: unknown) => e))).toBe(413);
+    expect(await filesUnder(service.root).then((files) => files.filter((f) => f.startsWith("videos/") || f.startsWith("images/")))).toEqual([]);
+  });
+});
