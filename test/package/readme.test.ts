@@ -41,7 +41,7 @@ beforeAll(async () => {
   const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "reader", private: true, type: "module" }));
-  const devTypes = ["@types/node@^24", "express@^5", "@types/express@^5", "multer@^2", "@types/multer@^2", "bullmq@^6.7.0", "ioredis@^5"];
+  const devTypes = ["@types/node@^24", "express@^5", "@types/express@^5", "multer@^2", "@types/multer@^2", "bullmq@^6.7.0", "ioredis@^5", "@tus/server@^2.4.0", "@tus/file-store@^2.1.0", "tus-js-client@^4"];
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), ...devTypes], { cwd: project });
 });
 
