@@ -1,8 +1,9 @@
 // npm run demo:cluster — the multi-host mode on one machine: redis-server from PATH on a free
 // port, a dev annotations server, two web processes (npm run example:express with REDIS_URL) and
 // two detection workers (npm run example:worker) on one shared data directory. It uploads 40
-// files with duplicates through both web processes, kills a worker with SIGKILL mid-job, and
-// prints what became of each upload, then checks the outcome: one file and one record per
+// files with duplicates through both web processes, kills a worker with SIGKILL mid-job, sends
+// a resumable (tus) upload whose chunks alternate between the web processes, and prints what
+// became of each upload, then checks the outcome: one file and one record per
 // content, every record AIProcessed (Error for the corrupt files), every duplicate answered
 // alike, nothing left in the queue's active set. Exits 1 if a check fails.
 //   --json   prints the report as one JSON object instead of the table
@@ -17,6 +18,7 @@ import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { Queue } from "bullmq";
 import { SignJWT } from "jose";
+import { Upload } from "tus-js-client";
 import { startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus, mediaStatusName } from "../src/index.ts";
 import { createRedisJournal } from "../src/queue/index.ts";
@@ -147,6 +149,38 @@ try {
       while (next < uploads.length) await uploadOne(next++);
     }),
   );
+
+  // A resumable upload (tus) whose chunks go to both web processes in turn, as a load balancer
+  // without affinity sends them: the Redis tus locker makes them take turns.
+  const video = { name: "field-video.mp4", bytes: sampleMp4(6 * 2 ** 20, 99), corrupt: false };
+  contents.push(video);
+  uploads.push({ ...video, file: "field-video.mp4 (tus)" });
+  let turn = 0;
+  const finished = await new Promise<{ media: { id: string }; detection: { poll: string } }>((resolve, reject) => {
+    const upload = new Upload(video.bytes, {
+      endpoint: `${webs[0]!.match[1]}/files`,
+      chunkSize: 2 ** 20,
+      retryDelays: [0, 200, 1_000],
+      metadata: { filename: video.name },
+      headers: auth,
+      onBeforeRequest: (req) => {
+        if (req.getMethod() !== "PATCH") return;
+        const target = webs[turn++ % 2]!.match[1];
+        (req as unknown as { _url: string })._url = `${target}${new URL(req.getURL()).pathname}`;
+      },
+      onSuccess: ({ lastResponse }) => resolve(JSON.parse(lastResponse.getBody() as string)),
+      onError: reject,
+    });
+    upload.start();
+  });
+  let outcome: string | undefined;
+  while (!outcome) {
+    const poll = (await (await fetch(`${webs[1]!.match[1]}${finished.detection.poll}`, { headers: auth })).json()) as { detection: { state: string; detections?: unknown } };
+    if (poll.detection.state === "completed") outcome = JSON.stringify(poll.detection.detections);
+    else if (poll.detection.state === "failed") outcome = "DETECTION_FAILED";
+    else await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  answers.push({ http: 200, web: `web-1+web-2 (${turn} PATCHes)`, id: finished.media.id, outcome, polled: true });
 
   // What became of each content.
   const client = createAnnotationsClient({ baseUrl: annotationsUrl, token });

@@ -14,7 +14,7 @@ interface ClusterReport {
 }
 
 describe("npm run demo:cluster", () => {
-  it("40 uploads through two web processes and two workers, one killed mid-job: one file and record per content, each ended right", async () => {
+  it("40 uploads and a resumable one through two web processes and two workers, one killed mid-job: one file and record per content, each ended right", async () => {
     const child = spawn(process.execPath, [resolve(import.meta.dirname, "../../examples/cluster.ts"), "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -26,10 +26,13 @@ describe("npm run demo:cluster", () => {
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(code).toBe(0);
 
-    expect(report.uploads).toHaveLength(40);
-    expect(new Set(report.uploads.map((u) => u.web))).toEqual(new Set(["web-1", "web-2"]));
+    expect(report.uploads).toHaveLength(41);
+    const multipart = report.uploads.slice(0, 40);
+    expect(new Set(multipart.map((u) => u.web))).toEqual(new Set(["web-1", "web-2"]));
     const ids = new Set(report.uploads.map((u) => u.id));
-    expect(ids.size).toBe(24);
+    expect(ids.size).toBe(25);
+    // The resumable upload, its chunks sent to both web processes in turn, ended like the others.
+    expect(report.uploads[40]).toMatchObject({ file: "field-video.mp4 (tus)", web: expect.stringMatching(/^web-1\+web-2 \(\d+ PATCHes\)$/), status: "AIProcessed", answer: expect.stringMatching(/^\d+ detections?$/) });
     for (const upload of report.uploads) {
       if (upload.corrupt) expect(upload).toMatchObject({ answer: "DETECTION_FAILED", status: "Error" });
       else expect(upload).toMatchObject({ status: "AIProcessed", answer: expect.stringMatching(/^\d+ detections?$/) });
@@ -41,6 +44,7 @@ describe("npm run demo:cluster", () => {
       expect(new Set(same.map((u) => u.answer)).size).toBe(1);
     }
     expect(report.uploads.filter((u) => report.uploads.filter((v) => v.id === u.id).length > 1).some((u) => u.web === "web-1")).toBe(true);
+    expect(Number(report.uploads[40]?.web.match(/\((\d+) PATCHes/)?.[1])).toBeGreaterThanOrEqual(6);
     // The killed worker's job went back through AIProcessing on the other worker.
     expect(report.killed).toBeDefined();
     const killedRun = report.uploads.find((u) => u.id === report.killed!.id)!;
