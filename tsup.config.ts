@@ -10,6 +10,7 @@ const library = {
   multer: "src/multer/index.ts",
   queue: "src/queue/index.ts",
   tus: "src/tus/index.ts",
+  schema: "src/schema/index.ts",
 };
 
 export default defineConfig([

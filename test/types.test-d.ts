@@ -26,8 +26,9 @@ test("storeMedia resolves to a stored record with a MediaType", async () => {
   expectTypeOf(MediaType.Video).toEqualTypeOf<1>();
 });
 
-test("MediaRecord's schema and type share a name, and the client is typed", async () => {
-  const { MediaRecord, createAnnotationsClient } = await import("../src/index.ts");
+test("MediaRecord's schema (media-intake/schema) parses to the core's MediaRecord type, and the client is typed", async () => {
+  const { createAnnotationsClient } = await import("../src/index.ts");
+  const { MediaRecord } = await import("../src/schema/index.ts");
   type Record = import("../src/index.ts").MediaRecord;
   expectTypeOf<Record>().toEqualTypeOf<{ id: string; name: string; path: string; mediaType: 1 | 2; mediaStatus: number; userId: string }>();
   expectTypeOf(MediaRecord.parse).returns.toEqualTypeOf<Record>();

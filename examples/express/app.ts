@@ -47,6 +47,8 @@ export interface DetectionsAppConfig {
   maxUploadBytes?: number;
   /** Simulated GPU time per detection, in ms (the stand-in detector is fast). @default 0 */
   detectorDelayMs?: number;
+  /** The detector itself (`npm run bench:e2e` passes a no-op). @default the stand-in `detect` of detector.ts */
+  detector?: (path: string, id: string, signal: AbortSignal) => Promise<Detection[]>;
   /** Request logs and errors. @default a silent logger */
   logger?: Logger;
   /**
@@ -157,7 +159,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   const detection = trackMediaProcessing(
     async (media, context) => {
       if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal: context.signal });
-      return detect(media.path ?? "", media.id, context.signal);
+      return (config.detector ?? detect)(media.path ?? "", media.id, context.signal);
     },
     { client, directories, logger },
   );

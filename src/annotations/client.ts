@@ -1,4 +1,4 @@
-import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from "ky";
+import type { HTTPError, KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
 import {
   type AnnotationsCallInfo,
@@ -14,7 +14,18 @@ import { normalizeMediaId } from "../media-id/index.ts";
 import { raceAbort } from "../utils/byte-source.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import type { MediaType } from "../media-type/index.ts";
-import { camelCaseKeys, MediaRecord, MediaStatus, ProblemBody, toWireRecord } from "./schema.ts";
+import { camelCaseKeys, type MediaRecord, MediaStatus, toWireRecord } from "./status.ts";
+
+/**
+ * ky and the zod codec, loaded with the first call (not at import: a service that only computes
+ * IDs never pays for an HTTP client and a schema library).
+ */
+type Loaded = { ky: typeof import("ky"); schema: typeof import("./schema.ts") };
+let loading: Promise<Loaded> | undefined;
+let loaded: Loaded | undefined;
+function load(): Promise<Loaded> {
+  return (loading ??= Promise.all([import("ky"), import("./schema.ts")]).then(([kyModule, schema]) => (loaded = { ky: kyModule, schema })));
+}
 
 /** A pino-compatible logger: one `debug` line per attempt. */
 export interface AnnotationsLogger {
@@ -144,7 +155,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   const baseFetch = options.fetch ?? globalThis.fetch;
   const { logger } = options;
 
-  const api: KyInstance = ky.create({
+  const createApi = (ky: typeof import("ky")["default"]): KyInstance => ky.create({
     prefix,
     timeout: timeoutMs,
     totalTimeout: totalTimeoutMs,
@@ -161,6 +172,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       retryOnTimeout: true,
     },
   });
+  let api: KyInstance | undefined;
 
   async function tokenFor(call: AnnotationsCallOptions, method: string, path: string): Promise<string> {
     const token = call.token ?? options.token ?? (await options.getToken?.());
@@ -180,6 +192,8 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     const { signal } = call;
     signal?.throwIfAborted();
     const token = await tokenFor(call, method, path);
+    const { ky } = loaded ?? (await load());
+    api ??= createApi(ky.default);
     const info = { method, path, attempts: 0 };
     // Every attempt passes through here: it counts them and logs one line each.
     const countingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -206,7 +220,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw await mapError(error, Object.freeze({ ...info }), timeoutMs);
+      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs);
     }
     // ky's timeouts end with the headers: the body is read under the same bounds here.
     const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
@@ -227,7 +241,8 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     } catch {
       throw new AnnotationsResponseError(info, "the response body is not JSON");
     }
-    const parsed = MediaRecord.safeParse(camelCaseKeys(body));
+    // Loaded by the request that brought the text.
+    const parsed = (loaded as Loaded).schema.MediaRecord.safeParse(camelCaseKeys(body));
     if (!parsed.success) {
       throw new AnnotationsResponseError(info, "the response body is not a media record", parsed.error.issues);
     }
@@ -299,7 +314,8 @@ async function readBody(response: Response, ms: number, signal: AbortSignal | un
 }
 
 /** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */
-async function mapError(error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
+async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
+  const { isHTTPError, isNetworkError, isTimeoutError } = ky;
   if (isHTTPError(error)) return httpError(error, info);
   if (isTimeoutError(error)) {
     return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
@@ -322,7 +338,7 @@ function httpError(error: HTTPError, info: AnnotationsCallInfo): AnnotationsHttp
       data = undefined;
     }
   }
-  const parsed = data && typeof data === "object" ? ProblemBody.safeParse(data) : undefined;
+  const parsed = data && typeof data === "object" ? (loaded as Loaded).schema.ProblemBody.safeParse(data) : undefined;
   const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
   const text = statusText || defaultStatusText(status);
   if (status === 404) return new MediaNotFoundError(info, text, problem);

@@ -7,4 +7,4 @@ export {
   createAnnotationsClient,
   type NewMediaRecord,
 } from "./client.ts";
-export { MediaRecord, MediaStatus, mediaStatusName } from "./schema.ts";
+export { type MediaRecord, MediaStatus, mediaStatusName } from "./status.ts";

@@ -2,17 +2,10 @@
 // PascalCase in requests, either casing and enums as numbers or names in responses.
 import { z } from "zod";
 import { MediaType } from "../media-type/index.ts";
+import { MediaStatus } from "./status.ts";
 
-/** The statuses this library writes, as their wire values (docs/contract.md "MediaStatus"). */
-export const MediaStatus = Object.freeze({ New: 1, AIProcessing: 2, AIProcessed: 3, Error: 6 } as const);
-/** `1` New, `2` AIProcessing, `3` AIProcessed, `6` Error. */
-export type MediaStatus = (typeof MediaStatus)[keyof typeof MediaStatus];
+export { MediaStatus, mediaStatusName } from "./status.ts";
 
-/** The name of a status value, or `"Status <n>"` for values of the service's own later stages. */
-export function mediaStatusName(status: number): string {
-  const name = Object.entries(MediaStatus).find(([, value]) => value === status)?.[0];
-  return name ?? `Status ${status}`;
-}
 
 function enumField<T extends Record<string, number>>(table: T, acceptUnknownNumbers: boolean) {
   const byName = new Map(Object.entries(table).map(([name, value]) => [name.toLowerCase(), value]));
@@ -53,21 +46,3 @@ export const ProblemBody = z.object({
   detail: z.string().optional().catch(undefined),
   errors: z.record(z.string(), z.array(z.string())).optional().catch(undefined),
 });
-
-/** `Id` and `id` alike: PascalCase keys become camelCase, top level only. */
-export function camelCaseKeys(value: unknown): unknown {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).map(([key, field]) => [key.charAt(0).toLowerCase() + key.slice(1), field]));
-}
-
-/** The request body of `POST /api/media`. */
-export function toWireRecord(record: MediaRecord): Record<string, unknown> {
-  return {
-    Id: record.id,
-    Name: record.name,
-    Path: record.path,
-    MediaType: record.mediaType,
-    MediaStatus: record.mediaStatus,
-    UserId: record.userId,
-  };
-}

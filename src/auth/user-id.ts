@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import { rejectUnknownOptions } from "../utils/options.ts";
-import { createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from "jose";
+import type { createRemoteJWKSet, JWTPayload } from "jose";
 import { AuthTokenError } from "../errors/index.ts";
 
 /** docs/contract.md "UserId from the JWT": the claims tried, in order, when none is configured. */
@@ -53,6 +53,18 @@ const asymmetric = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 const keyCache = new Map<string, KeyObject>();
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
+/** jose, loaded with the first token (not at import: a service that only computes IDs never loads it). */
+let jose: typeof import("jose") | undefined;
+
+/**
+ * Tokens verified lately, per verification options (the same object, as a service passes it on
+ * every request): a client sending many uploads with one token is verified once a minute, not
+ * once per call. An entry lives until the token's `exp` or for 60 s, whichever comes first.
+ */
+const verifiedTokens = new WeakMap<TokenVerification, Map<string, { payload: JWTPayload; until: number }>>();
+const VERIFIED_FOR_MS = 60_000;
+const VERIFIED_MAX = 1_000;
+
 /**
  * The user ID of the caller, from their JWT (a `Bearer ` prefix is tolerated).
  *
@@ -67,7 +79,8 @@ export async function userIdFromToken(token: string | undefined | null, options:
   const claims = normalizeClaims(options.claim);
   const jwt = typeof token === "string" ? token.replace(/^\s*Bearer\s+/i, "").trim() : "";
   if (jwt === "") throw new AuthTokenError("missing", "no token was given");
-  const payload = options.verify ? await verified(jwt, options.verify) : decoded(jwt);
+  jose ??= await import("jose");
+  const payload = options.verify ? await verifiedOnce(jwt, options.verify) : decoded(jwt);
   for (const claim of claims) {
     const value = payload[claim];
     if ((typeof value === "string" && value.trim() !== "") || (typeof value === "number" && Number.isFinite(value))) {
@@ -88,7 +101,7 @@ function normalizeClaims(claim: string | readonly string[] | undefined): readonl
 function decoded(jwt: string): JWTPayload {
   let payload: JWTPayload;
   try {
-    payload = decodeJwt(jwt);
+    payload = (jose as typeof import("jose")).decodeJwt(jwt);
   } catch (error) {
     throw new AuthTokenError("malformed", "the token is not a well-formed JWT", error);
   }
@@ -98,7 +111,22 @@ function decoded(jwt: string): JWTPayload {
   return payload;
 }
 
+/** {@link verified}, or its payload when this token passed the same options within the last minute. */
+async function verifiedOnce(jwt: string, verify: TokenVerification): Promise<JWTPayload> {
+  let cache = verifiedTokens.get(verify);
+  if (!cache) verifiedTokens.set(verify, (cache = new Map()));
+  const now = Date.now();
+  const hit = cache.get(jwt);
+  if (hit && hit.until > now) return hit.payload;
+  const payload = await verified(jwt, verify);
+  if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value as string);
+  const expires = typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY;
+  cache.set(jwt, { payload, until: Math.min(now + VERIFIED_FOR_MS, expires) });
+  return payload;
+}
+
 async function verified(jwt: string, verify: TokenVerification): Promise<JWTPayload> {
+  const { createRemoteJWKSet, jwtVerify } = jose as typeof import("jose");
   const given = [verify.secret, verify.publicKey, verify.jwksUrl].filter((v) => v !== undefined);
   if (given.length !== 1) {
     throw new TypeError("Expected exactly one of `verify.secret`, `verify.publicKey` and `verify.jwksUrl`.");

@@ -1,4 +1,3 @@
-import { fileTypeFromBuffer } from "file-type";
 import { UnsupportedMediaTypeError } from "../errors/index.ts";
 import { defaultImageExtensions, defaultVideoExtensions, otherVideoMimeTypes } from "./extensions.ts";
 
@@ -104,6 +103,8 @@ export const DETECTION_BYTES = 4100;
  * await detectMediaKind(pngBytes); // { mediaType: 2, mime: "image/png", extension: ".png" }
  */
 export async function detectMediaKind(bytes: Uint8Array): Promise<DetectedMediaKind | undefined> {
+  // file-type is loaded with the first detection, not at import.
+  const { fileTypeFromBuffer } = await import("file-type");
   const found = await fileTypeFromBuffer(bytes.subarray(0, DETECTION_BYTES));
   if (!found) return undefined;
   const mime = found.mime as string;

@@ -81,7 +81,9 @@ export async function planStoragePath(input: PlanStoragePathInput): Promise<stri
   const info: StorageNameInfo = Object.freeze({ id, extension, originalName: input.originalName, mediaType: input.mediaType });
   const name = input.naming ? input.naming(info) : `${id}${extension}`;
   const target = checkInside(directory, name);
-  await checkNoSymlinkEscape(directory, target, name);
+  // A name directly in the directory has no directory of its own to be a symlink (and `link`
+  // never follows one at the final name): only a name with subdirectories is walked.
+  if (dirname(target) !== directory) await checkNoSymlinkEscape(directory, target, name);
   return target;
 }
 

@@ -187,12 +187,16 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
   let handle: FileHandle | undefined;
   let opened: Readable | undefined;
   try {
-    await mkdir(directory, { recursive: true }).catch((error: unknown) => {
-      throw writeError(directory, error);
-    });
     await initMediaIdHasher();
-    handle = await open(temp, "wx+").catch((error: unknown) => {
-      throw writeError(directory, error);
+    // The directory is made only when it is missing: one call, not two, for every upload after the first.
+    handle = await open(temp, "wx+").catch(async (error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw writeError(directory, error);
+      await mkdir(directory, { recursive: true }).catch((cause: unknown) => {
+        throw writeError(directory, cause);
+      });
+      return open(temp, "wx+").catch((cause: unknown) => {
+        throw writeError(directory, cause);
+      });
     });
   } catch (error) {
     if (typeof source !== "string") abandonSource(source);
@@ -229,7 +233,7 @@ async function placeStored(
   const plan = { id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming };
   const path = await planStoragePath(plan);
   await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
-  const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts.mediaTypes), id, size, opts.fsync === true));
+  const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts), id, size, opts.fsync === true));
   return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
 }
 
@@ -327,8 +331,8 @@ async function writeAll(
   opts: NormalizedStoreOptions,
 ): Promise<{ size: number; detected: DetectedMediaKind | undefined }> {
   const limit = opts.maxBytes ?? Number.POSITIVE_INFINITY;
-  let active = Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES);
-  let spare = Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES);
+  const pair = takeBuffers();
+  let [active, spare] = pair;
   let filled = 0;
   let received = 0;
   let written = 0;
@@ -385,8 +389,25 @@ async function writeAll(
     // The handle is closed by the caller: a write still running on it must finish first.
     await pending?.catch(() => {});
     throw error;
+  } finally {
+    // No write uses them any more (each was awaited): the next store takes them.
+    giveBuffers(pair);
   }
   return { size: received, detected };
+}
+
+/**
+ * Write buffers kept between stores: two fresh 1 MiB buffers per upload cost more than a small
+ * upload's whole store (allocation and the full GCs that external memory brings). At most
+ * `POOLED_PAIRS` pairs are kept; a store past that many at once allocates its own.
+ */
+const POOLED_PAIRS = 8;
+const pooled: Array<[Buffer, Buffer]> = [];
+function takeBuffers(): [Buffer, Buffer] {
+  return pooled.pop() ?? [Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES), Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES)];
+}
+function giveBuffers(pair: [Buffer, Buffer]): void {
+  if (pooled.length < POOLED_PAIRS) pooled.push(pair);
 }
 
 /** Placements of one ID in this process, one after another (so two names of one content never both land). */
@@ -396,9 +417,15 @@ const withIdLock = createKeyedLock();
  * Where the same content may already be stored under another extension of its type (`.mov`
  * after `.mp4`, `.jpeg` after `.jpg`): the path each extension would get, this upload's first.
  */
-async function siblingPaths(plan: Parameters<typeof planStoragePath>[0], path: string, mediaTypes: MediaTypeOptions | undefined): Promise<string[]> {
+async function siblingPaths(plan: Parameters<typeof planStoragePath>[0], path: string, opts: Pick<NormalizedStoreOptions, "mediaTypes" | "verify">): Promise<string[]> {
   const own = fileExtension(plan.originalName);
-  const extensions = [...normalizeMediaTypeOptions(mediaTypes)].filter(([extension, type]) => type === plan.mediaType && extension !== own).map(([extension]) => extension);
+  // Under the content check, bytes can only ever be stored under the extensions of their own
+  // container family (JPEG bytes are refused as `.png`), or under an extension outside every
+  // known family (which takes any format of its type): only those are looked at.
+  const family = opts.verify === "reject" ? formatFamilies[own] : undefined;
+  const extensions = [...normalizeMediaTypeOptions(opts.mediaTypes)]
+    .filter(([extension, type]) => type === plan.mediaType && extension !== own && (family === undefined || formatFamilies[extension] === undefined || formatFamilies[extension] === family))
+    .map(([extension]) => extension);
   // The default name is `<id><ext>` beside `path`, in a directory planned (and checked) already:
   // no need to plan each sibling, which would walk realpath a dozen times per upload.
   if (!plan.naming) return extensions.map((extension) => join(dirname(path), `${plan.id}${extension}`));
@@ -417,9 +444,6 @@ async function placeFile(temp: string, path: string, siblings: string[], id: str
     const kept = await keepExisting(temp, existing, id, size);
     if (kept) return { path: existing, created: false };
   }
-  await mkdir(dirname(path), { recursive: true }).catch((error: unknown) => {
-    throw writeError(dirname(path), error);
-  });
   // The existing file can be retired (removed after a refused record) while it is compared:
   // then the name is free again, and this upload takes it.
   for (let attempt = 0; ; attempt += 1) {
@@ -427,6 +451,13 @@ async function placeFile(temp: string, path: string, siblings: string[], id: str
       await link(temp, path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
+      // A custom name's subdirectory, made when it is missing (not before every link).
+      if (code === "ENOENT" && attempt === 0 && (await isFile(temp))) {
+        await mkdir(dirname(path), { recursive: true }).catch((cause: unknown) => {
+          throw writeError(dirname(path), cause);
+        });
+        continue;
+      }
       if (code === "EEXIST") {
         if (await keepExisting(temp, path, id, size)) return { path, created: false };
         if (attempt < 3) continue;

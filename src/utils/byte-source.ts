@@ -34,10 +34,23 @@ export async function* iterateBytes(
     ? { next: () => reader.read() as Promise<IteratorResult<unknown>> }
     : (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   let finished = false;
+  // One abort listener for the whole stream (not one per chunk): it rejects the read in flight.
+  let rejectRead: ((reason: unknown) => void) | undefined;
+  const onAbort = () => rejectRead?.(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const read = (): Promise<IteratorResult<unknown>> => {
+    const next = iterator.next();
+    if (!signal) return next;
+    return new Promise((resolve, reject) => {
+      rejectRead = reject;
+      next.then(resolve, reject);
+    });
+  };
   try {
     for (;;) {
       signal?.throwIfAborted();
-      const step = signal ? await raceAbort(iterator.next(), signal) : await iterator.next();
+      const step = await read();
+      rejectRead = undefined;
       if (step.done) {
         finished = true;
         return;
@@ -51,6 +64,7 @@ export async function* iterateBytes(
       yield chunk;
     }
   } finally {
+    signal?.removeEventListener("abort", onAbort);
     // Early exit (a throw, a break, an abort): the source is let go of at once, not awaited: a
     // stalled source must not hold the caller's error back.
     if (!finished) {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
 const node = process.execPath;
-const expectedExports = ["intakeMedia", "trackMediaProcessing", "recoverInterrupted", "startRecovery", "createFileJournal", "fileJournalFor", "MediaRecordPendingError", "createAnnotationsClient", "MediaRecord", "MediaStatus", "userIdFromToken", "AuthTokenError", "storeMedia", "sweepPartials", "planStoragePath", "resolveMediaType", "detectMediaKind", "MediaType", "computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError"];
+const expectedExports = ["intakeMedia", "trackMediaProcessing", "recoverInterrupted", "startRecovery", "createFileJournal", "fileJournalFor", "MediaRecordPendingError", "createAnnotationsClient", "MediaStatus", "storeCompleteFile", "userIdFromToken", "AuthTokenError", "storeMedia", "sweepPartials", "planStoragePath", "resolveMediaType", "detectMediaKind", "MediaType", "computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError"];
 
 let project: string;
 
@@ -75,6 +75,28 @@ describe("the packed tarball", () => {
        console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal, typeof createRedisTusLocker, typeof createTusIntake);`,
     );
     expect([esm, cjs]).toEqual(["function function function function function", "function function function function function"]);
+  });
+
+  it("loads no HTTP, JWT, schema or file-type library at import: only what the media ID needs", async () => {
+    const out = await script(
+      "lazy.mjs",
+      `import { registerHooks } from "node:module";
+       const loaded = new Set();
+       registerHooks({ resolve(specifier, context, next) { const found = next(specifier, context); const m = found.url.match(/node_modules\\/((@[^/]+\\/)?[^/]+)\\//); if (m && m[1] !== "media-intake") loaded.add(m[1]); return found; } });
+       const { computeMediaId } = await import("media-intake");
+       const id = await computeMediaId("content.bin");
+       console.log(id, [...loaded].sort().join(","));`,
+    );
+    expect(out).toMatch(/^[0-9a-f]{16} xxhash-wasm$/);
+  });
+
+  it("media-intake/schema parses a record the service sends", async () => {
+    const out = await script(
+      "schema.mjs",
+      `import { MediaRecord } from "media-intake/schema";
+       console.log(JSON.stringify(MediaRecord.parse({ id: "00000000000000AB", name: "a.png", path: "/a.png", mediaType: "Image", mediaStatus: 3, userId: "u" })));`,
+    );
+    expect(JSON.parse(out)).toEqual({ id: "00000000000000ab", name: "a.png", path: "/a.png", mediaType: 2, mediaStatus: 3, userId: "u" });
   });
 
   it("runs a dev annotations server from the installed package, and the core's client talks to it", async () => {
