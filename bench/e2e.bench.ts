@@ -4,10 +4,13 @@
 // shuffled each round; medians of the rounds. Workloads: one 1 GiB upload, 16 concurrent 64 MiB
 // uploads, 500 x 200 KB at concurrency 16. Every upload is new content (no duplicate shortcut).
 // Per run: throughput, request latency p50/p99, server CPU time, server peak RSS.
-//   E2E_ROUNDS (3), E2E_ONLY (a comma list of workloads: big, many, small)
+// Files go to E2E_DIR, by default /dev/shm where it exists (memory: this VM's disk swings 3x
+// between runs, which would drown what the code costs), else the OS temp directory.
+//   E2E_ROUNDS (3), E2E_ONLY (a comma list of workloads: big, many, small), E2E_VARIANTS (a
+//   comma list of variants), E2E_DIR
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
@@ -21,11 +24,13 @@ import { machine, median } from "./lib.ts";
 const MiB = 2 ** 20;
 const ROUNDS = Number(process.env.E2E_ROUNDS ?? 3);
 const ONLY = new Set((process.env.E2E_ONLY ?? "big,many,small").split(","));
-const VARIANTS = ["multer", "busboy", "multer-fetch", "store", "detect"] as const;
-type Variant = (typeof VARIANTS)[number];
+const ALL_VARIANTS = ["multer", "busboy", "multer-fetch", "store", "detect"] as const;
+type Variant = (typeof ALL_VARIANTS)[number];
+const VARIANTS = ALL_VARIANTS.filter((v) => (process.env.E2E_VARIANTS ?? ALL_VARIANTS.join(",")).split(",").includes(v));
 const secret = "bench-e2e-secret-0123456789abcdef";
 const token = `Bearer ${await new SignJWT({ sub: "bench" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("2h").sign(new TextEncoder().encode(secret))}`;
-const work = await mkdtemp(join(tmpdir(), "bench-e2e-"));
+const base = process.env.E2E_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
+const work = await mkdtemp(join(base, "bench-e2e-"));
 const TICKS = 100; // clock ticks a second in /proc/<pid>/stat
 
 const stub = spawn(process.execPath, [new URL("./annotations-server.ts", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
@@ -185,7 +190,7 @@ await writeMp4(big, 1024 * MiB);
 for (const path of many) await writeMp4(path, 64 * MiB);
 
 console.log(`machine: ${machine()}`);
-console.log(`a fresh server per run, warmed up; ${ROUNDS} rounds, variants shuffled each round; medians\n`);
+console.log(`files in ${base}; a fresh server per run, warmed up; ${ROUNDS} rounds, variants shuffled each round; medians\n`);
 const results: Record<string, Record<string, { rate: number; p50: number; p99: number; cpu: number; rss: number }>> = {};
 for (const workload of workloads.filter((w) => ONLY.has(w.name))) {
   const samples = Object.fromEntries(VARIANTS.map((v) => [v, [] as Array<Awaited<ReturnType<typeof measure>>>]));
@@ -205,7 +210,7 @@ for (const workload of workloads.filter((w) => ONLY.has(w.name))) {
 }
 
 const goals: Array<[string, number | undefined, string, (x: number) => boolean]> = [];
-const ratio = (w: string, a: Variant, b: Variant, key: "rate" | "rss" = "rate") => (results[w] ? results[w]![a]![key] / results[w]![b]![key] : undefined);
+const ratio = (w: string, a: Variant, b: Variant, key: "rate" | "rss" = "rate") => (results[w]?.[a] && results[w]?.[b] ? results[w]![a]![key] / results[w]![b]![key] : undefined);
 goals.push(["storeMedia / multer, 1 GiB", ratio("big", "store", "multer"), ">= 1.0x", (x) => x >= 1.0]);
 goals.push(["storeMedia / multer, 16 x 64 MiB", ratio("many", "store", "multer"), ">= 1.0x", (x) => x >= 1.0]);
 goals.push(["/detect / multer, 1 GiB", ratio("big", "detect", "multer"), ">= 0.95x", (x) => x >= 0.95]);
