@@ -98,6 +98,25 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       throw error;
     }));
 
+  /**
+   * The folder's fsync, shared: concurrent writes wait for one sync that started after their
+   * rename (a group commit), instead of one open, fsync and close each.
+   */
+  let syncing: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const syncFolder = (): Promise<void> => {
+    if (!syncing) {
+      syncing = syncDirectory(folder).finally(() => (syncing = undefined));
+      return syncing;
+    }
+    // The sync in flight may have started before this rename: the next one covers it.
+    queued ??= syncing.catch(() => {}).then(() => {
+      queued = undefined;
+      return syncFolder();
+    });
+    return queued;
+  };
+
   /** Writes so that a reader sees the old file or the new one, never a part; survives a power cut. */
   async function writeAtomically(file: string, entry: JournalEntry): Promise<void> {
     const temp = join(folder, `.tmp.${randomBytes(6).toString("hex")}.${processOwnerKey}`);
@@ -114,7 +133,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       await rm(temp, { force: true });
       throw error;
     }
-    await syncDirectory(folder);
+    await syncFolder();
   }
 
   function handleFor(file: string, entry: JournalEntry): JournalHandle {
