@@ -1,7 +1,7 @@
 // npm run bench:e2e — the benchmark users would run: uploads through HTTP on loopback, in one run,
 // against what they run today. Each run starts a fresh server process (bench/e2e-server.ts),
 // warms it up, resets its peak RSS, and sends one workload; variants are interleaved, their order
-// shuffled each round; medians of the rounds. Workloads: one 1 GiB upload, 16 concurrent 64 MiB
+// shuffled each round; medians of the rounds (3, and 5 for the small uploads). Workloads: one 1 GiB upload, 16 concurrent 64 MiB
 // uploads, 500 x 200 KB at concurrency 16. Every upload is new content (no duplicate shortcut).
 // Per run: throughput, request latency p50/p99, server CPU time, server peak RSS.
 // Files go to E2E_DIR, by default /dev/shm where it exists (memory: this VM's disk swings 3x
@@ -190,11 +190,13 @@ await writeMp4(big, 1024 * MiB);
 for (const path of many) await writeMp4(path, 64 * MiB);
 
 console.log(`machine: ${machine()}`);
-console.log(`files in ${base}; a fresh server per run, warmed up; ${ROUNDS} rounds, variants shuffled each round; medians\n`);
+console.log(`files in ${base}; a fresh server per run, warmed up; ${ROUNDS} rounds (small uploads: ${ROUNDS + 2}), variants shuffled each round; medians\n`);
 const results: Record<string, Record<string, { rate: number; p50: number; p99: number; cpu: number; rss: number }>> = {};
 for (const workload of workloads.filter((w) => ONLY.has(w.name))) {
   const samples = Object.fromEntries(VARIANTS.map((v) => [v, [] as Array<Awaited<ReturnType<typeof measure>>>]));
-  for (let round = 0; round < ROUNDS; round++) {
+  // Small uploads take under a second a run: two more rounds steady their medians.
+  const rounds = workload.name === "small" ? ROUNDS + 2 : ROUNDS;
+  for (let round = 0; round < rounds; round++) {
     const order = [...VARIANTS].sort(() => Math.random() - 0.5);
     for (const variant of order) samples[variant]?.push(await measure(workload, variant));
   }
