@@ -11,15 +11,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createReadStream, existsSync } from "node:fs";
-import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import { SignJWT } from "jose";
-import { sampleMp4, samplePng } from "../examples/sample-media.ts";
-import { machine, median } from "./lib.ts";
+import { samplePng } from "../examples/sample-media.ts";
+import { freshen, machine, median, writeMp4 } from "./lib.ts";
 
 const MiB = 2 ** 20;
 const ROUNDS = Number(process.env.E2E_ROUNDS ?? 3);
@@ -36,32 +36,6 @@ const TICKS = 100; // clock ticks a second in /proc/<pid>/stat
 const stub = spawn(process.execPath, [new URL("./annotations-server.ts", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
 const annotationsUrl = ((await once(stub.stdout, "data")) as [Buffer])[0].toString().trim();
 
-/** A well-formed MP4 of `bytes` at `path`. */
-async function writeMp4(path: string, bytes: number): Promise<void> {
-  const header = sampleMp4(0, 1);
-  const payload = bytes - header.length;
-  header.writeUInt32BE(8 + payload, header.length - 8);
-  const file = await open(path, "w");
-  await file.write(header, 0, header.length, 0);
-  const block = Buffer.alloc(MiB);
-  for (let written = 0, n = 0; written < payload; n++) {
-    const length = Math.min(MiB, payload - written);
-    block.fill(n & 255, 0, length);
-    await file.write(block, 0, length, header.length + written);
-    written += length;
-  }
-  await file.close();
-}
-
-/** New content for each run: a stamp in the file's head sample (so, a new media ID). */
-let stamp = 0;
-async function freshen(path: string): Promise<void> {
-  const file = await open(path, "r+");
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleBE(++stamp);
-  await file.write(bytes, 0, 8, 200);
-  await file.close();
-}
 
 const boundary = "----media-intake-e2e";
 const partHead = (name: string, type: string) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`);

@@ -1,6 +1,8 @@
 // Tiny benchmark helpers: medians of batch means, candidates interleaved round by round so
 // that drift (CPU frequency, page cache, the other core) hits every candidate alike.
+import { open } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
+import { sampleMp4 } from "../examples/sample-media.ts";
 
 export type Candidate = { name: string; run: () => unknown };
 
@@ -47,4 +49,33 @@ export class Report {
     if (!met) this.failed++;
     console.log(`${label.padEnd(58)} ${value.padStart(14)}   goal ${goal.padEnd(9)} ${met ? "met" : "MISSED"}`);
   }
+}
+
+/** A well-formed MP4 of `bytes` at `path`, written in 1 MiB blocks; resolves to its size. */
+export async function writeMp4(path: string, bytes: number): Promise<number> {
+  const header = sampleMp4(0, 1);
+  const payload = bytes - header.length;
+  header.writeUInt32BE(8 + payload, header.length - 8);
+  const file = await open(path, "w");
+  await file.write(header, 0, header.length, 0);
+  const block = Buffer.alloc(2 ** 20);
+  for (let written = 0, n = 0; written < payload; n++) {
+    const length = Math.min(block.length, payload - written);
+    block.fill(n & 255, 0, length);
+    block.writeUInt32BE(n, 0);
+    await file.write(block, 0, length, header.length + written);
+    written += length;
+  }
+  await file.close();
+  return header.length + payload;
+}
+
+let stamp = 0;
+/** New content for the next run: a stamp in the file's head sample (a new media ID, never a duplicate). */
+export async function freshen(path: string): Promise<void> {
+  const file = await open(path, "r+");
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleBE(++stamp);
+  await file.write(bytes, 0, 8, 200);
+  await file.close();
 }

@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createReadStream } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -18,8 +18,7 @@ import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import { SignJWT } from "jose";
 import { Upload } from "tus-js-client";
-import { sampleMp4 } from "../examples/sample-media.ts";
-import { machine, median } from "./lib.ts";
+import { freshen, machine, median, writeMp4 } from "./lib.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -29,34 +28,6 @@ const secret = "bench-tus-secret-0123456789abcdef";
 const token = `Bearer ${await new SignJWT({ sub: "bench" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret))}`;
 const work = await mkdtemp(join(tmpdir(), "bench-tus-"));
 
-/** A well-formed MP4 of about `bytes`, written to `path` in 1 MiB blocks. */
-async function writeMp4(path: string, bytes: number): Promise<number> {
-  const header = sampleMp4(0, 1);
-  const payload = bytes - header.length;
-  header.writeUInt32BE(8 + payload, header.length - 8);
-  const file = await open(path, "w");
-  await file.write(header, 0, header.length, 0);
-  const block = Buffer.alloc(MiB);
-  for (let written = 0, n = 0; written < payload; n++) {
-    const length = Math.min(MiB, payload - written);
-    block.fill(n & 255, 0, length);
-    block.writeUInt32BE(n, 0);
-    await file.write(block, 0, length, header.length + written);
-    written += length;
-  }
-  await file.close();
-  return header.length + payload;
-}
-
-/** Makes the file's content new (a byte in its head sample): a fresh media ID, never a duplicate. */
-let seed = 0;
-async function freshen(path: string): Promise<void> {
-  const file = await open(path, "r+");
-  const stamp = Buffer.alloc(4);
-  stamp.writeUInt32BE(++seed);
-  await file.write(stamp, 0, 4, 200);
-  await file.close();
-}
 
 /** `npm run example:express` on a fresh data directory; resolves with its URL. */
 async function startExample(dataRoot?: string): Promise<{ url: string; child: ChildProcess; root: string }> {

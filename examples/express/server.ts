@@ -15,14 +15,14 @@
 // before it answers 202 with where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the
 // journal's keys), JOURNAL_HEARTBEAT_MS (10000: a host missing three beats is settled by another).
 import { dirname, resolve } from "node:path";
-import { SignJWT, UnsecuredJWT } from "jose";
 import { pino } from "pino";
-import { createAnnotationsClient, startRecovery } from "../../src/index.ts";
+import { startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
 import type { RedisTusLocker } from "../../src/queue/index.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
+import { serviceClientFrom } from "./service-client.ts";
 
 const env = process.env;
 const logger = pino({ level: env.LOG_LEVEL ?? "info", base: { service: "detections" } });
@@ -41,20 +41,9 @@ if (!annotationsUrl) {
   logger.info({ url: annotationsUrl, dbPath }, "dev annotations server started");
 }
 
-// The service's own token, for the start-up recovery: given, or minted for the dev server.
-const serviceToken =
-  env.SERVICE_TOKEN ??
-  (secret
-    ? await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret))
-    : new UnsecuredJWT({ sub: "detections-service" }).encode());
 // One client: each request passes its caller's token; the service's token is the client's own,
 // for what outlives a request (records and statuses settled in the background, recovery).
-const client = createAnnotationsClient({
-  baseUrl: annotationsUrl,
-  token: serviceToken,
-  timeoutMs: Number(env.ANNOTATIONS_TIMEOUT_MS ?? 10_000),
-  totalTimeoutMs: Number(env.ANNOTATIONS_DEADLINE_MS ?? 60_000),
-});
+const client = await serviceClientFrom(env, annotationsUrl);
 // With Redis: the queue for detection, and the journal every host shares. Loaded only then, so
 // that one host needs no Redis client at all.
 let queue: QueuedDetection | undefined;

@@ -11,11 +11,10 @@
 // signal gives the running jobs back to the queue at once.
 import { setTimeout } from "node:timers/promises";
 import { UnrecoverableError } from "bullmq";
-import { SignJWT, UnsecuredJWT } from "jose";
 import { pino } from "pino";
-import { createAnnotationsClient } from "../../src/index.ts";
 import { createRedisJournal, startDetectionWorker } from "../../src/queue/index.ts";
 import { CorruptMediaError, detect } from "./detector.ts";
+import { serviceClientFrom } from "./service-client.ts";
 
 const env = process.env;
 const logger = pino({ level: env.LOG_LEVEL ?? "info", base: { service: "detections-worker" } });
@@ -26,18 +25,7 @@ for (const name of ["REDIS_URL", "ANNOTATIONS_URL"] as const) {
   }
 }
 const redisUrl = env.REDIS_URL as string;
-const secret = env.JWT_SECRET;
-const serviceToken =
-  env.SERVICE_TOKEN ??
-  (secret
-    ? await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("12h").sign(new TextEncoder().encode(secret))
-    : new UnsecuredJWT({ sub: "detections-service" }).encode());
-const client = createAnnotationsClient({
-  baseUrl: env.ANNOTATIONS_URL as string,
-  token: serviceToken,
-  timeoutMs: Number(env.ANNOTATIONS_TIMEOUT_MS ?? 10_000),
-  totalTimeoutMs: Number(env.ANNOTATIONS_DEADLINE_MS ?? 60_000),
-});
+const client = await serviceClientFrom(env, env.ANNOTATIONS_URL as string);
 const prefix = env.REDIS_PREFIX ?? "media-intake";
 const journal = createRedisJournal({ connection: redisUrl, prefix: `${prefix}:journal`, heartbeatMs: Number(env.JOURNAL_HEARTBEAT_MS ?? 10_000) });
 const delayMs = Number(env.DETECTOR_DELAY_MS ?? 0);

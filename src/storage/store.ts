@@ -334,33 +334,67 @@ async function writeAll(
   opts: NormalizedStoreOptions,
 ): Promise<{ size: number; detected: DetectedMediaKind | undefined }> {
   const limit = opts.maxBytes ?? Number.POSITIVE_INFINITY;
-  const pair = takeBuffers();
-  let [active, spare] = pair;
-  let filled = 0;
-  let received = 0;
-  let written = 0;
-  let pending: Promise<void> | undefined;
   const head: Uint8Array[] = [];
+  let received = 0;
   let checked = opts.verify === "off";
   let detected: DetectedMediaKind | undefined;
-
   const check = async () => {
     checked = true;
     const bytes = Buffer.concat(head);
     head.length = 0;
     detected = await checkContent(bytes, mediaType, opts);
   };
+  await writeChunksAt(handle, chunks, 0, {
+    async onChunk(chunk) {
+      received += chunk.byteLength;
+      if (received > limit) throw new MediaTooLargeError(opts.originalName, limit);
+      if (!checked) {
+        head.push(chunk);
+        if (received >= DETECTION_BYTES) await check();
+      }
+    },
+    async beforeLastWrite() {
+      if (!checked) await check();
+    },
+    onWritten: (end) => opts.onProgress?.(Object.freeze({ bytesWritten: end })),
+    describe: (error) => writeError(opts.originalName, error),
+  });
+  return { size: received, detected };
+}
+
+/**
+ * Writes `chunks` into `handle` from `position` through two pooled buffers: each full buffer
+ * goes out in one positional `write` while the other fills, so reading and writing overlap and
+ * memory stays at two buffers. `onChunk` sees each chunk before it is copied (a throw stops
+ * the write); resolves to the bytes written. The handle is the caller's to close.
+ */
+export async function writeChunksAt(
+  handle: FileHandle,
+  chunks: AsyncIterable<Uint8Array>,
+  position: number,
+  hooks: {
+    onChunk?: (chunk: Uint8Array) => void | Promise<void>;
+    beforeLastWrite?: () => Promise<void>;
+    onWritten?: (end: number) => void;
+    describe?: (error: unknown) => unknown;
+  } = {},
+): Promise<number> {
+  const pair = takeBuffers();
+  let [active, spare] = pair;
+  let filled = 0;
+  let written = 0;
+  let pending: Promise<void> | undefined;
   const flush = async () => {
     const buffer = active;
     const length = filled;
-    const position = written;
+    const at = position + written;
     const end = (written += length);
     // The other buffer is reused next: the write still running on it must end first.
     await pending;
-    pending = handle.write(buffer, 0, length, position).then(
-      () => opts.onProgress?.(Object.freeze({ bytesWritten: end })),
+    pending = handle.write(buffer, 0, length, at).then(
+      () => hooks.onWritten?.(end),
       (error: unknown) => {
-        throw writeError(opts.originalName, error);
+        throw hooks.describe ? hooks.describe(error) : error;
       },
     );
     // Seen by the next flush or the end of the loop; until then not an unhandled rejection.
@@ -368,15 +402,9 @@ async function writeAll(
     [active, spare] = [spare, active];
     filled = 0;
   };
-
   try {
     for await (const chunk of chunks) {
-      received += chunk.byteLength;
-      if (received > limit) throw new MediaTooLargeError(opts.originalName, limit);
-      if (!checked) {
-        head.push(chunk);
-        if (received >= DETECTION_BYTES) await check();
-      }
+      await hooks.onChunk?.(chunk);
       for (let offset = 0; offset < chunk.byteLength; ) {
         const take = Math.min(WRITE_BATCH_BYTES - filled, chunk.byteLength - offset);
         active.set(chunk.subarray(offset, offset + take), filled);
@@ -385,18 +413,18 @@ async function writeAll(
         if (filled === WRITE_BATCH_BYTES) await flush();
       }
     }
-    if (!checked) await check();
+    await hooks.beforeLastWrite?.();
     if (filled > 0) await flush();
     await pending;
   } catch (error) {
-    // The handle is closed by the caller: a write still running on it must finish first.
+    // The caller closes the handle: a write still running on it must finish first.
     await pending?.catch(() => {});
     throw error;
   } finally {
     // No write uses them any more (each was awaited): the next store takes them.
     giveBuffers(pair);
   }
-  return { size: received, detected };
+  return written;
 }
 
 /**

@@ -18,7 +18,7 @@ import type { LifecycleLogger } from "../lifecycle/settle.ts";
 import type { MediaTypeOptions } from "../media-type/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/resolve.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
-import { checkMediaHead, storeCompleteFile } from "../storage/store.ts";
+import { checkMediaHead, storeCompleteFile, writeChunksAt } from "../storage/store.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** Options of {@link createTusIntake}. */
@@ -229,7 +229,19 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
   /** The file store, with the content check once the first bytes are in. */
   class CheckedFileStore extends FileStore {
     override async write(readable: Parameters<FileStore["write"]>[0], id: string, offset: number): Promise<number> {
-      const end = await super.write(readable, id, offset);
+      // The store's own write loop (batched positional writes through pooled buffers), not
+      // @tus/file-store's stream pipeline: the upload's offset is the file's size either way.
+      if (!UPLOAD_ID.test(id)) throw new TusAnswer(404, "UPLOAD_NOT_FOUND", `No upload ${id}.`);
+      const target = await open(filePath(id), "r+").catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new TusAnswer(404, "UPLOAD_NOT_FOUND", `No upload ${id}.`);
+        throw error;
+      });
+      let end: number;
+      try {
+        end = offset + (await writeChunksAt(target, readable as AsyncIterable<Uint8Array>, offset));
+      } finally {
+        await target.close();
+      }
       if (offset < DETECTION_BYTES) {
         const upload = await this.getUpload(id);
         if (end >= DETECTION_BYTES || end === upload.size) {

@@ -50,6 +50,15 @@ function worker(detect: Parameters<typeof startDetectionWorker>[0], extra: { loc
   return started;
 }
 
+/** A worker in a child process that has taken the media's job and is in its detector (which never ends). */
+async function workerInDetect(detections: ReturnType<typeof queue>) {
+  const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
+  await doomed.line("READY");
+  await detections.enqueue({ id });
+  await doomed.line("IN_DETECT");
+  return doomed;
+}
+
 describe("detection on BullMQ", () => {
   it("duplicates from two web replicas are one job, and every waiter gets its result", async () => {
     const [replicaA, replicaB] = [queue(), queue()];
@@ -107,10 +116,7 @@ describe("detection on BullMQ", () => {
 
   it("a worker killed mid-job: BullMQ runs the job again on another worker, and the record ends right", async () => {
     const detections = queue();
-    const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
-    await doomed.line("READY");
-    await detections.enqueue({ id });
-    await doomed.line("IN_DETECT");
+    const doomed = await workerInDetect(detections);
     expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.AIProcessing);
     await doomed.kill();
     worker(async () => ({ boxes: 9 }), { lockDurationMs: 1_000, stalledIntervalMs: 300 });
@@ -143,11 +149,7 @@ describe("detection on BullMQ", () => {
 
   it("a killed worker's run is BullMQ's to end: a recovery pass meanwhile leaves the record in AIProcessing", async () => {
     const detections = queue();
-    const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
-    await doomed.line("READY");
-    await detections.enqueue({ id });
-    await doomed.line("IN_DETECT");
-    await doomed.kill();
+    await (await workerInDetect(detections)).kill();
     // Another host's recovery, once the dead worker's heartbeat has lapsed: nothing to end.
     const journal = createRedisJournal({ connection: redisUrl, prefix: `${name}:journal`, heartbeatMs: 100 });
     onTestFinished(() => journal.close());
@@ -167,11 +169,7 @@ describe("detection on BullMQ", () => {
 
   it("a job that stalls more often than maxStalledCount is failed by BullMQ, and its record goes to Error", async () => {
     const detections = queue();
-    const doomed = startChild(resolve(import.meta.dirname, "../fixtures/detection-worker.ts"), { redisUrl, annotationsUrl: service.url, token: "service-token", name });
-    await doomed.line("READY");
-    await detections.enqueue({ id });
-    await doomed.line("IN_DETECT");
-    await doomed.kill();
+    await (await workerInDetect(detections)).kill();
     let ran = 0;
     worker(
       async () => {
