@@ -161,7 +161,7 @@ function normalizeStoreOptions(options: StoreMediaOptions): NormalizedStoreOptio
  *
  * 1. The type is resolved from `originalName` before a byte is written.
  * 2. Bytes stream into `.<random>.partial` (created exclusively) in the type's directory, in
- *    1 MiB writes; `maxBytes` and the content check apply as they arrive.
+ *    256 KiB writes; `maxBytes` and the content check apply as they arrive.
  * 3. The ID is taken from the temp file (three positional reads), then the file is linked into
  *    place without ever replacing an existing file, and the temp name removed.
  * 4. Same ID already stored: the bytes are compared; identical means `created: false` and the
@@ -323,9 +323,8 @@ function sameFamily(declared: string, detected: string): boolean {
 }
 
 /**
- * The write loop: copies chunks into one of two 256 KiB buffers and writes each full buffer with a
- * single `write`, the other buffer filling meanwhile: reading and writing overlap, memory stays
- * at two buffers, and a chunk is free for the garbage collector as soon as it is copied.
+ * The store's write loop: {@link writeChunksAt} from the start of the temp file, with
+ * `maxBytes`, the content check on the first bytes and `onProgress` on the way.
  */
 async function writeAll(
   handle: FileHandle,
