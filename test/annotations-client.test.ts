@@ -300,6 +300,38 @@ describe("retries", () => {
     await failure(client({ retry: false }).media.get(id));
     expect(calls()).toBe(1);
   });
+
+  it("retry: false reports a timed-out attempt as unavailable, after one attempt", async () => {
+    const calls = sequence("get", path, [
+      async () => {
+        await delay(500);
+        return HttpResponse.json({ ...record, mediaStatus: 1 });
+      },
+    ]);
+    const error = await failure(client({ timeoutMs: 50, retry: false }).media.get(id));
+    expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+    expect(error.message).toBe("GET /api/media/6a9b7ce7844aa871: no answer in time (50 ms per attempt, or the call's deadline)");
+    expect(error).toMatchObject({ attempts: 1 });
+    expect(calls()).toBe(1);
+  });
+
+  it("a 503 then a success answers with the second attempt's record, after a backoff wait", async () => {
+    const calls = sequence("get", path, [() => new HttpResponse(null, { status: 503 }), () => HttpResponse.json({ ...record, mediaStatus: 2 })]);
+    expect(await client().media.get(id)).toMatchObject({ id, mediaStatus: MediaStatus.AIProcessing });
+    expect(calls()).toBe(2);
+    expect(logLines.map((line) => line.status)).toEqual([503, 200]);
+  });
+
+  it("does not retry an error of the fetch itself that is not the network's", async () => {
+    let calls = 0;
+    const broken = (async () => {
+      calls += 1;
+      throw new RangeError("a bug in a custom fetch");
+    }) as typeof fetch;
+    const error = await failure(client({ fetch: broken }).media.get(id));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(calls).toBe(1);
+  });
 });
 
 describe("createOrGet", () => {

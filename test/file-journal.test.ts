@@ -1,4 +1,4 @@
-import { readdir, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createAnnotationsClient, createFileJournal, MediaStatus, recoverInterrupted } from "../src/index.ts";
@@ -30,7 +30,7 @@ describe("the file journal", () => {
     expect(isOwnerAlive(processOwnerKey.replace(/^[^+]+/, "elsewhere"))).toBeUndefined();
   });
 
-  it("removes a dead owner's temp files and, once its entries are claimed, its heartbeat", async () => {
+  it("removes a dead owner's temp files and, once its entries are claimed, its log and heartbeat", async () => {
     const location = join(await makeTempDir(), "journal");
     const journal = createFileJournal(location);
     const entry = { kind: "run", id: "00000000000000e1", state: "active", at: Date.now() } as const;
@@ -40,12 +40,15 @@ describe("the file journal", () => {
     await writeFile(join(location, `.tmp.0123456789ab.${key}`), "{");
     await owner.kill();
     expect(await journal.sweep()).toBe(1);
-    expect((await readdir(location)).sort()).toEqual([`${key}.alive`, expect.stringMatching(new RegExp(`^00000000000000e1\\.run\\.[0-9a-f]{12}\\.${key.replace(/\+/g, "\\+")}\\.json$`))].sort());
+    expect((await readdir(location)).sort()).toEqual([`${key}.alive`, expect.stringMatching(new RegExp(`^[0-9a-f]{12}\\.${key.replace(/\+/g, "\\+")}\\.log$`))].sort());
     const [record] = await journal.list();
     const handle = await journal.claim(record!);
+    expect(handle?.entry).toEqual({ ...entry, state: "settle" });
     await handle?.remove();
     await journal.sweep();
     expect((await readdir(location)).filter((name) => name.includes(key))).toEqual([]);
+    // The claimed log went with its last entry.
+    expect((await readdir(location)).filter((name) => name.endsWith(".log"))).toEqual([]);
   });
 
   it("judges an owner in another pid namespace by its heartbeat", async () => {
@@ -53,9 +56,9 @@ describe("the file journal", () => {
     const journal = createFileJournal(location, { heartbeatMs: 100 });
     const foreign = processOwnerKey.replace(/^[^+]+/, "container2");
     await journal.add({ kind: "run", id: "00000000000000f1", state: "active", at: Date.now() });
-    const [mine] = await journal.list();
-    const name = mine!.key.slice(location.length + 1).replace(processOwnerKey, foreign);
-    await writeFile(join(location, name), JSON.stringify({ kind: "run", id: "00000000000000f1", state: "active", at: Date.now() }));
+    // A log of a process in another container, as it writes one.
+    const line = JSON.stringify({ k: "0123456789ab", e: { kind: "run", id: "00000000000000f1", state: "active", at: Date.now() } });
+    await writeFile(join(location, `abcdef012345.${foreign}.log`), `\n${line}`);
     // No heartbeat at all: dead.
     expect((await journal.list()).find((r) => r.owner === foreign)?.ownerAlive).toBe(false);
     await writeFile(join(location, `${foreign}.alive`), "");
@@ -65,6 +68,66 @@ describe("the file journal", () => {
     await utimes(join(location, `${foreign}.alive`), old, old);
     expect((await journal.list()).find((r) => r.owner === foreign)?.ownerAlive).toBe(false);
     await journal.close();
+  });
+
+  it("keeps one log for concurrent entries, and no file once they are gone", async () => {
+    const location = join(await makeTempDir(), "journal");
+    const journal = createFileJournal(location);
+    const handles = await Promise.all(Array.from({ length: 50 }, (_, i) => journal.add({ kind: "run", id: `00000000000003${i.toString(16).padStart(2, "0")}`, state: "active", at: Date.now() })));
+    expect((await readdir(location)).filter((name) => name.endsWith(".log"))).toHaveLength(1);
+    await Promise.all(handles.map((handle, i) => handle.update({ status: i % 2 === 0 ? 3 : 6 })));
+    // The file says what this process holds: the last line of each key wins.
+    const [log] = (await readdir(location)).filter((name) => name.endsWith(".log"));
+    const onDisk = new Map<string, { status?: number }>();
+    for (const line of (await readFile(join(location, log!), "utf8")).split("\n").filter(Boolean)) {
+      const { k, e } = JSON.parse(line) as { k: string; e: { status?: number } };
+      onDisk.set(k, e);
+    }
+    expect([...onDisk.values()].map((e) => e.status).sort()).toEqual(handles.map((_, i) => (i % 2 === 0 ? 3 : 6)).sort());
+    await Promise.all(handles.map((handle) => handle.remove()));
+    expect((await readdir(location)).filter((name) => !name.endsWith(".alive"))).toEqual([]);
+  });
+
+  it("a dead owner's log cut short mid-line by a crash keeps every whole entry, and takes the claimer's lines after it", async () => {
+    const location = join(await makeTempDir(), "journal");
+    const journal = createFileJournal(location);
+    const dead = processOwnerKey.replace(/\+\d+$/, "+1");
+    const entry = { kind: "run", id: "00000000000004a1", state: "active", at: 5 };
+    await mkdir(location, { recursive: true });
+    const whole = JSON.stringify({ k: "000000000001", e: entry });
+    const cut = JSON.stringify({ k: "000000000002", e: { ...entry, id: "00000000000004a2" } }).slice(0, 30);
+    await writeFile(join(location, `abcdef012345.${dead}.log`), `\n${whole}\n${cut}`);
+    const [record, ...more] = await journal.list();
+    expect(more).toEqual([]);
+    expect(record).toMatchObject({ owner: dead, ownerAlive: false, mine: false, entry });
+    const handle = await journal.claim(record!);
+    expect(handle?.entry).toEqual({ ...entry, state: "settle" });
+    // Another process reads the claimed log as this process's, in state settle.
+    const [again] = await journal.list();
+    expect(again).toMatchObject({ mine: true, entry: { ...entry, state: "settle" } });
+    await handle?.update({ status: 3 });
+    await handle?.remove();
+    expect(await journal.list()).toEqual([]);
+    expect((await readdir(location)).filter((name) => name.endsWith(".log"))).toEqual([]);
+  });
+
+  it("lists, claims and settles the entries 0.1.0 left (one JSON file each)", async () => {
+    const location = join(await makeTempDir(), "journal");
+    const journal = createFileJournal(location);
+    const dead = processOwnerKey.replace(/\+\d+$/, "+1");
+    const entry = { kind: "run", id: "00000000000005a1", state: "active", at: 7 };
+    await mkdir(location, { recursive: true });
+    await writeFile(join(location, `00000000000005a1.run.0123456789ab.${dead}.json`), JSON.stringify(entry));
+    const [record] = await journal.list("00000000000005a1");
+    expect(record).toMatchObject({ owner: dead, ownerAlive: false, entry });
+    const [first, second] = await Promise.all([journal.claim(record!), createFileJournal(location).claim(record!)]);
+    const handle = first ?? second;
+    expect([first, second].filter(Boolean)).toHaveLength(1);
+    expect(handle?.entry).toMatchObject({ state: "settle" });
+    await handle?.update({ status: 3 });
+    expect((await journal.list())[0]).toMatchObject({ mine: true, entry: { state: "settle", status: 3 } });
+    await handle?.remove();
+    expect(await journal.list()).toEqual([]);
   });
 
   it("settles a dead owner's runs by the newest start, whatever order they are claimed in", async () => {

@@ -56,7 +56,8 @@ const client = (options: { timeoutMs?: number; totalTimeoutMs?: number; retries?
 const isPost = (r: FakeRequest) => r.method === "POST";
 const isStatus = (status: number) => (r: FakeRequest) => r.method === "PUT" && r.body === JSON.stringify({ MediaStatus: status });
 const journalFolder = () => join(directories.videosDir, ".media-intake-journal");
-const entriesLeft = async () => (await readdir(journalFolder()).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
+/** The journal's files that hold entries: logs (a log goes with its last entry) and 0.1.0's entry files. */
+const entriesLeft = async () => (await readdir(journalFolder()).catch(() => [] as string[])).filter((name) => name.endsWith(".log") || name.endsWith(".json"));
 
 /** The faults a test injects, once each, in order of the matchers. */
 function faultOnce(match: (request: FakeRequest) => boolean, fault: Fault): Promise<FakeRequest> {

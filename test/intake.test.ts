@@ -154,7 +154,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
     expect(await readFile(path)).toEqual(samplePng());
     failing = false;
     await vi.waitFor(() => expect(fake.records.get(id)).toMatchObject({ path, userId: "user-7", mediaStatus: 1 }), { timeout: 10_000 });
-    await vi.waitFor(async () => expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).not.toContainEqual(expect.stringMatching(/\.json$/)));
+    await vi.waitFor(async () => expect(await readdir(join(directories.videosDir, ".media-intake-journal"))).not.toContainEqual(expect.stringMatching(/\.(log|json)$/)));
   });
 
   it("create failing with the service down keeps the file for the record to come", async () => {
@@ -278,16 +278,21 @@ describe("trackMediaProcessing", () => {
 
   it("journals the run while it lives, and removes the entry after", async () => {
     const media = await stored();
-    let during: string[] = [];
+    const folder = join(directories.videosDir, ".media-intake-journal");
+    let during: unknown[] = [];
     const detect = trackMediaProcessing(
       async () => {
-        during = await readdir(join(directories.videosDir, ".media-intake-journal"));
+        // What the file on disk holds while the run lives: the run's entry, in this process's log.
+        const logs = (await readdir(folder)).filter((name) => name.endsWith(".log"));
+        during = (await Promise.all(logs.map((name) => readFile(join(folder, name), "utf8"))))
+          .flatMap((text) => text.split("\n").filter(Boolean))
+          .map((line) => (JSON.parse(line) as { e?: unknown }).e);
       },
       { client: client(), token, directories },
     );
     await detect(media);
-    expect(during.filter((name) => name.endsWith(".json"))).toEqual([expect.stringMatching(new RegExp(`^${media.id}\\.run\\.`))]);
-    expect((await readdir(join(directories.videosDir, ".media-intake-journal"))).filter((name) => name.endsWith(".json"))).toEqual([]);
+    expect(during).toEqual([expect.objectContaining({ kind: "run", id: media.id, state: "active" })]);
+    expect((await readdir(folder)).filter((name) => name.endsWith(".log") || name.endsWith(".json"))).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { HTTPError, KyInstance } from "ky";
+import type { KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
 import {
   type AnnotationsCallInfo,
@@ -155,11 +155,15 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   const baseFetch = options.fetch ?? globalThis.fetch;
   const { logger } = options;
 
+  const userAgent = options.userAgent ?? `media-intake/${packageJson.version}`;
+  const base = prefix.endsWith("/") ? prefix : `${prefix}/`;
+  const retryable = new Set([408, 429, ...serverErrors]);
+
   const createApi = (ky: typeof import("ky")["default"]): KyInstance => ky.create({
     prefix,
     timeout: timeoutMs,
     totalTimeout: totalTimeoutMs,
-    headers: { "user-agent": options.userAgent ?? `media-intake/${packageJson.version}`, accept: "application/json" },
+    headers: { "user-agent": userAgent, accept: "application/json" },
     retry: {
       limit: retry.retries,
       methods: ["get", "put", "post"],
@@ -187,13 +191,60 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     return bare;
   }
 
+  /** The outcome of {@link firstAttempt}: an answer to keep (its body read), one to retry, or a failure. */
+  type FirstOutcome = { kept: Response; text: string } | { retry: Response } | { error: unknown };
+
+  /**
+   * The first attempt, on fetch itself: ky builds, merges and clones a `Request` per call so
+   * that it can send it again, which costs more than the call on a fast service. Only a call
+   * that needs a retry goes through ky, which is handed this attempt's outcome first. The
+   * bounds are ky's: `timeoutMs` until the headers, then the body within what is left of the
+   * per-attempt and whole-call bounds.
+   */
+  async function firstAttempt(url: string, init: RequestInit, signal: AbortSignal | undefined, send: (input: string, init: RequestInit) => Promise<Response>, info: AnnotationsCallInfo): Promise<FirstOutcome> {
+    const started = performance.now();
+    const controller = new AbortController();
+    let timedOut = false;
+    const arm = (ms: number) =>
+      setTimeout(() => {
+        timedOut = true;
+        controller.abort(new DOMException(`No answer within ${ms} ms`, "TimeoutError"));
+      }, ms);
+    let timer = arm(Math.min(timeoutMs, totalTimeoutMs));
+    const forward = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", forward, { once: true });
+    try {
+      let response: Response;
+      try {
+        response = await send(url, { ...init, signal: controller.signal });
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        return { error };
+      }
+      if (!response.ok && retryable.has(response.status) && retry.retries > 0) return { retry: response };
+      clearTimeout(timer);
+      const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
+      timer = arm(bound);
+      try {
+        return { kept: response, text: await response.text() };
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (!response.ok) throw httpError(response.status, response.statusText, undefined, info);
+        const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
+        throw new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
+    }
+  }
+
   /** One call with its retries; resolves to the status and the body text. */
   async function request(method: "GET" | "POST" | "PUT", path: string, call: AnnotationsCallOptions, json?: unknown) {
     const { signal } = call;
     signal?.throwIfAborted();
     const token = await tokenFor(call, method, path);
     const { ky } = loaded ?? (await load());
-    api ??= createApi(ky.default);
     const info = { method, path, attempts: 0 };
     // Every attempt passes through here: it counts them and logs one line each.
     const countingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -209,6 +260,30 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       }
     };
     const started = performance.now();
+    const headers: Record<string, string> = { "user-agent": userAgent, accept: "application/json", authorization: `Bearer ${token}` };
+    if (json !== undefined) headers["content-type"] = "application/json";
+    const init = { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) };
+    const first = await firstAttempt(base + path.slice(1), init, signal, countingFetch, info);
+    if ("kept" in first) {
+      const { kept, text } = first;
+      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }));
+      return { status: kept.status, text, info: Object.freeze({ ...info }) };
+    }
+    if ("error" in first && (retry.retries === 0 || !isRetryableFailure(first.error))) {
+      throw firstAttemptError(first.error, Object.freeze({ ...info }));
+    }
+    // ky takes it from here: its first "attempt" is the one made above, replayed, so that its
+    // policy (backoff, Retry-After, the deadline) decides the wait before the next.
+    let replayed = false;
+    const replayingFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      if (replayed) return countingFetch(input, init);
+      replayed = true;
+      if ("retry" in first) return Promise.resolve(first.retry);
+      // A timed-out first attempt is retried as ky retries a timeout: like a network error.
+      const error = first.error as Error;
+      return Promise.reject(isRawNetworkError(error) ? error : Object.assign(new TypeError("fetch failed"), { cause: error }));
+    };
+    api ??= createApi(ky.default);
     let response: Response;
     try {
       response = await api(path.slice(1), {
@@ -216,7 +291,8 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
         json,
         signal,
         headers: { authorization: `Bearer ${token}` },
-        fetch: countingFetch,
+        totalTimeout: Math.max(1, Math.floor(totalTimeoutMs - (performance.now() - started))),
+        fetch: replayingFetch,
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
@@ -232,6 +308,18 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
       throw new AnnotationsUnavailableError(Object.freeze({ ...info }), reason, timedOut ? undefined : error);
     }
+  }
+
+  /** The error of a first attempt that got no answer, when there are no retries. */
+  function firstAttemptError(error: unknown, info: AnnotationsCallInfo): unknown {
+    if ((error as Error)?.name === "TimeoutError") {
+      return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
+    }
+    if (isRawNetworkError(error)) {
+      const code = ((error as Error).cause as { code?: string } | undefined)?.code;
+      return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, error as Error);
+    }
+    return error;
   }
 
   function parseRecord(text: string, info: AnnotationsCallInfo): MediaRecord {
@@ -294,6 +382,16 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   return Object.freeze({ media: Object.freeze(media) });
 }
 
+/** Whether fetch failed without an answer (undici's "fetch failed", a connection cut: "terminated"). */
+function isRawNetworkError(error: unknown): error is TypeError {
+  return error instanceof TypeError && (error.message === "fetch failed" || error.message === "terminated");
+}
+
+/** A failure without an answer that is retried: the network's, or the attempt's timeout. */
+function isRetryableFailure(error: unknown): boolean {
+  return isRawNetworkError(error) || (error as Error)?.name === "TimeoutError";
+}
+
 /** Reads a response body as text, giving up (and cancelling it) after `ms` or on `signal`. */
 async function readBody(response: Response, ms: number, signal: AbortSignal | undefined): Promise<string> {
   if (!response.body) return "";
@@ -316,7 +414,7 @@ async function readBody(response: Response, ms: number, signal: AbortSignal | un
 /** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */
 async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
   const { isHTTPError, isNetworkError, isTimeoutError } = ky;
-  if (isHTTPError(error)) return httpError(error, info);
+  if (isHTTPError(error)) return httpError(error.response.status, error.response.statusText, error.data, info);
   if (isTimeoutError(error)) {
     return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
   }
@@ -328,9 +426,9 @@ async function mapError(ky: typeof import("ky"), error: unknown, info: Annotatio
   return error;
 }
 
-function httpError(error: HTTPError, info: AnnotationsCallInfo): AnnotationsHttpError {
-  const { status, statusText } = error.response;
-  let data: unknown = error.data;
+/** The error of an answer that is not a success; `data` is its body (text or parsed). */
+function httpError(status: number, statusText: string, body: unknown, info: AnnotationsCallInfo): AnnotationsHttpError {
+  let data: unknown = body;
   if (typeof data === "string") {
     try {
       data = JSON.parse(data);

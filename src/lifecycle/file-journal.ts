@@ -1,14 +1,18 @@
-// The journal on files, for one host: one small JSON file per entry, named after its media ID
-// and its owner, in `<videosDir>/.media-intake-journal/`. Entries are never renewed, so a removed
-// entry can never be written back; a claim is a rename to the claimer's name, which exactly one
-// claimer wins; the owner's liveness comes from its pid and start time (or, for a process in
-// another pid namespace, from a heartbeat file it touches).
+// The journal on files, for one host, in `<videosDir>/.media-intake-journal/`. Each process
+// appends its entries to a log of its own (`<12 hex>.<owner>.log`, one JSON line per change:
+// an entry put under its key, or its key removed), and concurrent changes share one fdatasync
+// (a group commit): an upload's entries cost a few appended lines, not a file written, synced
+// and renamed each. A log goes when its last entry does. Entries are never renewed: a removed
+// entry's key is never written again. A dead owner's log is claimed by renaming it to the
+// claimer's name, which exactly one claimer wins; the claimer appends its entries back in state
+// `settle` and settles them. The owner's liveness comes from its pid and start time (or, for a
+// process in another pid namespace, from a heartbeat file it touches). Entries written by
+// 0.1.0 (one JSON file each) are still listed, claimed and settled.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { unlinkSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { closeSync, fdatasync, fsync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
-import { syncDirectory } from "../utils/fs-errors.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
@@ -16,9 +20,121 @@ import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from ".
 /** The journal's folder inside `videosDir`. */
 export const JOURNAL_DIRECTORY_NAME = ".media-intake-journal";
 
+const LOG = new RegExp(`^[0-9a-f]{12}\\.(${OWNER_KEY_PATTERN})\\.log$`);
+/** 0.1.0's entry files and their temp files. */
 const ENTRY = new RegExp(`^(V?[0-9a-f]{16})\\.(intake|run)\\.([0-9a-f]{12})\\.(${OWNER_KEY_PATTERN})\\.json$`);
 const TEMP = new RegExp(`^\\.tmp\\.[0-9a-f]{12}\\.(${OWNER_KEY_PATTERN})$`);
 const HEARTBEAT = new RegExp(`^(${OWNER_KEY_PATTERN})\\.alive$`);
+
+/** A log past this size takes no new entries; it goes once its last entry does. */
+const ROTATE_BYTES = 1 << 20;
+
+/** 12 hex digits unique in this process (with the owner key in a name: unique on the host). */
+const namePrefix = randomBytes(3).toString("hex");
+let nameCounter = 0;
+function uniqueName(): string {
+  nameCounter = (nameCounter + 1) % 0x1000000;
+  return namePrefix + nameCounter.toString(16).padStart(6, "0");
+}
+
+function callback(run: (done: (error: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => run((error) => (error ? reject(error) : resolve())));
+}
+
+/** fsync of a file or folder by path (a folder's makes the names created and renamed in it durable). */
+async function syncPath(path: string): Promise<void> {
+  const fd = openSync(path, "r");
+  try {
+    await callback((done) => fsync(fd, done));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes a file; one that is gone already is fine. */
+function removeIfThere(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+}
+
+/**
+ * One sync shared by concurrent callers (a group commit): each waits for a sync that started
+ * after its write, instead of one each. `idle` settles once none is running or queued.
+ */
+function groupSync(run: () => Promise<void>): { (): Promise<void>; idle(): Promise<void> } {
+  let syncing: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const sync = (): Promise<void> => {
+    if (!syncing) {
+      syncing = run().finally(() => (syncing = undefined));
+      return syncing;
+    }
+    // The sync in flight may have started before this write: the next one covers it.
+    queued ??= syncing.catch(() => {}).then(() => {
+      queued = undefined;
+      return sync();
+    });
+    return queued;
+  };
+  return Object.assign(sync, { idle: () => Promise.allSettled([syncing, queued]).then(() => undefined) });
+}
+
+/**
+ * Runs operations one at a time, in order, per entry: an update still being written must not
+ * land after the removal and bring the entry back.
+ */
+function oneAtATime(): <T>(operation: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (operation) => {
+    const next = last.then(operation, operation);
+    last = next.catch(() => {});
+    return next;
+  };
+}
+
+/** A log file this process appends to. */
+interface Log {
+  readonly path: string;
+  readonly fd: number;
+  /** How many entries it holds. */
+  live: number;
+  /** It takes no new entries (claimed from a dead owner, too large, or a write failed). */
+  retired: boolean;
+  size: number;
+  /** Its name is durable (the folder synced after it was created or renamed). */
+  named: Promise<void>;
+  readonly sync: ReturnType<typeof groupSync>;
+}
+
+/** A line of a log: an entry put under its key, or (without `e`) the key removed. */
+interface LogLine {
+  k: string;
+  e?: JournalEntry;
+}
+
+/** Each line starts with a newline, which also ends a line a crash cut short: parsing skips it. */
+const lineOf = (line: LogLine) => `\n${JSON.stringify(line)}`;
+
+/** The entries a log holds, by key; cut or unreadable lines are skipped. */
+function replay(text: string): Map<string, JournalEntry> {
+  const entries = new Map<string, JournalEntry>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    let parsed: LogLine;
+    try {
+      parsed = JSON.parse(line) as LogLine;
+    } catch {
+      continue;
+    }
+    if (typeof parsed?.k !== "string") continue;
+    if (parsed.e && typeof parsed.e === "object") entries.set(parsed.k, Object.freeze(parsed.e));
+    else entries.delete(parsed.k);
+  }
+  return entries;
+}
 
 /** Options of {@link createFileJournal}. */
 export interface FileJournalOptions {
@@ -70,6 +186,28 @@ export function fileJournalFor(directories: StorageDirectories): MediaJournal {
   return journal;
 }
 
+/** What the journals of one folder share in this process: its logs and its entries' handles. */
+interface FolderState {
+  /** The log new entries go to. */
+  active: Log | undefined;
+  /** Every log this process holds open, by path. */
+  readonly logs: Map<string, Log>;
+  /** This process's entries, by record key (`<log path>#<key>`). */
+  readonly handles: Map<string, JournalHandle>;
+  /** Dead owners' logs being claimed or claimed: the handles won and not yet handed out. */
+  readonly claims: Map<string, Promise<Map<string, JournalHandle> | undefined>>;
+  readonly syncFolder: () => Promise<void>;
+}
+const folderStates = new Map<string, FolderState>();
+function stateOf(folder: string): FolderState {
+  let state = folderStates.get(folder);
+  if (!state) {
+    state = { active: undefined, logs: new Map(), handles: new Map(), claims: new Map(), syncFolder: groupSync(() => syncPath(folder)) };
+    folderStates.set(folder, state);
+  }
+  return state;
+}
+
 /**
  * A {@link MediaJournal} on files in `folder`, for the processes of one host (any number of
  * them, cluster mode and containers sharing the volume included). Use {@link fileJournalFor}
@@ -79,6 +217,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
   rejectUnknownOptions(options, ["heartbeatMs"], "createFileJournal");
   const heartbeatMs = checkHeartbeat(options.heartbeatMs ?? 10_000);
   const heartbeatFile = join(folder, `${processOwnerKey}.alive`);
+  const state = stateOf(folder);
   let ready: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
@@ -98,79 +237,125 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       throw error;
     }));
 
-  /**
-   * The folder's fsync, shared: concurrent writes wait for one sync that started after their
-   * rename (a group commit), instead of one open, fsync and close each.
-   */
-  let syncing: Promise<void> | undefined;
-  let queued: Promise<void> | undefined;
-  const syncFolder = (): Promise<void> => {
-    if (!syncing) {
-      syncing = syncDirectory(folder).finally(() => (syncing = undefined));
-      return syncing;
-    }
-    // The sync in flight may have started before this rename: the next one covers it.
-    queued ??= syncing.catch(() => {}).then(() => {
-      queued = undefined;
-      return syncFolder();
-    });
-    return queued;
-  };
-
-  /** Writes so that a reader sees the old file or the new one, never a part; survives a power cut. */
-  async function writeAtomically(file: string, entry: JournalEntry): Promise<void> {
-    const temp = join(folder, `.tmp.${randomBytes(6).toString("hex")}.${processOwnerKey}`);
-    try {
-      const handle = await open(temp, "wx");
-      try {
-        await handle.writeFile(JSON.stringify(entry));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-    await syncFolder();
+  /** A log of this process, open for appending: created (`wx`) or claimed (renamed to its name). */
+  function openLog(path: string, flags: "wx" | "a", retired: boolean): Log {
+    const fd = openSync(path, flags);
+    const log: Log = { path, fd, live: 0, retired, size: 0, named: state.syncFolder(), sync: groupSync(() => callback((done) => fdatasync(fd, done))) };
+    log.named.catch(() => {});
+    state.logs.set(path, log);
+    return log;
   }
 
-  function handleFor(file: string, entry: JournalEntry): JournalHandle {
+  /** The log for a new entry: the current one, or a new one when it is full or there is none. */
+  function activeLog(): Log {
+    if (state.active && !state.active.retired) return state.active;
+    state.active = openLog(join(folder, `${uniqueName()}.${processOwnerKey}.log`), "wx", false);
+    return state.active;
+  }
+
+  /**
+   * Appends lines with system calls of their own, not through the thread pool: an append is a
+   * few microseconds, less than a round trip to the pool. Only the syncs, which wait on the
+   * disk, go there. A log whose write fails takes no new entries.
+   */
+  function append(log: Log, text: string): void {
+    const bytes = Buffer.from(text);
+    try {
+      for (let written = 0; written < bytes.length; ) written += writeSync(log.fd, bytes, written);
+    } catch (error) {
+      log.retired = true;
+      if (state.active === log) state.active = undefined;
+      throw error;
+    }
+    log.size += bytes.length;
+    if (log.size > ROTATE_BYTES) {
+      log.retired = true;
+      if (state.active === log) state.active = undefined;
+    }
+  }
+
+  /** The log's last entry is gone: so is the log (its file closed once its syncs are over). */
+  function drop(log: Log): void {
+    log.retired = true;
+    if (state.active === log) state.active = undefined;
+    state.logs.delete(log.path);
+    try {
+      removeIfThere(log.path);
+    } finally {
+      void log.sync.idle().then(() => closeSync(log.fd));
+    }
+  }
+
+  /** The handle of entry `k` of `log`. */
+  function logHandle(log: Log, k: string, entry: JournalEntry): JournalHandle {
+    const key = `${log.path}#${k}`;
     let current = entry;
     let removed = false;
-    // One operation at a time per entry: an update still renaming its temp file must not land
-    // after the removal and bring the entry back.
-    let last: Promise<unknown> = Promise.resolve();
-    const inTurn = <T>(operation: () => Promise<T>): Promise<T> => {
-      const next = last.then(operation, operation);
-      last = next.catch(() => {});
-      return next;
-    };
-    return {
-      key: file,
+    const inTurn = oneAtATime();
+    const handle: JournalHandle = {
+      key,
       get entry() {
         return current;
       },
       update(changes) {
         return inTurn(async () => {
-          if (removed) throw new Error(`Updating journal entry ${file}: it was removed.`);
+          if (removed) throw new Error(`Updating journal entry ${key}: it was removed.`);
           const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
-          await writeAtomically(file, next);
+          append(log, lineOf({ k, e: next }));
+          await Promise.all([log.named, log.sync()]);
           current = next;
         });
       },
       remove() {
         return inTurn(async () => {
+          if (removed) return;
           removed = true;
-          await rm(file, { force: true });
+          state.handles.delete(key);
+          log.live -= 1;
+          // Written even when the log goes with it: should the removal of the file fail, its
+          // text still says the entry is gone.
+          append(log, lineOf({ k }));
+          if (log.live === 0) drop(log);
         });
       },
     };
+    state.handles.set(key, handle);
+    log.live += 1;
+    return handle;
+  }
+
+  /**
+   * Claims a dead owner's log: renamed to this process's name (exactly one claimer wins), its
+   * entries appended back in state `settle`. Resolves to their handles by key, or `undefined`
+   * when another claimer won.
+   */
+  async function claimLog(path: string): Promise<Map<string, JournalHandle> | undefined> {
+    await prepare();
+    const claimed = join(folder, `${uniqueName()}.${processOwnerKey}.log`);
+    try {
+      await rename(path, claimed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    // Read back what was claimed: the file, not the listing, is the truth.
+    const entries = replay(await readFile(claimed, "utf8"));
+    const log = openLog(claimed, "a", true);
+    const won = new Map<string, JournalHandle>();
+    let lines = "";
+    for (const [k, entry] of entries) {
+      const settled = entry.state === "settle" ? entry : (Object.freeze({ ...entry, state: "settle" }) as JournalEntry);
+      if (settled !== entry) lines += lineOf({ k, e: settled });
+      won.set(k, logHandle(log, k, settled));
+    }
+    if (lines) append(log, lines);
+    await Promise.all([log.named, log.sync()]);
+    if (log.live === 0) drop(log);
+    return won;
   }
 
   /** Judges an owner: by pid and start time on this kernel, else by its heartbeat. */
-  async function alive(owner: string, heartbeats: Map<string, number>, now: number): Promise<boolean> {
+  function alive(owner: string, heartbeats: Map<string, number>, now: number): boolean {
     const known = isOwnerAlive(owner);
     if (known !== undefined) return known;
     const beat = heartbeats.get(owner);
@@ -195,31 +380,129 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     return beats;
   }
 
+  /** Another process's log (or one of another copy of this module), read: its entries by key. */
+  async function readLog(name: string): Promise<Map<string, JournalEntry>> {
+    return replay(await readFile(join(folder, name), "utf8").catch(() => ""));
+  }
+
+  // -- Entries of 0.1.0: one JSON file each, renamed to claim, rewritten whole to update.
+
+  /** Writes so that a reader sees the old file or the new one, never a part; survives a power cut. */
+  async function writeAtomically(file: string, entry: JournalEntry): Promise<void> {
+    const temp = join(folder, `.tmp.${uniqueName()}.${processOwnerKey}`);
+    try {
+      const fd = openSync(temp, "wx");
+      try {
+        writeSync(fd, JSON.stringify(entry));
+        await callback((done) => fsync(fd, done));
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, file);
+    } catch (error) {
+      removeIfThere(temp);
+      throw error;
+    }
+    await state.syncFolder();
+  }
+
+  function fileHandle(file: string, entry: JournalEntry): JournalHandle {
+    let current = entry;
+    let removed = false;
+    const inTurn = oneAtATime();
+    return {
+      key: file,
+      get entry() {
+        return current;
+      },
+      update(changes) {
+        return inTurn(async () => {
+          if (removed) throw new Error(`Updating journal entry ${file}: it was removed.`);
+          const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
+          await writeAtomically(file, next);
+          current = next;
+        });
+      },
+      remove() {
+        return inTurn(async () => {
+          removed = true;
+          removeIfThere(file);
+        });
+      },
+    };
+  }
+
+  async function claimFile(record: JournalRecord): Promise<JournalHandle | undefined> {
+    const match = ENTRY.exec(record.key.slice(folder.length + 1));
+    if (!match) return undefined;
+    const claimed = join(folder, `${match[1]}.${match[2]}.${match[3]}.${processOwnerKey}.json`);
+    await prepare();
+    try {
+      await rename(record.key, claimed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    const entry = JSON.parse(await readFile(claimed, "utf8")) as JournalEntry;
+    const handle = fileHandle(claimed, Object.freeze(entry));
+    if (entry.state !== "settle") await handle.update({ state: "settle" });
+    return handle;
+  }
+
   const journal: MediaJournal = {
     location: folder,
     async add(entry) {
       await prepare();
-      const file = join(folder, `${entry.id}.${entry.kind}.${randomBytes(6).toString("hex")}.${processOwnerKey}.json`);
-      const frozen = Object.freeze({ ...entry });
-      await writeAtomically(file, frozen);
-      return handleFor(file, frozen);
+      const log = activeLog();
+      const k = uniqueName();
+      const frozen = Object.freeze({ ...entry }) as JournalEntry;
+      const line = lineOf({ k, e: frozen });
+      const handle = logHandle(log, k, frozen);
+      try {
+        append(log, line);
+      } catch (error) {
+        state.handles.delete(handle.key);
+        log.live -= 1;
+        if (log.live === 0) drop(log);
+        throw error;
+      }
+      try {
+        await Promise.all([log.named, log.sync()]);
+      } catch (error) {
+        // Not known to be durable: not the caller's. Removed, if the log still takes lines.
+        await handle.remove().catch(() => {});
+        throw error;
+      }
+      return handle;
     },
     async list(id) {
       const all = await names();
-      const matches = all.flatMap((name) => {
-        const match = ENTRY.exec(name);
-        return match && (id === undefined || match[1] === id) ? [{ name, owner: match[4] as string }] : [];
+      const records: JournalRecord[] = [];
+      // This process's own entries from memory: they are what its logs say.
+      for (const handle of state.handles.values()) {
+        if (id !== undefined && handle.entry.id !== id) continue;
+        records.push(Object.freeze({ key: handle.key, owner: processOwnerKey, ownerAlive: true, mine: true, entry: handle.entry }));
+      }
+      const others = all.flatMap((name) => {
+        const log = LOG.exec(name);
+        if (log) return state.logs.has(join(folder, name)) ? [] : [{ name, owner: log[1] as string, legacy: false }];
+        const file = ENTRY.exec(name);
+        return file && (id === undefined || file[1] === id) ? [{ name, owner: file[4] as string, legacy: true }] : [];
       });
       const now = Date.now();
-      const beats = await heartbeatsOf(all, new Set(matches.map((m) => m.owner)));
-      const records: JournalRecord[] = [];
-      for (const { name, owner } of matches) {
-        const file = join(folder, name);
+      const beats = await heartbeatsOf(all, new Set(others.map((other) => other.owner)));
+      for (const { name, owner, legacy } of others) {
+        const base = { owner, ownerAlive: alive(owner, beats, now), mine: owner === processOwnerKey };
+        const path = join(folder, name);
+        if (!legacy) {
+          for (const [k, entry] of await readLog(name)) {
+            if (id === undefined || entry.id === id) records.push(Object.freeze({ key: `${path}#${k}`, ...base, entry }));
+          }
+          continue;
+        }
         try {
-          const entry = JSON.parse(await readFile(file, "utf8")) as JournalEntry;
-          records.push(
-            Object.freeze({ key: file, owner, ownerAlive: await alive(owner, beats, now), mine: owner === processOwnerKey, entry: Object.freeze(entry) }),
-          );
+          const entry = JSON.parse(await readFile(path, "utf8")) as JournalEntry;
+          records.push(Object.freeze({ key: path, ...base, entry: Object.freeze(entry) }));
         } catch {
           // Removed or claimed between the listing and the read: it is someone else's now.
         }
@@ -227,35 +510,52 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       return records;
     },
     async claim(record) {
-      if (record.mine) return handleFor(record.key, record.entry);
+      const legacy = record.key.endsWith(".json");
+      if (record.mine) return legacy ? fileHandle(record.key, record.entry) : state.handles.get(record.key);
       if (record.ownerAlive) return undefined;
-      const match = ENTRY.exec(record.key.slice(folder.length + 1));
-      if (!match) return undefined;
-      const claimed = join(folder, `${match[1]}.${match[2]}.${match[3]}.${processOwnerKey}.json`);
-      await prepare();
-      try {
-        await rename(record.key, claimed);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw error;
+      if (legacy) return claimFile(record);
+      const cut = record.key.lastIndexOf("#");
+      const path = record.key.slice(0, cut);
+      let claiming = state.claims.get(path);
+      if (!claiming) {
+        claiming = claimLog(path);
+        state.claims.set(path, claiming);
+        // A claim that failed or was lost leaves nothing to hand out.
+        void claiming.then(
+          (won) => won === undefined && state.claims.get(path) === claiming && state.claims.delete(path),
+          () => state.claims.get(path) === claiming && state.claims.delete(path),
+        );
       }
-      // Read back what was claimed: the file, not the listing, is the truth.
-      const entry = JSON.parse(await readFile(claimed, "utf8")) as JournalEntry;
-      const handle = handleFor(claimed, Object.freeze(entry));
-      if (entry.state !== "settle") await handle.update({ state: "settle" });
+      const won = await claiming;
+      const k = record.key.slice(cut + 1);
+      const handle = won?.get(k);
+      if (!won || !handle) return undefined;
+      // Each entry to one claimer: the rest of the log's are this process's, for its settler.
+      won.delete(k);
+      if (won.size === 0 && state.claims.get(path) === claiming) state.claims.delete(path);
       return handle;
     },
     async sweep() {
       const all = await names();
       const owners = new Set<string>();
-      for (const name of all) {
-        const owner = ENTRY.exec(name)?.[4];
-        if (owner) owners.add(owner);
-      }
       const now = Date.now();
       const heartbeatOwners = new Set(all.flatMap((name) => HEARTBEAT.exec(name)?.[1] ?? []));
-      const beats = await heartbeatsOf(all, heartbeatOwners);
+      const allOwners = new Set([...heartbeatOwners, ...all.flatMap((name) => LOG.exec(name)?.[1] ?? TEMP.exec(name)?.[1] ?? [])]);
+      const beats = await heartbeatsOf(all, allOwners);
       let removed = 0;
+      // Dead owners' logs with no entry left go; those with entries are claimed by settling.
+      for (const name of all) {
+        const owner = LOG.exec(name)?.[1];
+        if (owner && owner !== processOwnerKey && !alive(owner, beats, now)) {
+          if ((await readLog(name)).size === 0) {
+            await rm(join(folder, name), { force: true });
+            removed += 1;
+            continue;
+          }
+        }
+        const holder = owner ?? ENTRY.exec(name)?.[4];
+        if (holder) owners.add(holder);
+      }
       for (const name of all) {
         const temp = TEMP.exec(name)?.[1];
         const beat = HEARTBEAT.exec(name)?.[1];
@@ -263,7 +563,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
         if (!owner || owner === processOwnerKey) continue;
         // A heartbeat goes only once its owner is dead and owns no entry (a claim needs it to judge).
         if (beat && owners.has(beat)) continue;
-        if (await alive(owner, beats, now)) continue;
+        if (alive(owner, beats, now)) continue;
         await rm(join(folder, name), { force: true });
         removed += 1;
       }
