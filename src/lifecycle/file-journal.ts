@@ -10,9 +10,10 @@
 // 0.1.0 (one JSON file each) are still listed, claimed and settled.
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { closeSync, fdatasync, fsync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { close, closeSync, fdatasync, fsync, open, openSync, renameSync, unlink, unlinkSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
 import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
+import { isLocalFileSystem } from "../utils/local-fs.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
@@ -61,6 +62,36 @@ function removeIfThere(file: string): void {
 }
 
 /**
+ * The log's file calls: system calls on the event loop on a local file system (see
+ * utils/local-fs.ts), the thread pool's elsewhere.
+ */
+interface LogCalls {
+  open(path: string, flags: "wx" | "a"): Promise<number>;
+  write(fd: number, bytes: Buffer): Promise<void>;
+  close(fd: number): Promise<void>;
+  /** A file gone already is fine. */
+  unlink(path: string): Promise<void>;
+}
+const onEventLoop: LogCalls = {
+  open: async (path, flags) => openSync(path, flags),
+  async write(fd, bytes) {
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+  },
+  close: async (fd) => closeSync(fd),
+  unlink: async (path) => removeIfThere(path),
+};
+const inThreadPool: LogCalls = {
+  open: (path, flags) => new Promise((resolve, reject) => open(path, flags, (error, fd) => (error ? reject(error) : resolve(fd)))),
+  async write(fd, bytes) {
+    for (let written = 0; written < bytes.length; ) {
+      written += await new Promise<number>((resolve, reject) => write(fd, bytes, written, (error, count) => (error ? reject(error) : resolve(count))));
+    }
+  },
+  close: (fd) => callback((done) => close(fd, done)),
+  unlink: (path) => callback((done) => unlink(path, (error) => done(error?.code === "ENOENT" ? null : error))),
+};
+
+/**
  * One sync shared by concurrent callers (a group commit): each waits for a sync that started
  * after its write, instead of one each. `idle` settles once none is running or queued.
  */
@@ -107,6 +138,8 @@ interface Log {
   /** Its name is durable (the folder synced after it was created or renamed). */
   named: Promise<void>;
   readonly sync: ReturnType<typeof groupSync>;
+  /** The last write in the thread pool's order (writes land in order). */
+  tail: Promise<void>;
 }
 
 /** A line of a log: an entry put under its key, or (without `e`) the key removed. */
@@ -188,8 +221,11 @@ export function fileJournalFor(directories: StorageDirectories): MediaJournal {
 
 /** What the journals of one folder share in this process: its logs and its entries' handles. */
 interface FolderState {
-  /** The log new entries go to. */
+  /** The log new entries go to, or the one being created. */
   active: Log | undefined;
+  opening: Promise<Log> | undefined;
+  /** Its file calls, told once the folder exists. */
+  calls: LogCalls;
   /** Every log this process holds open, by path. */
   readonly logs: Map<string, Log>;
   /** This process's entries, by record key (`<log path>#<key>`). */
@@ -202,7 +238,7 @@ const folderStates = new Map<string, FolderState>();
 function stateOf(folder: string): FolderState {
   let state = folderStates.get(folder);
   if (!state) {
-    state = { active: undefined, logs: new Map(), handles: new Map(), claims: new Map(), syncFolder: groupSync(() => syncPath(folder)) };
+    state = { active: undefined, opening: undefined, calls: inThreadPool, logs: new Map(), handles: new Map(), claims: new Map(), syncFolder: groupSync(() => syncPath(folder)) };
     folderStates.set(folder, state);
   }
   return state;
@@ -225,6 +261,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
   const prepare = () =>
     (ready ??= (async () => {
       await mkdir(folder, { recursive: true });
+      state.calls = isLocalFileSystem(folder) ? onEventLoop : inThreadPool;
       await writeFile(heartbeatFile, "");
       removeAtExit(heartbeatFile);
       timer = setInterval(() => {
@@ -238,51 +275,53 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     }));
 
   /** A log of this process, open for appending: created (`wx`) or claimed (renamed to its name). */
-  function openLog(path: string, flags: "wx" | "a", retired: boolean): Log {
-    const fd = openSync(path, flags);
-    const log: Log = { path, fd, live: 0, retired, size: 0, named: state.syncFolder(), sync: groupSync(() => callback((done) => fdatasync(fd, done))) };
+  async function openLog(path: string, flags: "wx" | "a", retired: boolean): Promise<Log> {
+    const fd = await state.calls.open(path, flags);
+    const sync = groupSync(() => callback((done) => fdatasync(fd, done)));
+    const log: Log = { path, fd, live: 0, retired, size: 0, named: state.syncFolder(), sync, tail: Promise.resolve() };
     log.named.catch(() => {});
     state.logs.set(path, log);
     return log;
   }
 
   /** The log for a new entry: the current one, or a new one when it is full or there is none. */
-  function activeLog(): Log {
+  function activeLog(): Log | Promise<Log> {
     if (state.active && !state.active.retired) return state.active;
-    state.active = openLog(join(folder, `${uniqueName()}.${processOwnerKey}.log`), "wx", false);
-    return state.active;
+    state.opening ??= openLog(join(folder, `${uniqueName()}.${processOwnerKey}.log`), "wx", false)
+      .then((log) => (state.active = log))
+      .finally(() => (state.opening = undefined));
+    return state.opening;
+  }
+
+  function retire(log: Log): void {
+    log.retired = true;
+    if (state.active === log) state.active = undefined;
   }
 
   /**
-   * Appends lines with system calls of their own, not through the thread pool: an append is a
-   * few microseconds, less than a round trip to the pool. Only the syncs, which wait on the
-   * disk, go there. A log whose write fails takes no new entries.
+   * Appends lines, in order. On a local file system with system calls of their own, not
+   * through the thread pool: an append is a few microseconds, less than a round trip to the
+   * pool; only the syncs, which wait on the disk, go there. A log whose write fails (or that
+   * grew past ROTATE_BYTES) takes no new entries.
    */
-  function append(log: Log, text: string): void {
+  function append(log: Log, text: string): Promise<void> {
     const bytes = Buffer.from(text);
-    try {
-      for (let written = 0; written < bytes.length; ) written += writeSync(log.fd, bytes, written);
-    } catch (error) {
-      log.retired = true;
-      if (state.active === log) state.active = undefined;
-      throw error;
-    }
     log.size += bytes.length;
-    if (log.size > ROTATE_BYTES) {
-      log.retired = true;
-      if (state.active === log) state.active = undefined;
-    }
+    if (log.size > ROTATE_BYTES) retire(log);
+    const written = state.calls === onEventLoop ? state.calls.write(log.fd, bytes) : log.tail.then(() => state.calls.write(log.fd, bytes));
+    log.tail = written.catch(() => retire(log));
+    return written;
   }
 
-  /** The log's last entry is gone: so is the log (its file closed once its syncs are over). */
-  function drop(log: Log): void {
-    log.retired = true;
-    if (state.active === log) state.active = undefined;
+  /** The log's last entry is gone: so is the log (its file closed once its writes and syncs are over). */
+  async function drop(log: Log): Promise<void> {
+    retire(log);
     state.logs.delete(log.path);
+    const { calls } = state;
     try {
-      removeIfThere(log.path);
+      await calls.unlink(log.path);
     } finally {
-      void log.sync.idle().then(() => closeSync(log.fd));
+      void Promise.all([log.tail, log.sync.idle()]).then(() => calls.close(log.fd).catch(() => {}));
     }
   }
 
@@ -301,7 +340,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
         return inTurn(async () => {
           if (removed) throw new Error(`Updating journal entry ${key}: it was removed.`);
           const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
-          append(log, lineOf({ k, e: next }));
+          await append(log, lineOf({ k, e: next }));
           await Promise.all([log.named, log.sync()]);
           current = next;
         });
@@ -314,8 +353,8 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
           log.live -= 1;
           // Written even when the log goes with it: should the removal of the file fail, its
           // text still says the entry is gone.
-          append(log, lineOf({ k }));
-          if (log.live === 0) drop(log);
+          await append(log, lineOf({ k }));
+          if (log.live === 0) await drop(log);
         });
       },
     };
@@ -340,7 +379,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     }
     // Read back what was claimed: the file, not the listing, is the truth.
     const entries = replay(await readFile(claimed, "utf8"));
-    const log = openLog(claimed, "a", true);
+    const log = await openLog(claimed, "a", true);
     const won = new Map<string, JournalHandle>();
     let lines = "";
     for (const [k, entry] of entries) {
@@ -348,9 +387,9 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       if (settled !== entry) lines += lineOf({ k, e: settled });
       won.set(k, logHandle(log, k, settled));
     }
-    if (lines) append(log, lines);
+    if (lines) await append(log, lines);
     await Promise.all([log.named, log.sync()]);
-    if (log.live === 0) drop(log);
+    if (log.live === 0) await drop(log);
     return won;
   }
 
@@ -453,17 +492,22 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     location: folder,
     async add(entry) {
       await prepare();
-      const log = activeLog();
+      // Taken at once when there is one (nothing may drop it between here and the count
+      // below); a new one that a failed write retired meanwhile is passed over.
+      let log: Log;
+      do {
+        const current = activeLog();
+        log = current instanceof Promise ? await current : current;
+      } while (log.retired);
       const k = uniqueName();
       const frozen = Object.freeze({ ...entry }) as JournalEntry;
-      const line = lineOf({ k, e: frozen });
       const handle = logHandle(log, k, frozen);
       try {
-        append(log, line);
+        await append(log, lineOf({ k, e: frozen }));
       } catch (error) {
         state.handles.delete(handle.key);
         log.live -= 1;
-        if (log.live === 0) drop(log);
+        if (log.live === 0) await drop(log).catch(() => {});
         throw error;
       }
       try {
