@@ -2,6 +2,8 @@
 // store falls back to a guarded check-then-rename that must never replace a file.
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { linkSync } from "node:fs";
+import { link } from "node:fs/promises";
 import { describe, expect, it, vi } from "vitest";
 import { computeMediaId, MediaIdCollisionError, storeMedia } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
@@ -13,6 +15,17 @@ vi.mock("node:fs/promises", async (importOriginal) => {
   return {
     ...actual,
     link: vi.fn(async () => {
+      throw Object.assign(new Error("EPERM: operation not permitted, link"), { code: "EPERM" });
+    }),
+  };
+});
+
+// The store links on the event loop on a local file system: that call fails the same way.
+vi.mock("node:fs", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:fs")>();
+  return {
+    ...actual,
+    linkSync: vi.fn(() => {
       throw Object.assign(new Error("EPERM: operation not permitted, link"), { code: "EPERM" });
     }),
   };
@@ -37,6 +50,8 @@ describe("storeMedia without hard links", () => {
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) => storeMedia(i % 2 === 0 ? a : b, { originalName: "clip.mp4", directories, verify: "off" })),
     );
+    // The link was tried (and refused) every time: the fallback is what stored them.
+    expect(vi.mocked(linkSync).mock.calls.length + vi.mocked(link).mock.calls.length).toBeGreaterThanOrEqual(1);
     const created = results.filter((r) => r.status === "fulfilled" && r.value.created);
     expect(created).toHaveLength(1);
     const winner = (created[0] as PromiseFulfilledResult<{ path: string }>).value;
