@@ -153,6 +153,34 @@ describe("storeMedia", () => {
     expect(await filesLeft()).toEqual([`images/${id}.png`]);
   });
 
+  it("a Node stream's chunks of any size, over many write batches, land byte for byte", async () => {
+    const mp4 = sampleMp4(3 << 20);
+    // Sizes from 1 byte to 600 KiB, in an order that crosses every batch boundary differently.
+    const chunks: Buffer[] = [];
+    for (let offset = 0, i = 0; offset < mp4.length; i += 1) {
+      const size = Math.min(mp4.length - offset, [1, 7, 65_536, 600 << 10, 262_143, 262_145, 3][i % 7]!);
+      chunks.push(Buffer.from(mp4.subarray(offset, offset + size)));
+      offset += size;
+    }
+    const stored = await storeMedia(Readable.from(chunks), { originalName: "clip.mp4", directories });
+    expect(stored.size).toBe(mp4.length);
+    expect(await readFile(stored.path)).toEqual(Buffer.from(mp4));
+  });
+
+  it("an iterable that refills one buffer between yields stores each yield's bytes (its chunks are copied)", async () => {
+    const mp4 = sampleMp4(1 << 20);
+    const reused = Buffer.alloc(100_000);
+    async function* refilling() {
+      for (let offset = 0; offset < mp4.length; offset += reused.length) {
+        const length = Math.min(reused.length, mp4.length - offset);
+        reused.set(mp4.subarray(offset, offset + length));
+        yield reused.subarray(0, length);
+      }
+    }
+    const stored = await storeMedia(refilling(), { originalName: "clip.mp4", directories });
+    expect(await readFile(stored.path)).toEqual(Buffer.from(mp4));
+  });
+
   it("copies in an existing file given by path", async () => {
     const source = join(root, "upload.mp4");
     const mp4 = sampleMp4(3 << 20);

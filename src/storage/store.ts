@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, createReadStream, fsync as fsyncFd, linkSync, openSync, unlinkSync, write as writeFd } from "node:fs";
+import { closeSync, createReadStream, fsync as fsyncFd, linkSync, openSync, unlinkSync, write as writeFd, writev as writevFd } from "node:fs";
 import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import {
   MediaContentMismatchError,
   MediaIdCollisionError,
@@ -209,7 +209,10 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
   try {
     if (typeof source === "string") opened = createReadStream(source, { highWaterMark: WRITE_BATCH_BYTES });
     const chunks = source instanceof Uint8Array ? oneChunk(source) : iterateBytes(opened ?? (source as ByteStream), opts.signal);
-    const { size, detected } = await writeAll(handle, chunks, mediaType, opts);
+    // A Node stream's chunks are handed over (it never writes into one it pushed): written as
+    // they are. Bytes and other iterables are the caller's: copied.
+    const owned = opened !== undefined || source instanceof Readable;
+    const { size, detected } = await writeAll(handle, chunks, mediaType, opts, owned);
     if (opts.fsync) await handle.sync();
     const id = computeMediaIdSync(handle.fd);
     await handle.close();
@@ -332,6 +335,7 @@ async function writeAll(
   chunks: AsyncIterable<Uint8Array>,
   mediaType: MediaType,
   opts: NormalizedStoreOptions,
+  owned: boolean,
 ): Promise<{ size: number; detected: DetectedMediaKind | undefined }> {
   const limit = opts.maxBytes ?? Number.POSITIVE_INFINITY;
   const head: Uint8Array[] = [];
@@ -358,6 +362,7 @@ async function writeAll(
     },
     onWritten: (end) => opts.onProgress?.(Object.freeze({ bytesWritten: end })),
     describe: (error) => writeError(opts.originalName, error),
+    owned,
   });
   return { size: received, detected };
 }
@@ -377,8 +382,14 @@ export async function writeChunksAt(
     beforeLastWrite?: () => Promise<void>;
     onWritten?: (end: number) => void;
     describe?: (error: unknown) => unknown;
+    /**
+     * The chunks are the writer's to keep (a Node stream's are: it never writes into a chunk
+     * it pushed): they go out as they are, gathered in one `writev`, not copied.
+     */
+    owned?: boolean;
   } = {},
 ): Promise<number> {
+  if (hooks.owned && handle.writev) return gatherChunksAt(handle as WritableFile & Required<Pick<WritableFile, "writev">>, chunks, position, hooks);
   const pair = takeBuffers();
   let [active, spare] = pair;
   let filled = 0;
@@ -423,6 +434,54 @@ export async function writeChunksAt(
   } finally {
     // No write uses them any more (each was awaited): the next store takes them.
     giveBuffers(pair);
+  }
+  return written;
+}
+
+/**
+ * {@link writeChunksAt} without the copy: chunks gathered up to WRITE_BATCH_BYTES go out in one
+ * positional `writev` while the next batch gathers.
+ */
+async function gatherChunksAt(
+  handle: WritableFile & Required<Pick<WritableFile, "writev">>,
+  chunks: AsyncIterable<Uint8Array>,
+  position: number,
+  hooks: Parameters<typeof writeChunksAt>[3] & {},
+): Promise<number> {
+  let batch: Uint8Array[] = [];
+  let gathered = 0;
+  let written = 0;
+  let pending: Promise<void> | undefined;
+  const flush = async () => {
+    const buffers = batch;
+    const at = position + written;
+    const end = (written += gathered);
+    batch = [];
+    gathered = 0;
+    // One write in flight: the next batch gathers meanwhile.
+    await pending;
+    pending = handle.writev(buffers, at).then(
+      () => hooks.onWritten?.(end),
+      (error: unknown) => {
+        throw hooks.describe ? hooks.describe(error) : error;
+      },
+    );
+    pending.catch(() => {});
+  };
+  try {
+    for await (const chunk of chunks) {
+      await hooks.onChunk?.(chunk);
+      if (chunk.byteLength === 0) continue;
+      batch.push(chunk);
+      gathered += chunk.byteLength;
+      if (gathered >= WRITE_BATCH_BYTES) await flush();
+    }
+    await hooks.beforeLastWrite?.();
+    if (gathered > 0) await flush();
+    await pending;
+  } catch (error) {
+    await pending?.catch(() => {});
+    throw error;
   }
   return written;
 }
@@ -605,6 +664,8 @@ async function readAt(handle: FileHandle, buffer: Buffer, length: number, positi
 export interface WritableFile {
   readonly fd: number;
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<unknown>;
+  /** All of `buffers`, in order, from `position`. */
+  writev?(buffers: Uint8Array[], position: number): Promise<unknown>;
   sync(): Promise<void>;
   close(): Promise<void>;
 }
@@ -626,6 +687,18 @@ async function openTemp(temp: string, directory: string): Promise<WritableFile> 
         done += await new Promise<number>((resolve, reject) =>
           writeFd(fd, buffer, offset + done, length - done, position + done, (error, count) => (error ? reject(error) : resolve(count))),
         );
+      }
+    },
+    async writev(buffers, position) {
+      let rest = buffers;
+      for (let at = position; rest.length > 0; ) {
+        let count = await new Promise<number>((resolve, reject) => writevFd(fd, rest, at, (error, n) => (error ? reject(error) : resolve(n))));
+        at += count;
+        // A short write: on from the first byte not written.
+        let skip = 0;
+        while (skip < rest.length && count >= rest[skip]!.byteLength) count -= rest[skip++]!.byteLength;
+        rest = rest.slice(skip);
+        if (count > 0 && rest.length > 0) rest = [rest[0]!.subarray(count), ...rest.slice(1)];
       }
     },
     sync: () => new Promise<void>((resolve, reject) => fsyncFd(fd, (error) => (error ? reject(error) : resolve()))),
