@@ -230,8 +230,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (!response.ok) throw httpError(response.status, response.statusText, undefined, info);
-        const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
-        throw new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
+        throw bodyFailure(info, timedOut, bound, error);
       }
     } finally {
       clearTimeout(timer);
@@ -304,21 +303,14 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       return { status: response.status, text: await readBody(response, bound, signal), info: Object.freeze({ ...info }) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      const timedOut = (error as Error)?.name === "TimeoutError";
-      const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
-      throw new AnnotationsUnavailableError(Object.freeze({ ...info }), reason, timedOut ? undefined : error);
+      throw bodyFailure(Object.freeze({ ...info }), (error as Error)?.name === "TimeoutError", bound, error);
     }
   }
 
   /** The error of a first attempt that got no answer, when there are no retries. */
   function firstAttemptError(error: unknown, info: AnnotationsCallInfo): unknown {
-    if ((error as Error)?.name === "TimeoutError") {
-      return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
-    }
-    if (isRawNetworkError(error)) {
-      const code = ((error as Error).cause as { code?: string } | undefined)?.code;
-      return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, error as Error);
-    }
+    if ((error as Error)?.name === "TimeoutError") return noAnswerInTime(info, timeoutMs);
+    if (isRawNetworkError(error)) return unreachable(info, error);
     return error;
   }
 
@@ -415,15 +407,26 @@ async function readBody(response: Response, ms: number, signal: AbortSignal | un
 async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
   const { isHTTPError, isNetworkError, isTimeoutError } = ky;
   if (isHTTPError(error)) return httpError(error.response.status, error.response.statusText, error.data, info);
-  if (isTimeoutError(error)) {
-    return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
-  }
-  if (isNetworkError(error)) {
-    const cause = (error as Error).cause as (Error & { cause?: { code?: string } }) | undefined;
-    const code = cause?.cause?.code;
-    return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, cause);
-  }
+  if (isTimeoutError(error)) return noAnswerInTime(info, timeoutMs);
+  // ky's NetworkError wraps fetch's own ("fetch failed"), which is kept as the cause.
+  if (isNetworkError(error)) return unreachable(info, (error as Error).cause as Error | undefined);
   return error;
+}
+
+function noAnswerInTime(info: AnnotationsCallInfo, timeoutMs: number): AnnotationsUnavailableError {
+  return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
+}
+
+/** fetch's failure without an answer; its cause names the socket's error code. */
+function unreachable(info: AnnotationsCallInfo, fetchError: Error | undefined): AnnotationsUnavailableError {
+  const code = (fetchError?.cause as { code?: string } | undefined)?.code;
+  return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, fetchError);
+}
+
+/** A response body that did not arrive whole: in time, or at all. */
+function bodyFailure(info: AnnotationsCallInfo, timedOut: boolean, bound: number, error: unknown): AnnotationsUnavailableError {
+  const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
+  return new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
 }
 
 /** The error of an answer that is not a success; `data` is its body (text or parsed). */

@@ -394,22 +394,13 @@ export async function writeChunksAt(
   let [active, spare] = pair;
   let filled = 0;
   let written = 0;
-  let pending: Promise<void> | undefined;
+  const writes = oneWriteInFlight(hooks);
   const flush = async () => {
     const buffer = active;
     const length = filled;
     const at = position + written;
-    const end = (written += length);
     // The other buffer is reused next: the write still running on it must end first.
-    await pending;
-    pending = handle.write(buffer, 0, length, at).then(
-      () => hooks.onWritten?.(end),
-      (error: unknown) => {
-        throw hooks.describe ? hooks.describe(error) : error;
-      },
-    );
-    // Seen by the next flush or the end of the loop; until then not an unhandled rejection.
-    pending.catch(() => {});
+    await writes.next(() => handle.write(buffer, 0, length, at), (written += length));
     [active, spare] = [spare, active];
     filled = 0;
   };
@@ -426,10 +417,10 @@ export async function writeChunksAt(
     }
     await hooks.beforeLastWrite?.();
     if (filled > 0) await flush();
-    await pending;
+    await writes.last();
   } catch (error) {
     // The caller closes the handle: a write still running on it must finish first.
-    await pending?.catch(() => {});
+    await writes.settled();
     throw error;
   } finally {
     // No write uses them any more (each was awaited): the next store takes them.
@@ -451,22 +442,15 @@ async function gatherChunksAt(
   let batch: Uint8Array[] = [];
   let gathered = 0;
   let written = 0;
-  let pending: Promise<void> | undefined;
+  const writes = oneWriteInFlight(hooks);
   const flush = async () => {
     const buffers = batch;
     const at = position + written;
     const end = (written += gathered);
     batch = [];
     gathered = 0;
-    // One write in flight: the next batch gathers meanwhile.
-    await pending;
-    pending = handle.writev(buffers, at).then(
-      () => hooks.onWritten?.(end),
-      (error: unknown) => {
-        throw hooks.describe ? hooks.describe(error) : error;
-      },
-    );
-    pending.catch(() => {});
+    // The next batch gathers while this one is written.
+    await writes.next(() => handle.writev(buffers, at), end);
   };
   try {
     for await (const chunk of chunks) {
@@ -478,12 +462,36 @@ async function gatherChunksAt(
     }
     await hooks.beforeLastWrite?.();
     if (gathered > 0) await flush();
-    await pending;
+    await writes.last();
   } catch (error) {
-    await pending?.catch(() => {});
+    await writes.settled();
     throw error;
   }
   return written;
+}
+
+/**
+ * The write loops' writes, one in flight at a time: `next` waits for the one running, then
+ * starts its own, which reports `end` when done or fails as `describe` says. `last` is the
+ * last write; `settled` waits for it, whatever its outcome.
+ */
+function oneWriteInFlight(hooks: Pick<Parameters<typeof writeChunksAt>[3] & {}, "onWritten" | "describe">) {
+  let pending: Promise<void> | undefined;
+  return {
+    async next(write: () => Promise<unknown>, end: number): Promise<void> {
+      await pending;
+      pending = write().then(
+        () => hooks.onWritten?.(end),
+        (error: unknown) => {
+          throw hooks.describe ? hooks.describe(error) : error;
+        },
+      );
+      // Seen by the next write or the end of the loop; until then not an unhandled rejection.
+      pending.catch(() => {});
+    },
+    last: () => pending,
+    settled: () => pending?.catch(() => {}),
+  };
 }
 
 /**
