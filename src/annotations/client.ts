@@ -1,19 +1,10 @@
 import type { KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
-import {
-  type AnnotationsCallInfo,
-  AnnotationsAuthError,
-  AnnotationsHttpError,
-  AnnotationsResponseError,
-  AnnotationsUnavailableError,
-  MediaConflictError,
-  MediaNotFoundError,
-  type ProblemDetails,
-} from "../errors/index.ts";
+import { type AnnotationsCallInfo, AnnotationsResponseError, MediaConflictError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { raceAbort } from "../utils/byte-source.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import type { MediaType } from "../media-type/index.ts";
+import { bodyFailure, httpError, isRawNetworkError, isRetryableFailure, mapError, noAnswerInTime, readBody, unreachable } from "./response.ts";
 import { camelCaseKeys, type MediaRecord, MediaStatus, toWireRecord } from "./status.ts";
 
 /**
@@ -229,7 +220,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
         return { kept: response, text: await response.text() };
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        if (!response.ok) throw httpError(response.status, response.statusText, undefined, info);
+        if (!response.ok) throw httpError(response.status, response.statusText, undefined, info, (loaded as Loaded).schema.ProblemBody);
         throw bodyFailure(info, timedOut, bound, error);
       }
     } finally {
@@ -265,7 +256,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     const first = await firstAttempt(base + path.slice(1), init, signal, countingFetch, info);
     if ("kept" in first) {
       const { kept, text } = first;
-      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }));
+      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }), (loaded as Loaded).schema.ProblemBody);
       return { status: kept.status, text, info: Object.freeze({ ...info }) };
     }
     if ("error" in first && (retry.retries === 0 || !isRetryableFailure(first.error))) {
@@ -295,7 +286,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs);
+      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs, (loaded as Loaded).schema.ProblemBody);
     }
     // ky's timeouts end with the headers: the body is read under the same bounds here.
     const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
@@ -372,95 +363,4 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     },
   };
   return Object.freeze({ media: Object.freeze(media) });
-}
-
-/** Whether fetch failed without an answer (undici's "fetch failed", a connection cut: "terminated"). */
-function isRawNetworkError(error: unknown): error is TypeError {
-  return error instanceof TypeError && (error.message === "fetch failed" || error.message === "terminated");
-}
-
-/** A failure without an answer that is retried: the network's, or the attempt's timeout. */
-function isRetryableFailure(error: unknown): boolean {
-  return isRawNetworkError(error) || (error as Error)?.name === "TimeoutError";
-}
-
-/** Reads a response body as text, giving up (and cancelling it) after `ms` or on `signal`. */
-async function readBody(response: Response, ms: number, signal: AbortSignal | undefined): Promise<string> {
-  if (!response.body) return "";
-  const deadline = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    for (;;) {
-      const { done, value } = await raceAbort(reader.read(), deadline);
-      if (done) return text + decoder.decode();
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch (error) {
-    void reader.cancel().catch(() => {});
-    throw error;
-  }
-}
-
-/** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */
-async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
-  const { isHTTPError, isNetworkError, isTimeoutError } = ky;
-  if (isHTTPError(error)) return httpError(error.response.status, error.response.statusText, error.data, info);
-  if (isTimeoutError(error)) return noAnswerInTime(info, timeoutMs);
-  // ky's NetworkError wraps fetch's own ("fetch failed"), which is kept as the cause.
-  if (isNetworkError(error)) return unreachable(info, (error as Error).cause as Error | undefined);
-  return error;
-}
-
-function noAnswerInTime(info: AnnotationsCallInfo, timeoutMs: number): AnnotationsUnavailableError {
-  return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
-}
-
-/** fetch's failure without an answer; its cause names the socket's error code. */
-function unreachable(info: AnnotationsCallInfo, fetchError: Error | undefined): AnnotationsUnavailableError {
-  const code = (fetchError?.cause as { code?: string } | undefined)?.code;
-  return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, fetchError);
-}
-
-/** A response body that did not arrive whole: in time, or at all. */
-function bodyFailure(info: AnnotationsCallInfo, timedOut: boolean, bound: number, error: unknown): AnnotationsUnavailableError {
-  const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
-  return new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
-}
-
-/** The error of an answer that is not a success; `data` is its body (text or parsed). */
-function httpError(status: number, statusText: string, body: unknown, info: AnnotationsCallInfo): AnnotationsHttpError {
-  let data: unknown = body;
-  if (typeof data === "string") {
-    try {
-      data = JSON.parse(data);
-    } catch {
-      data = undefined;
-    }
-  }
-  const parsed = data && typeof data === "object" ? (loaded as Loaded).schema.ProblemBody.safeParse(data) : undefined;
-  const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
-  const text = statusText || defaultStatusText(status);
-  if (status === 404) return new MediaNotFoundError(info, text, problem);
-  if (status === 409) return new MediaConflictError(info, text, problem);
-  if (status === 401 || status === 403) return new AnnotationsAuthError(info, status, text, problem);
-  return new AnnotationsHttpError(info, status, text, problem);
-}
-
-function defaultStatusText(status: number): string {
-  const texts: Record<number, string> = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-  };
-  return texts[status] ?? "Error";
 }
