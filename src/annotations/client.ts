@@ -1,7 +1,8 @@
 import type { KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
-import { type AnnotationsCallInfo, AnnotationsResponseError, MediaConflictError } from "../errors/index.ts";
+import { type AnnotationsCallInfo, AnnotationsResponseError, AnnotationsUnavailableError, MediaConflictError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
+import { raceAbort } from "../utils/byte-source.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import type { MediaType } from "../media-type/index.ts";
 import { bodyFailure, httpError, isRawNetworkError, isRetryableFailure, mapError, noAnswerInTime, readBody, unreachable } from "./response.ts";
@@ -41,11 +42,15 @@ export interface AnnotationsClientOptions {
   baseUrl: string | URL;
   /** The bearer token used when a call passes none. */
   token?: string;
-  /** Supplies the bearer token when neither the call nor `token` does (a service account, say). */
+  /**
+   * Supplies the bearer token when neither the call nor `token` does (a service account, say).
+   * Awaited within the call: an abort ends the wait, and so does `totalTimeoutMs`
+   * (`AnnotationsUnavailableError`, nothing sent).
+   */
   getToken?: () => string | Promise<string>;
   /** Per-attempt timeout. @default 10_000 */
   timeoutMs?: number;
-  /** Deadline for a whole call, retries and waits included. @default 60_000 */
+  /** Deadline for a whole call: getToken, retries and waits included. @default 60_000 */
   totalTimeoutMs?: number;
   /** Retry policy, or `false` for one attempt only. */
   retry?: AnnotationsRetryOptions | false;
@@ -61,7 +66,10 @@ export interface AnnotationsClientOptions {
 export interface AnnotationsCallOptions {
   /** The caller's bearer token (the upload's own JWT); wins over the client's. */
   token?: string;
-  /** Aborts the call, retries included; it rejects with `signal.reason`. */
+  /**
+   * Aborts the call at any point (while the token or the client's modules are awaited, during a
+   * request, while waiting to retry); it rejects with `signal.reason` at once.
+   */
   signal?: AbortSignal;
 }
 
@@ -114,6 +122,10 @@ function positive(name: string, value: unknown, allowZero = false): number {
 /**
  * Creates the client of the annotations service's Media API (docs/contract.md "Annotations service
  * API"), on ky. One client serves many users: pass each caller's token per call.
+ *
+ * Response bodies are read up to 1 MiB (a record is well under 1 KiB). A success with a longer
+ * body fails as `AnnotationsUnavailableError` ("the response body is over 1 MiB"): what the
+ * service did is not known. An error status with one keeps its own error, without the body.
  *
  * @example
  * const annotations = createAnnotationsClient({ baseUrl: "http://annotations:8080" });
@@ -169,8 +181,8 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   });
   let api: KyInstance | undefined;
 
-  async function tokenFor(call: AnnotationsCallOptions, method: string, path: string): Promise<string> {
-    const token = call.token ?? options.token ?? (await options.getToken?.());
+  /** The bare token to send; a `TypeError` (never quoting it) when there is none or it is unusable. */
+  function bareToken(token: unknown, method: string, path: string): string {
     if (typeof token !== "string" || token.trim() === "") {
       throw new TypeError(`No bearer token for ${method} ${path}: pass \`token\` to the call, or \`token\`/\`getToken\` to createAnnotationsClient.`);
     }
@@ -180,6 +192,27 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       throw new TypeError(`The bearer token for ${method} ${path} holds a control character (a line break?); it cannot be sent in a header.`);
     }
     return bare;
+  }
+
+  /**
+   * The token from getToken, and ky and the codec when not loaded yet: what has to be awaited
+   * before the first attempt, which ends at an abort or at the call's deadline.
+   */
+  async function prepare(call: AnnotationsCallOptions, attempt: AttemptSignal, info: AnnotationsCallInfo): Promise<string> {
+    let token: unknown = call.token ?? options.token;
+    attempt.arm(totalTimeoutMs);
+    let late = "getToken did not answer";
+    try {
+      if (token === undefined && options.getToken) token = await attempt.race(Promise.resolve(options.getToken()));
+      late = "ky and zod did not load";
+      if (!loaded) await attempt.race(load());
+    } catch (error) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      // Nothing was sent: unavailable all the same, so that callers wait and try again.
+      if (attempt.timedOut) throw new AnnotationsUnavailableError(info, `${late} within the call's deadline (${totalTimeoutMs} ms)`);
+      throw error;
+    }
+    return bareToken(token, info.method, info.path);
   }
 
   /** The outcome of {@link firstAttempt}: an answer to keep (its body read), one to retry, or a failure. */
@@ -192,40 +225,26 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
    * bounds are ky's: `timeoutMs` until the headers, then the body within what is left of the
    * per-attempt and whole-call bounds.
    */
-  async function firstAttempt(url: string, init: RequestInit, signal: AbortSignal | undefined, send: (input: string, init: RequestInit) => Promise<Response>, info: AnnotationsCallInfo): Promise<FirstOutcome> {
-    const started = performance.now();
-    const controller = new AbortController();
-    let timedOut = false;
-    const arm = (ms: number) =>
-      setTimeout(() => {
-        timedOut = true;
-        controller.abort(new DOMException(`No answer within ${ms} ms`, "TimeoutError"));
-      }, ms);
-    let timer = arm(Math.min(timeoutMs, totalTimeoutMs));
-    const forward = () => controller.abort(signal?.reason);
-    signal?.addEventListener("abort", forward, { once: true });
+  async function firstAttempt(url: string, init: RequestInit, attempt: AttemptSignal, started: number, send: (input: string, init: RequestInit) => Promise<Response>, info: AnnotationsCallInfo): Promise<FirstOutcome> {
+    const { caller } = attempt;
+    attempt.arm(Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started)))));
+    let response: Response;
     try {
-      let response: Response;
-      try {
-        response = await send(url, { ...init, signal: controller.signal });
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        return { error };
-      }
-      if (!response.ok && retryable.has(response.status) && retry.retries > 0) return { retry: response };
-      clearTimeout(timer);
-      const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
-      timer = arm(bound);
-      try {
-        return { kept: response, text: await response.text() };
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        if (!response.ok) throw httpError(response.status, response.statusText, undefined, info, (loaded as Loaded).schema.ProblemBody);
-        throw bodyFailure(info, timedOut, bound, error);
-      }
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", forward);
+      response = await send(url, { ...init, signal: attempt.signal });
+    } catch (error) {
+      if (caller?.aborted) throw caller.reason;
+      return { error };
+    }
+    if (!response.ok && retryable.has(response.status) && retry.retries > 0) return { retry: response };
+    const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
+    attempt.arm(bound);
+    try {
+      // The attempt's signal, given to fetch, ends the read too: at an abort or at `bound`.
+      return { kept: response, text: await readBody(response) };
+    } catch (error) {
+      if (caller?.aborted) throw caller.reason;
+      if (!response.ok) throw httpError(response.status, response.statusText, undefined, info, (loaded as Loaded).schema.ProblemBody);
+      throw bodyFailure(info, attempt.timedOut, bound, error);
     }
   }
 
@@ -233,8 +252,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   async function request(method: "GET" | "POST" | "PUT", path: string, call: AnnotationsCallOptions, json?: unknown) {
     const { signal } = call;
     signal?.throwIfAborted();
-    const token = await tokenFor(call, method, path);
-    const { ky } = loaded ?? (await load());
+    const started = performance.now();
     const info = { method, path, attempts: 0 };
     // Every attempt passes through here: it counts them and logs one line each.
     const countingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -249,14 +267,25 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
         throw error;
       }
     };
-    const started = performance.now();
-    const headers: Record<string, string> = { "user-agent": userAgent, accept: "application/json", authorization: `Bearer ${token}` };
-    if (json !== undefined) headers["content-type"] = "application/json";
-    const init = { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) };
-    const first = await firstAttempt(base + path.slice(1), init, signal, countingFetch, info);
+    // Made before the first await, so that an abort landing while the token or the modules are
+    // awaited is seen (a listener added to a signal already aborted never runs).
+    const attempt = new AttemptSignal(signal);
+    let token: string;
+    let first: FirstOutcome;
+    try {
+      const atHand = call.token ?? options.token;
+      token = loaded && (atHand !== undefined || !options.getToken) ? bareToken(atHand, method, path) : await prepare(call, attempt, info);
+      const headers: Record<string, string> = { "user-agent": userAgent, accept: "application/json", authorization: `Bearer ${token}` };
+      if (json !== undefined) headers["content-type"] = "application/json";
+      const init = { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) };
+      first = await firstAttempt(base + path.slice(1), init, attempt, started, countingFetch, info);
+    } finally {
+      attempt.dispose();
+    }
+    const { ky, schema } = loaded as Loaded;
     if ("kept" in first) {
       const { kept, text } = first;
-      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }), (loaded as Loaded).schema.ProblemBody);
+      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }), schema.ProblemBody);
       return { status: kept.status, text, info: Object.freeze({ ...info }) };
     }
     if ("error" in first && (retry.retries === 0 || !isRetryableFailure(first.error))) {
@@ -286,7 +315,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs, (loaded as Loaded).schema.ProblemBody);
+      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs, schema.ProblemBody);
     }
     // ky's timeouts end with the headers: the body is read under the same bounds here.
     const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
@@ -363,4 +392,49 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     },
   };
   return Object.freeze({ media: Object.freeze(media) });
+}
+
+/**
+ * The signal of a call until its first attempt's answer is read: the caller's abort, forwarded
+ * (listened to from before the call's first await), and a timer that `arm` sets for what is
+ * awaited next: the token, the headers, the body. One controller for all three, so the fast
+ * path costs what one attempt's timeout did.
+ */
+class AttemptSignal {
+  readonly #controller = new AbortController();
+  readonly signal = this.#controller.signal;
+  /** Whether the timer, not the caller, aborted it. */
+  timedOut = false;
+  /** The caller's signal, if any. */
+  readonly caller: AbortSignal | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(caller: AbortSignal | undefined) {
+    this.caller = caller;
+    caller?.addEventListener("abort", this, { once: true });
+  }
+
+  /** The caller's abort (an `EventListenerObject`: no closure per call). */
+  handleEvent(): void {
+    this.#controller.abort(this.caller?.reason);
+  }
+
+  /** Aborts with a `TimeoutError` after `ms`, replacing the timer set before. */
+  arm(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.#controller.abort(new DOMException(`No answer within ${ms} ms`, "TimeoutError"));
+    }, ms);
+  }
+
+  /** `promise`, or a rejection with the abort's reason as soon as the signal aborts. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return raceAbort(promise, this.signal);
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.caller?.removeEventListener("abort", this);
+  }
 }

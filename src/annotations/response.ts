@@ -22,17 +22,60 @@ export function isRetryableFailure(error: unknown): boolean {
   return isRawNetworkError(error) || (error as Error)?.name === "TimeoutError";
 }
 
-/** Reads a response body as text, giving up (and cancelling it) after `ms` or on `signal`. */
-export async function readBody(response: Response, ms: number, signal: AbortSignal | undefined): Promise<string> {
-  if (!response.body) return "";
-  const deadline = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
-  const reader = response.body.getReader();
+/**
+ * The most of a response body read: a media record or a problem body is a few KiB at most, and
+ * a service that answers more (or without end) must not fill this process's memory.
+ */
+export const maxBodyBytes = 1024 * 1024;
+
+/** A response body past {@link maxBodyBytes}; turned into the call's own error by its caller. */
+export class BodyTooLargeError extends Error {
+  constructor() {
+    super(`the response body is over ${maxBodyBytes / 1024 / 1024} MiB`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
+/** The body's size as sent, when that is its size once read: not for a compressed body. */
+function declaredLength(response: Response): number | undefined {
+  const encoding = response.headers.get("content-encoding");
+  if (encoding !== null && encoding.trim().toLowerCase() !== "identity") return undefined;
+  const length = response.headers.get("content-length");
+  return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+}
+
+/**
+ * Reads a response body as text, at most {@link maxBodyBytes} of it (else `BodyTooLargeError`),
+ * cancelling it on any failure. A Content-Length within the limit is read in one go (fetch
+ * holds the body to it); one over it is refused unread; a body without one (chunked, or
+ * compressed) is counted as it comes. With `ms`, each read gives up after `ms` or on `signal`;
+ * without, the request's own signal bounds it.
+ */
+export function readBody(response: Response, ms?: number, signal?: AbortSignal): Promise<string> {
+  if (!response.body) return Promise.resolve("");
+  const declared = declaredLength(response);
+  if (declared !== undefined && declared > maxBodyBytes) {
+    void response.body.cancel().catch(() => {});
+    return Promise.reject(new BodyTooLargeError());
+  }
+  // Not wrapped: the fast path awaits fetch's own promise, nothing more.
+  if (declared !== undefined && ms === undefined) return response.text();
+  const deadline = ms === undefined ? undefined : signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+  return readCounting(response.body, deadline);
+}
+
+/** Reads a body as text as it comes, counting its bytes; cancels it on any failure. */
+async function readCounting(body: ReadableStream<Uint8Array>, deadline: AbortSignal | undefined): Promise<string> {
+  const reader = body.getReader();
   const decoder = new TextDecoder();
   let text = "";
+  let bytes = 0;
   try {
     for (;;) {
-      const { done, value } = await raceAbort(reader.read(), deadline);
+      const { done, value } = await (deadline ? raceAbort(reader.read(), deadline) : reader.read());
       if (done) return text + decoder.decode();
+      bytes += value.byteLength;
+      if (bytes > maxBodyBytes) throw new BodyTooLargeError();
       text += decoder.decode(value, { stream: true });
     }
   } catch (error) {
@@ -61,8 +104,12 @@ export function unreachable(info: AnnotationsCallInfo, fetchError: Error | undef
   return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, fetchError);
 }
 
-/** A response body that did not arrive whole: in time, or at all. */
+/**
+ * A success whose body could not be read (cut off, late, or over the limit): what the service
+ * did is not known (a POST's record may exist), so it is unavailable, as a lost answer is.
+ */
 export function bodyFailure(info: AnnotationsCallInfo, timedOut: boolean, bound: number, error: unknown): AnnotationsUnavailableError {
+  if (error instanceof BodyTooLargeError) return new AnnotationsUnavailableError(info, error.message);
   const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
   return new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
 }
