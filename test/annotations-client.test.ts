@@ -1,7 +1,8 @@
 import { inspect } from "node:util";
+import { gzipSync } from "node:zlib";
 import { delay, http, HttpResponse } from "msw";
 import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   AnnotationsAuthError,
   type AnnotationsClientOptions,
@@ -277,22 +278,30 @@ describe("retries", () => {
   });
 
   it("stops at the total deadline, retries and waits included", async () => {
-    sequence("get", path, [() => new HttpResponse(null, { status: 503 })]);
+    const calls = sequence("get", path, [() => new HttpResponse(null, { status: 503 })]);
     const started = performance.now();
-    const error = await failure(client({ totalTimeoutMs: 300, retry: { retries: 10, baseDelayMs: 200, maxDelayMs: 200 } }).media.get(id));
+    // 50 retries of up to 200 ms each (jittered): only the 300 ms deadline can end the call
+    // before they are spent, and then as a deadline (not as the last 503).
+    const error = await failure(client({ totalTimeoutMs: 300, retry: { retries: 50, baseDelayMs: 200, maxDelayMs: 200 } }).media.get(id));
     expect(error).toBeInstanceOf(AnnotationsUnavailableError);
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(error.message).toMatch(/^GET \/api\/media\/6a9b7ce7844aa871: no answer in time \(/);
+    expect(calls()).toBeLessThan(51);
+    // Not before the deadline either: a 503 is retried until then.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
   });
 
   it("an abort during the wait between retries rejects at once with the reason", async () => {
-    sequence("get", path, [() => new HttpResponse(null, { status: 503 })]);
+    const calls = sequence("get", path, [() => new HttpResponse(null, { status: 503, headers: { "retry-after": "3600" } })]);
     const controller = new AbortController();
     const reason = new Error("request cancelled");
-    setTimeout(() => controller.abort(reason), 100);
-    const started = performance.now();
-    const pending = client({ retry: { retries: 5, baseDelayMs: 5000, maxDelayMs: 5000 } }).media.get(id, { signal: controller.signal });
-    await expect(pending).rejects.toBe(reason);
-    expect(performance.now() - started).toBeLessThan(2000);
+    // The wait is an hour (Retry-After), far past the test's timeout: only the abort can end it.
+    const waiting = client({
+      totalTimeoutMs: 7_200_000,
+      retry: { retries: 5, maxRetryAfterMs: 3_600_000 },
+      logger: { debug: () => setImmediate(() => controller.abort(reason)) },
+    });
+    await expect(waiting.media.get(id, { signal: controller.signal })).rejects.toBe(reason);
+    expect(calls()).toBe(1);
   });
 
   it("retry: false makes one attempt", async () => {
@@ -331,6 +340,60 @@ describe("retries", () => {
     const error = await failure(client({ fetch: broken }).media.get(id));
     expect(error).toBeInstanceOf(RangeError);
     expect(calls).toBe(1);
+  });
+});
+
+describe("aborts before the first attempt", () => {
+  /** The call's outcome once every microtask an abort set off has run: `"pending"` if none. */
+  async function outcomeSoon(call: Promise<unknown>): Promise<unknown> {
+    const outcome = call.then(() => "resolved", (error: unknown) => error);
+    await new Promise((resolve) => setImmediate(resolve));
+    return Promise.race([outcome, "pending"]);
+  }
+
+  it("an abort while getToken is pending rejects at once with the reason, and sends nothing", async () => {
+    const calls = sequence("get", path, [() => HttpResponse.json({ ...record, mediaStatus: 1 })]);
+    let giveToken: (token: string) => void = () => {};
+    const tokens = [new Promise<string>((resolve) => (giveToken = resolve))];
+    const withGetter = client({ token: undefined, getToken: () => tokens.shift() ?? TOKEN });
+    const controller = new AbortController();
+    const reason = new Error("request cancelled");
+    const pending = withGetter.media.get(id, { signal: controller.signal });
+    controller.abort(reason);
+    expect(await outcomeSoon(pending)).toBe(reason);
+    giveToken(TOKEN);
+    // A call made once the token came reaches the service alone: the aborted one sent nothing.
+    await withGetter.media.get(id);
+    expect(calls()).toBe(1);
+  });
+
+  it("an abort while the client's modules load rejects with the reason, and sends nothing", async () => {
+    const calls = sequence("get", path, [() => HttpResponse.json({ ...record, mediaStatus: 1 })]);
+    vi.resetModules();
+    const fresh = (await import("../src/annotations/client.ts")).createAnnotationsClient({ baseUrl: MOCK_BASE_URL, token: TOKEN, retry: false });
+    const controller = new AbortController();
+    const reason = new Error("request cancelled");
+    const pending = fresh.media.get(id, { signal: controller.signal });
+    controller.abort(reason);
+    expect(await outcomeSoon(pending)).toBe(reason);
+    await fresh.media.get(id);
+    expect(calls()).toBe(1);
+  });
+
+  it("an abort right after the call rejects with the reason", async () => {
+    const controller = new AbortController();
+    const reason = new Error("request cancelled");
+    const pending = client().media.create(record, { signal: controller.signal });
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+  });
+
+  it("a getToken that never answers ends at the call's deadline, as unavailable, with nothing sent", async () => {
+    const calls = sequence("get", path, [() => HttpResponse.json({ ...record, mediaStatus: 1 })]);
+    const error = await failure(client({ token: undefined, getToken: () => new Promise<string>(() => {}), totalTimeoutMs: 100 }).media.get(id));
+    expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+    expect(error.message).toBe(`GET ${path}: getToken did not answer within the call's deadline (100 ms)`);
+    expect(calls()).toBe(0);
   });
 });
 
@@ -374,6 +437,131 @@ describe("what the service sends slowly or badly", () => {
       expect(requests).toBe(0);
     } finally {
       await counting.close();
+    }
+  });
+});
+
+describe("response bodies are read up to 1 MiB", () => {
+  const MiB = 1024 * 1024;
+  const unnamed = JSON.stringify({ ...record, name: "", mediaStatus: 1 }).length;
+  /** A record whose name pads its JSON to exactly `bytes` bytes. */
+  function recordOf(bytes: number): string {
+    return JSON.stringify({ ...record, name: "a".repeat(bytes - unnamed), mediaStatus: 1 });
+  }
+
+  /**
+   * A service whose GET answers 503 `failures` times, then 200 with a body without end
+   * (chunked, as fast as the client reads). `closed` resolves, with the bytes it wrote, once
+   * the client has dropped the connection.
+   */
+  async function endlessService(failures: number) {
+    let requests = 0;
+    let written = 0;
+    let dropped: (bytes: number) => void = () => {};
+    const closed = new Promise<number>((resolve) => (dropped = resolve));
+    const service = await startServer((_, response) => {
+      requests += 1;
+      if (requests <= failures) return void response.writeHead(503).end();
+      response.writeHead(200, { "content-type": "application/json" });
+      response.on("close", () => dropped(written));
+      response.write('{"Id":"6a9b7ce7844aa871","Name":"');
+      const chunk = Buffer.alloc(64 * 1024, "a");
+      const pump = () => {
+        while (!response.destroyed) {
+          written += chunk.length;
+          if (!response.write(chunk)) return void response.once("drain", pump);
+        }
+      };
+      pump();
+    });
+    return { ...service, closed };
+  }
+
+  it.each([
+    ["the first attempt", 0],
+    ["a retry", 1],
+  ])("a body without end, on %s, fails as unavailable once past 1 MiB, and the connection is dropped", async (_, failures) => {
+    const service = await endlessService(failures);
+    try {
+      const error = await failure(createAnnotationsClient({ baseUrl: service.url, token: TOKEN, retry: { retries: 1, baseDelayMs: 1 } }).media.get(id));
+      expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+      expect(error.message).toBe(`GET ${path}: the response body is over 1 MiB${failures ? " (after 2 attempts)" : ""}`);
+      // The service went on past the limit; the client stopped reading near it (what the
+      // service wrote beyond sat in socket buffers) and hung up.
+      const written = await service.closed;
+      expect(written).toBeGreaterThan(MiB);
+      expect(written).toBeLessThan(32 * MiB);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it.each([
+    ["with", true],
+    ["without", false],
+  ])("reads a body of exactly 1 MiB and refuses one byte more, %s Content-Length", async (_, declared) => {
+    let size = MiB;
+    const service = await startServer((_, response) => {
+      const body = recordOf(size);
+      response.writeHead(200, declared ? { "content-type": "application/json", "content-length": body.length } : { "content-type": "application/json" });
+      if (declared) return void response.end(body);
+      // Chunked: Node sends no Content-Length for a body written in parts.
+      response.write(body.slice(0, 10));
+      response.end(body.slice(10));
+    });
+    try {
+      const annotations = createAnnotationsClient({ baseUrl: service.url, token: TOKEN, retry: false });
+      expect((await annotations.media.get(id)).name).toHaveLength(MiB - unnamed);
+      size = MiB + 1;
+      const error = await failure(annotations.media.get(id));
+      expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+      expect(error.message).toBe(`GET ${path}: the response body is over 1 MiB`);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("a 201 to a POST whose body is over 1 MiB is an unknown outcome (the record may exist), refused unread", async () => {
+    const service = await startServer((_, response) => {
+      const body = recordOf(2 * MiB);
+      // Only the start is sent: a client that waited for the rest would fail on its timeout.
+      response.writeHead(201, { "content-type": "application/json", "content-length": body.length }).write(body.slice(0, 1024));
+    });
+    try {
+      const error = await failure(createAnnotationsClient({ baseUrl: service.url, token: TOKEN, retry: false }).media.create(record));
+      expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+      expect(error.message).toBe("POST /api/media: the response body is over 1 MiB");
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("an error answer whose body is over 1 MiB keeps its status, without the body", async () => {
+    const service = await startServer((_, response) => {
+      const body = JSON.stringify({ title: "x".repeat(2 * MiB) });
+      response.writeHead(400, { "content-type": "application/problem+json", "content-length": body.length }).end(body);
+    });
+    try {
+      const error = await failure(createAnnotationsClient({ baseUrl: service.url, token: TOKEN, retry: false }).media.create(record));
+      expect(error).toBeInstanceOf(AnnotationsHttpError);
+      expect(error.message).toBe("POST /api/media: 400 Bad Request");
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("a compressed body is limited by its size once inflated, not by its Content-Length", async () => {
+    const zipped = gzipSync(recordOf(8 * MiB));
+    const service = await startServer((_, response) => {
+      response.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", "content-length": zipped.length }).end(zipped);
+    });
+    try {
+      expect(zipped.length).toBeLessThan(MiB);
+      const error = await failure(createAnnotationsClient({ baseUrl: service.url, token: TOKEN, retry: false }).media.get(id));
+      expect(error).toBeInstanceOf(AnnotationsUnavailableError);
+      expect(error.message).toBe(`GET ${path}: the response body is over 1 MiB`);
+    } finally {
+      await service.close();
     }
   });
 });

@@ -1,19 +1,11 @@
 import type { KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
-import {
-  type AnnotationsCallInfo,
-  AnnotationsAuthError,
-  AnnotationsHttpError,
-  AnnotationsResponseError,
-  AnnotationsUnavailableError,
-  MediaConflictError,
-  MediaNotFoundError,
-  type ProblemDetails,
-} from "../errors/index.ts";
+import { type AnnotationsCallInfo, AnnotationsResponseError, AnnotationsUnavailableError, MediaConflictError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import { raceAbort } from "../utils/byte-source.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 import type { MediaType } from "../media-type/index.ts";
+import { bodyFailure, httpError, isRawNetworkError, isRetryableFailure, mapError, noAnswerInTime, readBody, unreachable } from "./response.ts";
 import { camelCaseKeys, type MediaRecord, MediaStatus, toWireRecord } from "./status.ts";
 
 /**
@@ -50,11 +42,15 @@ export interface AnnotationsClientOptions {
   baseUrl: string | URL;
   /** The bearer token used when a call passes none. */
   token?: string;
-  /** Supplies the bearer token when neither the call nor `token` does (a service account, say). */
+  /**
+   * Supplies the bearer token when neither the call nor `token` does (a service account, say).
+   * Awaited within the call: an abort ends the wait, and so does `totalTimeoutMs`
+   * (`AnnotationsUnavailableError`, nothing sent).
+   */
   getToken?: () => string | Promise<string>;
   /** Per-attempt timeout. @default 10_000 */
   timeoutMs?: number;
-  /** Deadline for a whole call, retries and waits included. @default 60_000 */
+  /** Deadline for a whole call: getToken, retries and waits included. @default 60_000 */
   totalTimeoutMs?: number;
   /** Retry policy, or `false` for one attempt only. */
   retry?: AnnotationsRetryOptions | false;
@@ -70,7 +66,10 @@ export interface AnnotationsClientOptions {
 export interface AnnotationsCallOptions {
   /** The caller's bearer token (the upload's own JWT); wins over the client's. */
   token?: string;
-  /** Aborts the call, retries included; it rejects with `signal.reason`. */
+  /**
+   * Aborts the call at any point (while the token or the client's modules are awaited, during a
+   * request, while waiting to retry); it rejects with `signal.reason` at once.
+   */
   signal?: AbortSignal;
 }
 
@@ -123,6 +122,10 @@ function positive(name: string, value: unknown, allowZero = false): number {
 /**
  * Creates the client of the annotations service's Media API (docs/contract.md "Annotations service
  * API"), on ky. One client serves many users: pass each caller's token per call.
+ *
+ * Response bodies are read up to 1 MiB (a record is well under 1 KiB). A success with a longer
+ * body fails as `AnnotationsUnavailableError` ("the response body is over 1 MiB"): what the
+ * service did is not known. An error status with one keeps its own error, without the body.
  *
  * @example
  * const annotations = createAnnotationsClient({ baseUrl: "http://annotations:8080" });
@@ -178,8 +181,8 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   });
   let api: KyInstance | undefined;
 
-  async function tokenFor(call: AnnotationsCallOptions, method: string, path: string): Promise<string> {
-    const token = call.token ?? options.token ?? (await options.getToken?.());
+  /** The bare token to send; a `TypeError` (never quoting it) when there is none or it is unusable. */
+  function bareToken(token: unknown, method: string, path: string): string {
     if (typeof token !== "string" || token.trim() === "") {
       throw new TypeError(`No bearer token for ${method} ${path}: pass \`token\` to the call, or \`token\`/\`getToken\` to createAnnotationsClient.`);
     }
@@ -189,6 +192,27 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       throw new TypeError(`The bearer token for ${method} ${path} holds a control character (a line break?); it cannot be sent in a header.`);
     }
     return bare;
+  }
+
+  /**
+   * The token from getToken, and ky and the codec when not loaded yet: what has to be awaited
+   * before the first attempt, which ends at an abort or at the call's deadline.
+   */
+  async function prepare(call: AnnotationsCallOptions, attempt: AttemptSignal, info: AnnotationsCallInfo): Promise<string> {
+    let token: unknown = call.token ?? options.token;
+    attempt.arm(totalTimeoutMs);
+    let late = "getToken did not answer";
+    try {
+      if (token === undefined && options.getToken) token = await attempt.race(Promise.resolve(options.getToken()));
+      late = "ky and zod did not load";
+      if (!loaded) await attempt.race(load());
+    } catch (error) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      // Nothing was sent: unavailable all the same, so that callers wait and try again.
+      if (attempt.timedOut) throw new AnnotationsUnavailableError(info, `${late} within the call's deadline (${totalTimeoutMs} ms)`);
+      throw error;
+    }
+    return bareToken(token, info.method, info.path);
   }
 
   /** The outcome of {@link firstAttempt}: an answer to keep (its body read), one to retry, or a failure. */
@@ -201,40 +225,26 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
    * bounds are ky's: `timeoutMs` until the headers, then the body within what is left of the
    * per-attempt and whole-call bounds.
    */
-  async function firstAttempt(url: string, init: RequestInit, signal: AbortSignal | undefined, send: (input: string, init: RequestInit) => Promise<Response>, info: AnnotationsCallInfo): Promise<FirstOutcome> {
-    const started = performance.now();
-    const controller = new AbortController();
-    let timedOut = false;
-    const arm = (ms: number) =>
-      setTimeout(() => {
-        timedOut = true;
-        controller.abort(new DOMException(`No answer within ${ms} ms`, "TimeoutError"));
-      }, ms);
-    let timer = arm(Math.min(timeoutMs, totalTimeoutMs));
-    const forward = () => controller.abort(signal?.reason);
-    signal?.addEventListener("abort", forward, { once: true });
+  async function firstAttempt(url: string, init: RequestInit, attempt: AttemptSignal, started: number, send: (input: string, init: RequestInit) => Promise<Response>, info: AnnotationsCallInfo): Promise<FirstOutcome> {
+    const { caller } = attempt;
+    attempt.arm(Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started)))));
+    let response: Response;
     try {
-      let response: Response;
-      try {
-        response = await send(url, { ...init, signal: controller.signal });
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        return { error };
-      }
-      if (!response.ok && retryable.has(response.status) && retry.retries > 0) return { retry: response };
-      clearTimeout(timer);
-      const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
-      timer = arm(bound);
-      try {
-        return { kept: response, text: await response.text() };
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        if (!response.ok) throw httpError(response.status, response.statusText, undefined, info);
-        throw bodyFailure(info, timedOut, bound, error);
-      }
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", forward);
+      response = await send(url, { ...init, signal: attempt.signal });
+    } catch (error) {
+      if (caller?.aborted) throw caller.reason;
+      return { error };
+    }
+    if (!response.ok && retryable.has(response.status) && retry.retries > 0) return { retry: response };
+    const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
+    attempt.arm(bound);
+    try {
+      // The attempt's signal, given to fetch, ends the read too: at an abort or at `bound`.
+      return { kept: response, text: await readBody(response) };
+    } catch (error) {
+      if (caller?.aborted) throw caller.reason;
+      if (!response.ok) throw httpError(response.status, response.statusText, undefined, info, (loaded as Loaded).schema.ProblemBody);
+      throw bodyFailure(info, attempt.timedOut, bound, error);
     }
   }
 
@@ -242,8 +252,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   async function request(method: "GET" | "POST" | "PUT", path: string, call: AnnotationsCallOptions, json?: unknown) {
     const { signal } = call;
     signal?.throwIfAborted();
-    const token = await tokenFor(call, method, path);
-    const { ky } = loaded ?? (await load());
+    const started = performance.now();
     const info = { method, path, attempts: 0 };
     // Every attempt passes through here: it counts them and logs one line each.
     const countingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -258,14 +267,25 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
         throw error;
       }
     };
-    const started = performance.now();
-    const headers: Record<string, string> = { "user-agent": userAgent, accept: "application/json", authorization: `Bearer ${token}` };
-    if (json !== undefined) headers["content-type"] = "application/json";
-    const init = { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) };
-    const first = await firstAttempt(base + path.slice(1), init, signal, countingFetch, info);
+    // Made before the first await, so that an abort landing while the token or the modules are
+    // awaited is seen (a listener added to a signal already aborted never runs).
+    const attempt = new AttemptSignal(signal);
+    let token: string;
+    let first: FirstOutcome;
+    try {
+      const atHand = call.token ?? options.token;
+      token = loaded && (atHand !== undefined || !options.getToken) ? bareToken(atHand, method, path) : await prepare(call, attempt, info);
+      const headers: Record<string, string> = { "user-agent": userAgent, accept: "application/json", authorization: `Bearer ${token}` };
+      if (json !== undefined) headers["content-type"] = "application/json";
+      const init = { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) };
+      first = await firstAttempt(base + path.slice(1), init, attempt, started, countingFetch, info);
+    } finally {
+      attempt.dispose();
+    }
+    const { ky, schema } = loaded as Loaded;
     if ("kept" in first) {
       const { kept, text } = first;
-      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }));
+      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }), schema.ProblemBody);
       return { status: kept.status, text, info: Object.freeze({ ...info }) };
     }
     if ("error" in first && (retry.retries === 0 || !isRetryableFailure(first.error))) {
@@ -295,7 +315,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs);
+      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs, schema.ProblemBody);
     }
     // ky's timeouts end with the headers: the body is read under the same bounds here.
     const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));
@@ -374,93 +394,47 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
   return Object.freeze({ media: Object.freeze(media) });
 }
 
-/** Whether fetch failed without an answer (undici's "fetch failed", a connection cut: "terminated"). */
-function isRawNetworkError(error: unknown): error is TypeError {
-  return error instanceof TypeError && (error.message === "fetch failed" || error.message === "terminated");
-}
+/**
+ * The signal of a call until its first attempt's answer is read: the caller's abort, forwarded
+ * (listened to from before the call's first await), and a timer that `arm` sets for what is
+ * awaited next: the token, the headers, the body. One controller for all three, so the fast
+ * path costs what one attempt's timeout did.
+ */
+class AttemptSignal {
+  readonly #controller = new AbortController();
+  readonly signal = this.#controller.signal;
+  /** Whether the timer, not the caller, aborted it. */
+  timedOut = false;
+  /** The caller's signal, if any. */
+  readonly caller: AbortSignal | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
-/** A failure without an answer that is retried: the network's, or the attempt's timeout. */
-function isRetryableFailure(error: unknown): boolean {
-  return isRawNetworkError(error) || (error as Error)?.name === "TimeoutError";
-}
-
-/** Reads a response body as text, giving up (and cancelling it) after `ms` or on `signal`. */
-async function readBody(response: Response, ms: number, signal: AbortSignal | undefined): Promise<string> {
-  if (!response.body) return "";
-  const deadline = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    for (;;) {
-      const { done, value } = await raceAbort(reader.read(), deadline);
-      if (done) return text + decoder.decode();
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch (error) {
-    void reader.cancel().catch(() => {});
-    throw error;
+  constructor(caller: AbortSignal | undefined) {
+    this.caller = caller;
+    caller?.addEventListener("abort", this, { once: true });
   }
-}
 
-/** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */
-async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number): Promise<unknown> {
-  const { isHTTPError, isNetworkError, isTimeoutError } = ky;
-  if (isHTTPError(error)) return httpError(error.response.status, error.response.statusText, error.data, info);
-  if (isTimeoutError(error)) return noAnswerInTime(info, timeoutMs);
-  // ky's NetworkError wraps fetch's own ("fetch failed"), which is kept as the cause.
-  if (isNetworkError(error)) return unreachable(info, (error as Error).cause as Error | undefined);
-  return error;
-}
-
-function noAnswerInTime(info: AnnotationsCallInfo, timeoutMs: number): AnnotationsUnavailableError {
-  return new AnnotationsUnavailableError(info, `no answer in time (${timeoutMs} ms per attempt, or the call's deadline)`);
-}
-
-/** fetch's failure without an answer; its cause names the socket's error code. */
-function unreachable(info: AnnotationsCallInfo, fetchError: Error | undefined): AnnotationsUnavailableError {
-  const code = (fetchError?.cause as { code?: string } | undefined)?.code;
-  return new AnnotationsUnavailableError(info, `could not reach the service${code ? ` (${code})` : ""}`, fetchError);
-}
-
-/** A response body that did not arrive whole: in time, or at all. */
-function bodyFailure(info: AnnotationsCallInfo, timedOut: boolean, bound: number, error: unknown): AnnotationsUnavailableError {
-  const reason = timedOut ? `the response body did not arrive in time (${bound} ms)` : "the response body was cut off";
-  return new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
-}
-
-/** The error of an answer that is not a success; `data` is its body (text or parsed). */
-function httpError(status: number, statusText: string, body: unknown, info: AnnotationsCallInfo): AnnotationsHttpError {
-  let data: unknown = body;
-  if (typeof data === "string") {
-    try {
-      data = JSON.parse(data);
-    } catch {
-      data = undefined;
-    }
+  /** The caller's abort (an `EventListenerObject`: no closure per call). */
+  handleEvent(): void {
+    this.#controller.abort(this.caller?.reason);
   }
-  const parsed = data && typeof data === "object" ? (loaded as Loaded).schema.ProblemBody.safeParse(data) : undefined;
-  const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
-  const text = statusText || defaultStatusText(status);
-  if (status === 404) return new MediaNotFoundError(info, text, problem);
-  if (status === 409) return new MediaConflictError(info, text, problem);
-  if (status === 401 || status === 403) return new AnnotationsAuthError(info, status, text, problem);
-  return new AnnotationsHttpError(info, status, text, problem);
-}
 
-function defaultStatusText(status: number): string {
-  const texts: Record<number, string> = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-  };
-  return texts[status] ?? "Error";
+  /** Aborts with a `TimeoutError` after `ms`, replacing the timer set before. */
+  arm(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.#controller.abort(new DOMException(`No answer within ${ms} ms`, "TimeoutError"));
+    }, ms);
+  }
+
+  /** `promise`, or a rejection with the abort's reason as soon as the signal aborts. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return raceAbort(promise, this.signal);
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.caller?.removeEventListener("abort", this);
+  }
 }
