@@ -3,6 +3,7 @@
 // in any answer, one structured log line per request, and a listen error that stops the process.
 import { once } from "node:events";
 import { rm } from "node:fs/promises";
+import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
@@ -128,6 +129,51 @@ describe("the example's edge", () => {
     });
     expect(response.status).toBe(415);
     expect(await response.json()).toMatchObject({ error: { code: "MEDIA_CONTENT_MISMATCH" } });
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it.each(["close", "keep-alive"])("a refused 20 MiB upload on a %s connection: the client gets the 415, never a broken pipe", async (connection) => {
+    const agent = new Agent({ keepAlive: connection === "keep-alive" });
+    try {
+      for (const [name, code] of [["fake.png", "MEDIA_CONTENT_MISMATCH"], ["notes.txt", "UNSUPPORTED_MEDIA_TYPE"]] as const) {
+        const body = formBytes(name, new Uint8Array(20 * 2 ** 20).fill(7));
+        // A real client that writes the whole body (with backpressure) whatever the server answers meanwhile.
+        const req = request(`${app.url}/detect`, {
+          method: "POST",
+          agent,
+          headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge", "content-length": body.length, connection },
+        });
+        let sent = 0;
+        const failed = new Promise<never>((_, reject) => req.once("error", reject));
+        const finished = once(req, "finish");
+        finished.catch(() => {});
+        const answered = new Promise<{ status: number; text: string }>((resolveAnswer) =>
+          req.once("response", (res) => {
+            let text = "";
+            res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+            res.once("end", () => resolveAnswer({ status: res.statusCode ?? 0, text }));
+          }),
+        );
+        const pump = () => {
+          while (sent < body.length) {
+            const chunk = body.subarray(sent, sent + 65_536);
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once("drain", pump);
+          }
+          req.end();
+        };
+        pump();
+        const { status, text } = await Promise.race([answered, failed]);
+        // Kept alive, Node's client stops sending once it has the whole answer (no error); on a
+        // connection that closes after the answer, the server reads the body first.
+        if (connection === "close") await Promise.race([finished, failed]);
+        expect(status).toBe(415);
+        if (connection === "close") expect(sent).toBe(body.length);
+        expect(JSON.parse(text)).toMatchObject({ error: { code } });
+      }
+    } finally {
+      agent.destroy();
+    }
     expect(await storedFiles()).toEqual([]);
   });
 

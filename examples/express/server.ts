@@ -8,6 +8,8 @@
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
 //   LOG_LEVEL (info). Logs are JSON lines (pino) on standard output.
+// Who may see what (docs/authorization.md): a record, its job and its reruns are its uploader's;
+// SERVICE_USER_IDS (comma-separated user IDs: the service role) may read and rerun every one.
 // Resumable uploads (tus) at /files: TUS_UPLOADS_DIR (<VIDEOS_DIR>/.media-intake-uploads: partial
 // uploads, on the storage volume), TUS_EXPIRE_AFTER_MS (86400000: an unfinished upload expires).
 // With REDIS_URL, detection runs on workers (npm run example:worker) through a BullMQ queue, and
@@ -80,6 +82,7 @@ const app = createDetectionsApp({
   directories,
   logger,
   auth: secret ? { verify: { secret } } : {},
+  serviceUserIds: (env.SERVICE_USER_IDS ?? "").split(",").map((id) => id.trim()).filter(Boolean),
   detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
   ...(queue ? { queue } : {}),
   ...(tusLocker ? { tusLocker } : {}),
