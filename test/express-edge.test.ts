@@ -2,7 +2,8 @@
 // early refusals on big uploads, JSON for every answer (Node's own included), no internal path
 // in any answer, one structured log line per request, and a listen error that stops the process.
 import { once } from "node:events";
-import { rm } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
@@ -223,6 +224,39 @@ describe("the example's edge", () => {
 });
 
 describe("npm run example:express at start", () => {
+  it("on a read-only volume, exits 1 with one line on stderr naming the folder's variable", async () => {
+    // We run as root, so a chmod would not stop a write: a read-only bind mount does.
+    const volume = join(root, "volume");
+    await mkdir(join(volume, "images"), { recursive: true });
+    execFileSync("mount", ["--bind", volume, volume]);
+    try {
+      execFileSync("mount", ["-o", "remount,bind,ro", volume]);
+      for (const [videosDir, imagesDir, variable] of [
+        [join(volume, "videos"), directories.imagesDir, "VIDEOS_DIR"],
+        [directories.videosDir, join(volume, "images"), "IMAGES_DIR"],
+      ] as const) {
+        const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
+          PORT: "0",
+          ANNOTATIONS_URL: annotations.url,
+          VIDEOS_DIR: videosDir,
+          IMAGES_DIR: imagesDir,
+          JWT_SECRET: secret,
+        });
+        // "close": after its stderr is read to the end.
+        const [code] = (await once(example.child, "close")) as [number];
+        expect(code).toBe(1);
+        const dir = variable === "VIDEOS_DIR" ? videosDir : imagesDir;
+        const [line, ...rest] = example.stderr().split("\n");
+        expect(rest).toEqual([""]);
+        expect(line).toMatch(/^Cannot start: [A-Z_]+ \(.+\) cannot be written: .+\.$/);
+        expect(line).toContain(`${variable} (${dir})`);
+      }
+    } finally {
+      execFileSync("umount", [volume]);
+    }
+  });
+
+
   it("exits non-zero with a clear message when its port is taken, and honours HOST", async () => {
     const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
       HOST: "127.0.0.1",

@@ -21,6 +21,7 @@ import { pino } from "pino";
 import { startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
+import { unwritableFolder } from "./folders.ts";
 import type { RedisTusLocker } from "../../src/queue/index.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
@@ -33,6 +34,20 @@ const host = env.HOST ?? "127.0.0.1";
 const directories = { videosDir: resolve(env.VIDEOS_DIR ?? "./data/videos"), imagesDir: resolve(env.IMAGES_DIR ?? "./data/images") };
 const secret = env.JWT_SECRET;
 if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
+
+// A read-only or missing volume stops the process here, with one line naming its variable.
+const tusUploadsDir = env.TUS_UPLOADS_DIR ? resolve(env.TUS_UPLOADS_DIR) : undefined;
+const unwritable = await unwritableFolder([
+  { variable: "VIDEOS_DIR", path: directories.videosDir },
+  { variable: "IMAGES_DIR", path: directories.imagesDir },
+  ...(tusUploadsDir ? [{ variable: "TUS_UPLOADS_DIR", path: tusUploadsDir }] : []),
+  // The dev annotations server's database, beside VIDEOS_DIR.
+  ...(env.ANNOTATIONS_URL ? [] : [{ variable: "VIDEOS_DIR", path: dirname(directories.videosDir) }]),
+]);
+if (unwritable) {
+  process.stderr.write(`${unwritable}\n`);
+  process.exit(1);
+}
 
 let annotationsUrl = env.ANNOTATIONS_URL;
 let devServer: Awaited<ReturnType<typeof startDevAnnotationsServer>> | undefined;
@@ -86,7 +101,7 @@ const app = createDetectionsApp({
   detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
   ...(queue ? { queue } : {}),
   ...(tusLocker ? { tusLocker } : {}),
-  ...(env.TUS_UPLOADS_DIR ? { tusUploadsDir: resolve(env.TUS_UPLOADS_DIR) } : {}),
+  ...(tusUploadsDir ? { tusUploadsDir } : {}),
   ...(env.TUS_EXPIRE_AFTER_MS ? { tusExpireAfterMs: Number(env.TUS_EXPIRE_AFTER_MS) } : {}),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
 });
