@@ -2,7 +2,9 @@
 // early refusals on big uploads, JSON for every answer (Node's own included), no internal path
 // in any answer, one structured log line per request, and a listen error that stops the process.
 import { once } from "node:events";
-import { rm } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, rm } from "node:fs/promises";
+import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
@@ -131,6 +133,51 @@ describe("the example's edge", () => {
     expect(await storedFiles()).toEqual([]);
   });
 
+  it.each(["close", "keep-alive"])("a refused 20 MiB upload on a %s connection: the client gets the 415, never a broken pipe", async (connection) => {
+    const agent = new Agent({ keepAlive: connection === "keep-alive" });
+    try {
+      for (const [name, code] of [["fake.png", "MEDIA_CONTENT_MISMATCH"], ["notes.txt", "UNSUPPORTED_MEDIA_TYPE"]] as const) {
+        const body = formBytes(name, new Uint8Array(20 * 2 ** 20).fill(7));
+        // A real client that writes the whole body (with backpressure) whatever the server answers meanwhile.
+        const req = request(`${app.url}/detect`, {
+          method: "POST",
+          agent,
+          headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge", "content-length": body.length, connection },
+        });
+        let sent = 0;
+        const failed = new Promise<never>((_, reject) => req.once("error", reject));
+        const finished = once(req, "finish");
+        finished.catch(() => {});
+        const answered = new Promise<{ status: number; text: string }>((resolveAnswer) =>
+          req.once("response", (res) => {
+            let text = "";
+            res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+            res.once("end", () => resolveAnswer({ status: res.statusCode ?? 0, text }));
+          }),
+        );
+        const pump = () => {
+          while (sent < body.length) {
+            const chunk = body.subarray(sent, sent + 65_536);
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once("drain", pump);
+          }
+          req.end();
+        };
+        pump();
+        const { status, text } = await Promise.race([answered, failed]);
+        // Kept alive, Node's client stops sending once it has the whole answer (no error); on a
+        // connection that closes after the answer, the server reads the body first.
+        if (connection === "close") await Promise.race([finished, failed]);
+        expect(status).toBe(415);
+        if (connection === "close") expect(sent).toBe(body.length);
+        expect(JSON.parse(text)).toMatchObject({ error: { code } });
+      }
+    } finally {
+      agent.destroy();
+    }
+    expect(await storedFiles()).toEqual([]);
+  });
+
   it("answers JSON to an unknown route, an oversized header and a request that takes too long", async () => {
     const missing = await fetch(`${app.url}/nope`);
     expect(missing.status).toBe(404);
@@ -177,6 +224,39 @@ describe("the example's edge", () => {
 });
 
 describe("npm run example:express at start", () => {
+  it("on a read-only volume, exits 1 with one line on stderr naming the folder's variable", async () => {
+    // We run as root, so a chmod would not stop a write: a read-only bind mount does.
+    const volume = join(root, "volume");
+    await mkdir(join(volume, "images"), { recursive: true });
+    execFileSync("mount", ["--bind", volume, volume]);
+    try {
+      execFileSync("mount", ["-o", "remount,bind,ro", volume]);
+      for (const [videosDir, imagesDir, variable] of [
+        [join(volume, "videos"), directories.imagesDir, "VIDEOS_DIR"],
+        [directories.videosDir, join(volume, "images"), "IMAGES_DIR"],
+      ] as const) {
+        const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
+          PORT: "0",
+          ANNOTATIONS_URL: annotations.url,
+          VIDEOS_DIR: videosDir,
+          IMAGES_DIR: imagesDir,
+          JWT_SECRET: secret,
+        });
+        // "close": after its stderr is read to the end.
+        const [code] = (await once(example.child, "close")) as [number];
+        expect(code).toBe(1);
+        const dir = variable === "VIDEOS_DIR" ? videosDir : imagesDir;
+        const [line, ...rest] = example.stderr().split("\n");
+        expect(rest).toEqual([""]);
+        expect(line).toMatch(/^Cannot start: [A-Z_]+ \(.+\) cannot be written: .+\.$/);
+        expect(line).toContain(`${variable} (${dir})`);
+      }
+    } finally {
+      execFileSync("umount", [volume]);
+    }
+  });
+
+
   it("exits non-zero with a clear message when its port is taken, and honours HOST", async () => {
     const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
       HOST: "127.0.0.1",

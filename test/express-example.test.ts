@@ -1,7 +1,7 @@
 // End to end over real HTTP: the Express example, the dev annotations server, real files.
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -181,27 +181,27 @@ describe("POST /detect", () => {
     const boundary = "----media-intake-test";
     const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
     const { port } = new URL(app.url);
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: "127.0.0.1",
-        port,
-        method: "POST",
-        path: "/detect",
-        headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": 50_000_000 },
-      });
-      req.on("error", () => resolve());
-      req.write(head);
-      req.write(sampleMp4(3 << 20));
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 200);
+    const req = httpRequest({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path: "/detect",
+      headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": 50_000_000 },
     });
-    // The server notices the disconnect asynchronously: wait (up to 5 s) for the cleanup.
-    for (let waited = 0; waited < 5000 && (await storedFiles()).length > 0; waited += 50) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(await storedFiles()).toEqual([]);
+    req.on("error", () => {});
+    req.write(head);
+    req.write(sampleMp4(3 << 20));
+    // Cut once the server has stored some of it: its temp file holds bytes (so the check below
+    // cannot pass on an upload that never arrived).
+    const partialBytes = async () => {
+      let bytes = 0;
+      for (const path of (await storedFiles()).filter((file) => file.endsWith(".partial"))) bytes += (await stat(join(root, path)).catch(() => ({ size: 0 }))).size;
+      return bytes;
+    };
+    await vi.waitFor(async () => expect(await partialBytes()).toBeGreaterThan(0), { timeout: 15_000, interval: 20 });
+    req.destroy();
+    // The server notices the disconnect asynchronously: wait for the cleanup.
+    await vi.waitFor(async () => expect(await storedFiles()).toEqual([]), { timeout: 15_000, interval: 50 });
   });
 
   it("50 concurrent uploads, some identical: every one succeeds, twins with the same detections", async () => {

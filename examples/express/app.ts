@@ -26,6 +26,7 @@ import { mediaIntakeStorage } from "../../src/multer/index.ts";
 import type { DetectionQueue } from "../../src/queue/index.ts";
 import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
 import type { Locker } from "@tus/server";
+import { AppError, type AuthorizeMedia, type DetectionsCaller, isOwnerOrService, jobNotFound, mediaFor, mediaNotFound, readAuthorized } from "./authorize.ts";
 import { CorruptMediaError, type Detection, detect } from "./detector.ts";
 
 /** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
@@ -44,6 +45,20 @@ export interface DetectionsAppConfig {
   directories: StorageDirectories;
   /** How tokens are checked: with `verify.secret` (HS256) or decoded only. */
   auth: UserIdFromTokenOptions;
+  /**
+   * The service role: user IDs that may read and rerun every record (`SERVICE_USER_IDS`). Used by
+   * the default `authorize` only. @default none
+   */
+  serviceUserIds?: readonly string[];
+  /**
+   * Who may read or rerun a record by its ID (`GET /media/:id`, `GET /detections/:jobId`,
+   * `POST /detect/:id`), and who sees an upload's record whole (another uploader of the same
+   * content sees it without the first uploader's user ID and name). Runs after the token is
+   * checked, with the record as the annotations service has it (frozen); `false` answers 404,
+   * the answer of an ID that does not exist; a throw answers 500. docs/authorization.md.
+   * @default the record's own user, or one of `serviceUserIds` ({@link isOwnerOrService})
+   */
+  authorize?: AuthorizeMedia;
   maxUploadBytes?: number;
   /** Simulated GPU time per detection, in ms (the stand-in detector is fast). @default 0 */
   detectorDelayMs?: number;
@@ -67,17 +82,6 @@ export interface DetectionsAppConfig {
   tusExpireAfterMs?: number;
 }
 
-/** An error the app answers with its own status. */
-class AppError extends MediaIntakeError {
-  readonly status: number;
-  readonly expose = true;
-  constructor(status: number, code: string, message: string) {
-    super(message, { code });
-    this.name = "AppError";
-    this.status = status;
-  }
-}
-
 /** The JSON error body every route answers with, and the log line of a 5xx. */
 function sendError(error: unknown, req: Request, res: Response): void {
   const answer =
@@ -96,17 +100,48 @@ function sendError(error: unknown, req: Request, res: Response): void {
 
 /**
  * The rest of a refused upload is read and dropped (up to `limit` bytes), so the answer reaches
- * a client that is still sending; a longer one is cut.
+ * a client that is still sending; a longer one is cut. `done` runs once the body is read, or
+ * cut, or the client is gone.
  */
-function drainRequest(req: IncomingMessage, limit: number): void {
-  if (req.complete || req.destroyed) return;
+function drainRequest(req: IncomingMessage, limit: number, done: () => void = () => {}): void {
+  if (req.complete || req.destroyed) return done();
   let drained = 0;
+  let called = false;
+  const finish = () => {
+    if (called) return;
+    called = true;
+    done();
+  };
   req.unpipe();
   req.on("data", (chunk: Buffer) => {
     drained += chunk.length;
-    if (drained > limit) req.socket.destroy();
+    if (drained <= limit) return;
+    req.pause();
+    req.removeAllListeners("data");
+    // The answer (if still to send) goes out first; the connection is closed after it.
+    finish();
+    req.socket.end(() => req.socket.destroy());
   });
+  req.once("end", finish);
+  req.once("close", finish);
   req.resume();
+}
+
+/**
+ * An error's answer, with the rest of the request's body drained. On a kept-alive connection the
+ * answer goes at once and the body is read after it (Node reads on for the next request); on one
+ * that closes after the answer (`Connection: close`, HTTP/1.0), Node would close it while the
+ * client still sends (EPIPE instead of the answer), so the body is read first, as multer does.
+ */
+function answerError(error: unknown, req: Request, res: Response, limit: number): void {
+  if (res.shouldKeepAlive || req.complete || req.destroyed) {
+    sendError(error, req, res);
+    drainRequest(req, limit);
+    return;
+  }
+  drainRequest(req, limit, () => {
+    if (!req.socket.destroyed) sendError(error, req, res);
+  });
 }
 
 /**
@@ -149,6 +184,14 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   // With the queue, intakes are journaled on Redis: another host settles one this host left.
   const journalOption = queue ? { journal: queue.journal } : {};
   const logger = config.logger ?? pino({ enabled: false });
+  const serviceUserIds = [...(config.serviceUserIds ?? [])];
+  const authorize: AuthorizeMedia = config.authorize ?? ((record, caller) => isOwnerOrService(record, caller, serviceUserIds));
+  /** The caller of a request, from its token: a bad or missing one is a 401. */
+  const callerOf = async (req: Request): Promise<DetectionsCaller> => {
+    const header = req.headers.authorization;
+    const userId = await userIdFromToken(header, auth);
+    return { userId, token: String(header).replace(/^\s*Bearer\s+/i, "").trim() };
+  };
   const app = express();
   app.disable("x-powered-by");
   // One line per request; never headers (the bearer token), never bodies.
@@ -174,17 +217,17 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     { client, directories, logger },
   );
 
-  const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal) => {
+  const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, seesRecord: boolean) => {
     const detections = await detection.with({ ...(token ? { token } : {}), signal })(media);
     const record = await client.media.get(media.id, token ? { token } : {});
-    res.json({ media: { ...media, ...record }, detections });
+    res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
   };
 
   /**
    * On the queue: one job per media ID (duplicates on any replica join it). The request waits
    * `resultWaitMs` for the result, then answers 202 with where to poll; the job goes on.
    */
-  const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean) => {
+  const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean, seesRecord: boolean) => {
     const { id, path, mediaType, name, userId } = media;
     const { jobId } = await queued.detections.enqueue({ id, path, mediaType, name, userId }, { rerun });
     const poll = `/detections/${jobId}`;
@@ -194,15 +237,20 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     } catch (error) {
       if ((error as Error)?.name !== "TimeoutError") throw error;
       const { state } = await queued.detections.state(jobId);
-      res.status(202).location(poll).json({ media, detection: { jobId, state, poll } });
+      // Another user's record cannot be polled by its ID: its uploader sends the content again.
+      if (!seesRecord) res.status(202).json({ media: mediaFor(media, false), detection: { state } });
+      else res.status(202).location(poll).json({ media, detection: { jobId, state, poll } });
       return;
     }
     const record = await client.media.get(media.id, token ? { token } : {});
-    res.json({ media: { ...media, ...record }, detections });
+    res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
   };
 
-  const answer = (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun = false) =>
-    queue ? answerQueued(queue, res, media, token, signal, rerun) : answerLocally(res, media, token, signal);
+  /** The answer to an upload, or a rerun (already authorized); another user's record is shown without its owner. */
+  const answer = async (res: Response, media: MediaRecord | IntakenMedia, caller: DetectionsCaller, token: string | undefined, signal: AbortSignal, rerun = false) => {
+    const seesRecord = rerun || (await authorize(Object.freeze({ ...media }), Object.freeze({ ...caller })));
+    return queue ? answerQueued(queue, res, media, token, signal, rerun, seesRecord) : answerLocally(res, media, token, signal, seesRecord);
+  };
 
   /**
    * Resumable uploads (tus 1.0) at `/files`, with the same auth and limits as `/detect`. The final
@@ -246,7 +294,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     });
     try {
       const token = req.headers.authorization;
-      await userIdFromToken(token, auth);
+      const caller = await callerOf(req);
       const media = await new Promise<IntakenMedia>((resolve, reject) => {
         let form: busboy.Busboy;
         try {
@@ -285,7 +333,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
         });
         req.pipe(form);
       });
-      await answer(res, media, token, controller.signal);
+      await answer(res, media, caller, token, controller.signal);
     } catch (error) {
       next(error);
     }
@@ -311,19 +359,24 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       try {
         if (!req.file?.media) throw new AppError(400, "NO_FILE", 'Expected a file in the form field "file".');
         const controller = new AbortController();
-        await answer(res, req.file.media, req.headers.authorization, controller.signal);
+        await answer(res, req.file.media, await callerOf(req), req.headers.authorization, controller.signal);
       } catch (error) {
         next(error);
       }
     },
   );
 
+  /** The record of a route's `:mediaId`, when the caller may see it; else the 404 of a missing one. */
+  const authorizedRecord = (req: Request, caller: DetectionsCaller, id: string, notFound = () => mediaNotFound(id)) => {
+    const token = req.headers.authorization;
+    return readAuthorized(() => client.media.get(id, token ? { token } : {}), caller, authorize, notFound);
+  };
+
   app.post("/detect/:mediaId", async (req, res, next) => {
     try {
-      const token = req.headers.authorization;
-      await userIdFromToken(token, auth);
-      const record = await client.media.get(normalizeMediaId(req.params.mediaId), token ? { token } : {});
-      await answer(res, record, token, new AbortController().signal, true);
+      const caller = await callerOf(req);
+      const record = await authorizedRecord(req, caller, normalizeMediaId(req.params.mediaId));
+      await answer(res, record, caller, req.headers.authorization, new AbortController().signal, true);
     } catch (error) {
       next(error);
     }
@@ -331,9 +384,8 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
 
   app.get("/media/:mediaId", async (req, res, next) => {
     try {
-      const token = req.headers.authorization;
-      await userIdFromToken(token, auth);
-      res.json(await client.media.get(normalizeMediaId(req.params.mediaId), token ? { token } : {}));
+      const caller = await callerOf(req);
+      res.json(await authorizedRecord(req, caller, normalizeMediaId(req.params.mediaId)));
     } catch (error) {
       next(error);
     }
@@ -342,13 +394,14 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   // Where a 202 says to poll: the job's state, its detections once done, and the media record.
   app.get("/detections/:jobId", async (req, res, next) => {
     try {
-      const token = req.headers.authorization;
-      await userIdFromToken(token, auth);
+      const caller = await callerOf(req);
       const { jobId } = req.params;
-      if (!queue || !/^[0-9a-f]{16}(-rerun-[0-9a-z]+)?$/.test(jobId)) throw new AppError(404, "NOT_FOUND", `No detection job ${jobId}.`);
+      // The job of a media is its owner's: the record is read first, so that another user's job
+      // answers exactly as one that never was.
+      if (!queue || !/^[0-9a-f]{16}(-rerun-[0-9a-f]{32})?$/.test(jobId)) throw jobNotFound(jobId);
+      const media = await authorizedRecord(req, caller, jobId.slice(0, 16), () => jobNotFound(jobId));
       const job = await queue.detections.state(jobId);
-      if (job.state === "unknown") throw new AppError(404, "NOT_FOUND", `No detection job ${jobId} (never queued, or its result expired).`);
-      const media = await client.media.get(jobId.slice(0, 16), token ? { token } : {});
+      if (job.state === "unknown") throw jobNotFound(jobId);
       res.json({
         media,
         detection: {
@@ -366,9 +419,6 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `No route for ${req.method} ${req.path}.` } });
   });
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    sendError(error, req, res);
-    drainRequest(req, drainLimitBytes);
-  });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => answerError(error, req, res, drainLimitBytes));
   return app;
 }

@@ -8,6 +8,8 @@
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
 //   LOG_LEVEL (info). Logs are JSON lines (pino) on standard output.
+// Who may see what (docs/authorization.md): a record, its job and its reruns are its uploader's;
+// SERVICE_USER_IDS (comma-separated user IDs: the service role) may read and rerun every one.
 // Resumable uploads (tus) at /files: TUS_UPLOADS_DIR (<VIDEOS_DIR>/.media-intake-uploads: partial
 // uploads, on the storage volume), TUS_EXPIRE_AFTER_MS (86400000: an unfinished upload expires).
 // With REDIS_URL, detection runs on workers (npm run example:worker) through a BullMQ queue, and
@@ -19,6 +21,7 @@ import { pino } from "pino";
 import { startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
+import { unwritableFolder } from "./folders.ts";
 import type { RedisTusLocker } from "../../src/queue/index.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
@@ -31,6 +34,20 @@ const host = env.HOST ?? "127.0.0.1";
 const directories = { videosDir: resolve(env.VIDEOS_DIR ?? "./data/videos"), imagesDir: resolve(env.IMAGES_DIR ?? "./data/images") };
 const secret = env.JWT_SECRET;
 if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
+
+// A read-only or missing volume stops the process here, with one line naming its variable.
+const tusUploadsDir = env.TUS_UPLOADS_DIR ? resolve(env.TUS_UPLOADS_DIR) : undefined;
+const unwritable = await unwritableFolder([
+  { variable: "VIDEOS_DIR", path: directories.videosDir },
+  { variable: "IMAGES_DIR", path: directories.imagesDir },
+  ...(tusUploadsDir ? [{ variable: "TUS_UPLOADS_DIR", path: tusUploadsDir }] : []),
+  // The dev annotations server's database, beside VIDEOS_DIR.
+  ...(env.ANNOTATIONS_URL ? [] : [{ variable: "VIDEOS_DIR", path: dirname(directories.videosDir) }]),
+]);
+if (unwritable) {
+  process.stderr.write(`${unwritable}\n`);
+  process.exit(1);
+}
 
 let annotationsUrl = env.ANNOTATIONS_URL;
 let devServer: Awaited<ReturnType<typeof startDevAnnotationsServer>> | undefined;
@@ -80,10 +97,11 @@ const app = createDetectionsApp({
   directories,
   logger,
   auth: secret ? { verify: { secret } } : {},
+  serviceUserIds: (env.SERVICE_USER_IDS ?? "").split(",").map((id) => id.trim()).filter(Boolean),
   detectorDelayMs: Number(env.DETECTOR_DELAY_MS ?? 0),
   ...(queue ? { queue } : {}),
   ...(tusLocker ? { tusLocker } : {}),
-  ...(env.TUS_UPLOADS_DIR ? { tusUploadsDir: resolve(env.TUS_UPLOADS_DIR) } : {}),
+  ...(tusUploadsDir ? { tusUploadsDir } : {}),
   ...(env.TUS_EXPIRE_AFTER_MS ? { tusExpireAfterMs: Number(env.TUS_EXPIRE_AFTER_MS) } : {}),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
 });

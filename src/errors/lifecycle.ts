@@ -53,3 +53,15 @@ export class MediaStatusUpdateError<Result = unknown> extends MediaIntakeError {
     this.result = result?.value;
   }
 }
+
+/**
+ * The journal cannot be written (its folder read-only or gone, Redis unreachable): work that
+ * must be journaled before it starts is refused instead, nothing stored or changed. `cause` is
+ * the engine's error. The condition is temporary: a 503 with `Retry-After` for an HTTP caller.
+ */
+export class JournalUnavailableError extends MediaIntakeError {
+  constructor(message: string, cause: unknown) {
+    super(message, { code: "JOURNAL_UNAVAILABLE", cause });
+    this.name = "JournalUnavailableError";
+  }
+}

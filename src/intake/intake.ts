@@ -1,8 +1,8 @@
 import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
 import { userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
-import { MediaRecordPendingError } from "../errors/index.ts";
+import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
 import { fileJournalFor } from "../lifecycle/file-journal.ts";
-import type { JournalHandle, MediaJournal } from "../lifecycle/journal.ts";
+import type { JournalEntry, JournalHandle, MediaJournal } from "../lifecycle/journal.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
 import { sanitizeMediaName, type StoredMedia, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
@@ -102,7 +102,8 @@ export async function intakeThrough(
       ...storeOptions,
       beforePlace: async ({ id, path, mediaType }) => {
         // Journaled before the file takes its name: whatever happens next, someone settles it.
-        entry = await journal.add({
+        // A journal that cannot be written refuses the upload (a 503), whatever its engine threw.
+        entry = await addToJournal(journal, {
           kind: "intake",
           id,
           path,
@@ -169,4 +170,14 @@ export async function intakeThrough(
   }
   await drop();
   return Object.freeze({ ...made.record, created: made.created, fileCreated, detected: stored.detected, size: stored.size });
+}
+
+/** `journal.add`, its failure a {@link JournalUnavailableError} (kept as is when the engine threw one). */
+async function addToJournal(journal: MediaJournal, entry: JournalEntry): Promise<JournalHandle> {
+  try {
+    return await journal.add(entry);
+  } catch (error) {
+    if (isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) throw error;
+    throw new JournalUnavailableError(`Journaling the upload of media ${entry.id} in ${journal.location}: ${(error as Error)?.message ?? String(error)}`, error);
+  }
 }

@@ -48,7 +48,7 @@ export interface DetectionQueueOptions {
 
 /** What {@link DetectionQueue.enqueue} did. */
 export interface EnqueuedDetection {
-  /** The job's ID: the media ID (or, for a re-run, the media ID and a suffix). */
+  /** The job's ID: the media ID, or for a re-run `<media ID>-rerun-<32 random hex digits>` (unguessable). */
   readonly jobId: string;
   /** `false` when a job for this media was already queued, running or finished: this joined it. */
   readonly created: boolean;
@@ -100,7 +100,8 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
   return {
     async enqueue(media, { rerun = false } = {}) {
       const id = normalizeMediaId(media.id);
-      const jobId = rerun ? `${id}-rerun-${Date.now().toString(36)}` : id;
+      // A rerun's ID is unguessable: the media ID is not (anyone holding the bytes computes it).
+      const jobId = rerun ? `${id}-rerun-${randomBytes(16).toString("hex")}` : id;
       const existing = rerun ? undefined : await queue.getJob(jobId);
       if (existing) {
         // A failed job is tried again; a queued, running or finished one is joined.

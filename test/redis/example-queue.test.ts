@@ -14,11 +14,13 @@ import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus } from "../../src/index.ts";
 import { createDetectionQueue, createRedisJournal, type DetectionQueue, startDetectionWorker } from "../../src/queue/index.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
-import { makeTempDir } from "../helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "../helpers/temp-dir.ts";
 
 const secret = "example-queue-secret-0123456789abcdef";
 let root: string;
 let redisUrl: string;
+let redis: Awaited<ReturnType<typeof startRedisServer>>;
+let bobToken: string;
 let annotationsUrl: string;
 let token: string;
 let detections: DetectionQueue<Detection[]>;
@@ -27,11 +29,13 @@ const directories = () => ({ videosDir: join(root, "videos"), imagesDir: join(ro
 
 beforeEach(async () => {
   root = await makeTempDir();
-  redisUrl = (await startRedisServer()).url;
+  redis = await startRedisServer();
+  redisUrl = redis.url;
   const annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
   onTestFinished(() => annotations.close());
   annotationsUrl = annotations.url;
   token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  bobToken = await new SignJWT({ sub: "bob" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
   detections = createDetectionQueue<Detection[]>({ connection: { url: redisUrl } });
   const journal = createRedisJournal({ connection: redisUrl, prefix: "media-intake:journal" });
   onTestFinished(async () => {
@@ -50,17 +54,17 @@ beforeEach(async () => {
   appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
-const auth = () => ({ authorization: `Bearer ${token}` });
+const auth = (as = token) => ({ authorization: `Bearer ${as}` });
 
-async function upload(name: string, bytes: Uint8Array) {
+async function upload(name: string, bytes: Uint8Array, as = token) {
   const form = new FormData();
   form.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
-  const response = await fetch(`${appUrl}/detect`, { method: "POST", body: form, headers: auth() });
-  return { status: response.status, location: response.headers.get("location"), body: (await response.json()) as Record<string, any> };
+  const response = await fetch(`${appUrl}/detect`, { method: "POST", body: form, headers: auth(as) });
+  return { status: response.status, location: response.headers.get("location"), retryAfter: response.headers.get("retry-after"), body: (await response.json()) as Record<string, any> };
 }
 
-async function poll(path: string) {
-  const response = await fetch(`${appUrl}${path}`, { headers: auth() });
+async function poll(path: string, as = token, method = "GET") {
+  const response = await fetch(`${appUrl}${path}`, { method, headers: auth(as) });
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
@@ -110,6 +114,54 @@ describe("the example with REDIS_URL", () => {
     expect((await fetch(`${appUrl}/detections/00000000000000aa`)).status).toBe(401);
     expect(await poll("/detections/00000000000000aa")).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
     expect(await poll("/detections/..%2Fetc")).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
+  });
+
+  it("another user's job, rerun and record answer as ones that do not exist; a rerun's job ID is unguessable", async () => {
+    const journal = createRedisJournal({ connection: redisUrl, prefix: "media-intake:journal" });
+    const worker = startDetectionWorker(async (media, { signal }) => detect(media.path ?? "", media.id, signal), {
+      connection: { url: redisUrl },
+      client: createAnnotationsClient({ baseUrl: annotationsUrl, token }),
+      journal,
+    });
+    onTestFinished(async () => {
+      await worker.close(true);
+      await journal.close();
+    });
+    const png = samplePng(30, 30, 21);
+    const id = await computeMediaId(png);
+    await upload("alice-private.png", png);
+    await vi.waitFor(async () => expect((await poll(`/detections/${id}`)).body.detection).toMatchObject({ state: "completed" }), { timeout: 10_000, interval: 50 });
+    const own = await poll(`/detect/${id}`, token, "POST");
+    expect([200, 202]).toContain(own.status);
+    if (own.status === 202) await vi.waitFor(async () => expect((await poll(own.body.detection.poll)).body.detection).toMatchObject({ state: "completed" }), { timeout: 10_000, interval: 50 });
+    // A rerun's job, as the route queues it: its ID cannot be guessed from the media ID.
+    const { jobId: rerunJob } = await detections.enqueue({ id, path: join(directories().imagesDir, `${id}.png`), mediaType: 2, name: "alice-private.png", userId: "alice" }, { rerun: true });
+    expect(rerunJob).toMatch(new RegExp(`^${id}-rerun-[0-9a-f]{32}$`));
+    const missingJob = `00000000000000aa-rerun-${"0".repeat(32)}`;
+    const jobNotFound = (jobId: string) => ({ status: 404, body: { error: { code: "NOT_FOUND", message: `No detection job ${jobId} (never queued, or its result expired).` } } });
+    expect(await poll("/detections/00000000000000aa", bobToken)).toEqual(jobNotFound("00000000000000aa"));
+    expect(await poll(`/detections/${missingJob}`, bobToken)).toEqual(jobNotFound(missingJob));
+    expect(await poll(`/detections/${id}`, bobToken)).toEqual(jobNotFound(id));
+    expect(await poll(`/detections/${rerunJob}`, bobToken)).toEqual(jobNotFound(rerunJob));
+    expect((await poll(`/detections/${rerunJob}`)).status).toBe(200);
+    await vi.waitFor(async () => expect((await poll(`/detections/${rerunJob}`)).body.detection).toMatchObject({ state: "completed" }), { timeout: 10_000, interval: 50 });
+    const before = await history(id);
+    expect(await poll(`/media/${id}`, bobToken)).toEqual({ status: 404, body: { error: { code: "MEDIA_NOT_FOUND", message: `No media ${id}.` } } });
+    expect(await poll(`/detect/${id}`, bobToken, "POST")).toEqual({ status: 404, body: { error: { code: "MEDIA_NOT_FOUND", message: `No media ${id}.` } } });
+    expect(await history(id)).toEqual(before);
+    // Bob holds the bytes: his upload gets the content's answer, not Alice's user ID or file name.
+    const bobs = await upload("bob.png", png, bobToken);
+    expect(bobs).toMatchObject({ status: 200, body: { media: { id, mediaStatus: MediaStatus.AIProcessed } } });
+    expect(JSON.stringify(bobs.body)).not.toContain("alice");
+    expect(await history(id)).toEqual(before);
+  });
+
+  it("with Redis stopped, uploads answer 503 with Retry-After and keep nothing", async () => {
+    await redis.stop();
+    const png = samplePng(30, 30, 22);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => upload("down.png", png)));
+    for (const answer of answers) expect(answer).toMatchObject({ status: 503, retryAfter: "5", body: { error: { code: "JOURNAL_UNAVAILABLE" } } });
+    expect((await filesUnder(root)).filter((path) => path.startsWith("images/"))).toEqual([]);
   });
 
   it("npm run example:worker on SIGTERM lets the running job finish, then exits 0", async () => {
