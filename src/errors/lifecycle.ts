@@ -53,3 +53,22 @@ export class MediaStatusUpdateError<Result = unknown> extends MediaIntakeError {
     this.result = result?.value;
   }
 }
+
+/**
+ * The journal cannot be written or read now: its folder is read-only, full or gone, or a sync
+ * of its log failed. A change that failed is not known to be durable, so it is not the caller's:
+ * a failed `add` leaves no entry, and the work it was to cover should not start (an upload is
+ * refused before its file takes its name). Transient: it heals by itself once the journal can be
+ * written (a 503 with `Retry-After` for an HTTP caller). `cause` is the system's error.
+ */
+export class JournalUnavailableError extends MediaIntakeError {
+  /** Where the journal lives (its folder). */
+  readonly location: string;
+
+  constructor(doing: string, location: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${doing} in the journal at ${location}: ${reason}`, { code: "JOURNAL_UNAVAILABLE", cause });
+    this.name = "JournalUnavailableError";
+    this.location = location;
+  }
+}
