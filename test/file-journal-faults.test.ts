@@ -9,6 +9,7 @@ import {
   createFileJournal,
   fileJournalFor,
   httpErrorFor,
+  intakeMedia,
   JOURNAL_DIRECTORY_NAME,
   type JournalEntry,
   type JournalHandle,
@@ -17,8 +18,9 @@ import {
   recoverInterrupted,
 } from "../src/index.ts";
 import { processOwnerKey } from "../src/utils/process-identity.ts";
+import { samplePng } from "../examples/sample-media.ts";
 import { startFaultFixture } from "./helpers/fault-fixture.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 /**
  * Faults armed by a test: the next `times` calls named `call` whose path (and detail: open's
@@ -75,26 +77,29 @@ vi.mock("node:fs", async (importOriginal) => {
   const pathOf = (fd: number) => faults.fdPaths.get(fd) ?? "";
   return {
     ...fs,
-    openSync(path: string, flags: string) {
+    openSync(path: string, flags: string, ...rest: never[]) {
       const rule = faults.take("open", String(path), String(flags));
       if (rule?.code) throw faults.errorOf(rule, "open", String(path));
-      const fd = fs.openSync(path, flags);
+      const fd = fs.openSync(path, flags, ...rest);
       faults.fdPaths.set(fd, String(path));
       return fd;
     },
-    open(path: string, flags: string, done: Done) {
-      faults.viaCallback("open", String(path), String(flags), (then) => fs.open(path, flags, then as never), (error, fd) => {
+    open(path: string, flags: string, ...rest: unknown[]) {
+      const done = rest.pop() as Done;
+      faults.viaCallback("open", String(path), String(flags), (then) => (fs.open as (...args: unknown[]) => void)(path, flags, ...rest, then), (error, fd) => {
         if (!error) faults.fdPaths.set(fd as number, String(path));
         done(error, fd);
       });
     },
-    writeSync(fd: number, buffer: Buffer, offset?: number) {
-      const rule = faults.take("write", pathOf(fd), buffer.toString("utf8", offset));
+    writeSync(fd: number, buffer: Buffer, ...rest: never[]) {
+      const rule = faults.take("write", pathOf(fd), Buffer.isBuffer(buffer) ? buffer.toString("utf8", rest[0] ?? 0) : "");
       if (rule?.code) throw faults.errorOf(rule, "write", pathOf(fd));
-      return fs.writeSync(fd, buffer, offset);
+      return (fs.writeSync as (...args: unknown[]) => number)(fd, buffer, ...rest);
     },
-    write(fd: number, buffer: Buffer, offset: number, done: Done) {
-      faults.viaCallback("write", pathOf(fd), buffer.toString("utf8", offset), (then) => fs.write(fd, buffer, offset, then as never), done);
+    write(fd: number, buffer: Buffer, ...rest: unknown[]) {
+      const done = rest.pop() as Done;
+      const text = Buffer.isBuffer(buffer) ? buffer.toString("utf8", typeof rest[0] === "number" ? rest[0] : 0) : "";
+      faults.viaCallback("write", pathOf(fd), text, (then) => (fs.write as (...args: unknown[]) => void)(fd, buffer, ...rest, then), done);
     },
     fdatasync(fd: number, done: Done) {
       faults.viaCallback("fdatasync", pathOf(fd), "", (then) => fs.fdatasync(fd, then as never), done);
@@ -264,6 +269,24 @@ describe("the file journal under file-system faults", () => {
       await handle.remove();
     }
     await journal.close();
+  });
+
+  it("refuses an upload while the journal folder is read-only (503, nothing kept), and takes it once writable", async () => {
+    const { root, directories, fake, service, token } = await startFaultFixture(() => undefined);
+    try {
+      const location = join(root, "videos", JOURNAL_DIRECTORY_NAME);
+      faults.rules.push({ call: "mkdir", match: (path) => path === location, code: "EROFS", times: Infinity });
+      const client = createAnnotationsClient({ baseUrl: service.url, token, retry: false });
+      const error = await intakeMedia(samplePng(), { originalName: "a.png", token, client, directories }).catch((e: unknown) => e);
+      expect(httpErrorFor(error)).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" } });
+      expect(await filesUnder(root)).toEqual([]);
+      expect(fake.records.size).toBe(0);
+      faults.rules.length = 0;
+      const media = await intakeMedia(samplePng(), { originalName: "a.png", token, client, directories });
+      expect(fake.records.get(media.id)).toBeDefined();
+    } finally {
+      await service.close();
+    }
   });
 
   it("fails an add while the disk is full (ENOSPC), with a 503, and puts the next entry in a new log", async () => {
