@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, utimes, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createAnnotationsClient, createFileJournal, MediaStatus, recoverInterrupted } from "../src/index.ts";
+import { createAnnotationsClient, createFileJournal, httpErrorFor, JournalUnavailableError, MediaStatus, recoverInterrupted } from "../src/index.ts";
+import { claimsHeldIn } from "../src/lifecycle/file-journal.ts";
 import { isOwnerAlive, processOwnerKey } from "../src/utils/process-identity.ts";
 import { startChild } from "./helpers/child.ts";
 import { startFaultFixture } from "./helpers/fault-fixture.ts";
@@ -128,6 +129,103 @@ describe("the file journal", () => {
     expect((await journal.list())[0]).toMatchObject({ mine: true, entry: { state: "settle", status: 3 } });
     await handle?.remove();
     expect(await journal.list()).toEqual([]);
+  });
+
+  it("judges an owner in another pid namespace by the period its heartbeat records, not the judge's", async () => {
+    const location = join(await makeTempDir(), "journal");
+    // An owner that beats once a minute writes its heartbeat; another container sees it under its own key.
+    const owner = createFileJournal(location, { heartbeatMs: 60_000 });
+    const handle = await owner.add({ kind: "run", id: "00000000000008a1", state: "active", at: Date.now() });
+    const foreign = processOwnerKey.replace(/^[^+]+/, "container3");
+    const heartbeat = join(location, `${foreign}.alive`);
+    await writeFile(heartbeat, await readFile(join(location, `${processOwnerKey}.alive`)));
+    const line = JSON.stringify({ k: "0123456789ab", e: { kind: "run", id: "00000000000008a2", state: "active", at: Date.now() } });
+    await writeFile(join(location, `abcdef012345.${foreign}.log`), `\n${line}`);
+    const judge = createFileJournal(location, { heartbeatMs: 100 });
+    const ownerAlive = async () => (await judge.list()).find((record) => record.owner === foreign)?.ownerAlive;
+    const beatAgo = (ms: number) => utimes(heartbeat, new Date(Date.now() - ms), new Date(Date.now() - ms));
+    // Beaten 5 s ago: fifty of the judge's periods, not one of the owner's.
+    await beatAgo(5_000);
+    expect(await ownerAlive()).toBe(true);
+    await beatAgo(200_000);
+    expect(await ownerAlive()).toBe(false);
+    // A heartbeat of 0.2 records no period: judged by the judge's own, as then.
+    await writeFile(heartbeat, "");
+    await beatAgo(200);
+    expect(await ownerAlive()).toBe(true);
+    await beatAgo(5_000);
+    expect(await ownerAlive()).toBe(false);
+    await handle.remove();
+    await owner.close();
+  });
+
+  it("releases what it holds of a claimed log once the log is settled", async () => {
+    const { root, directories, fake, service, token } = await startFaultFixture(() => undefined);
+    try {
+      const location = join(root, "videos", ".media-intake-journal");
+      const dead = processOwnerKey.replace(/\+\d+$/, "+1");
+      await mkdir(location, { recursive: true });
+      const ids: string[] = [];
+      // Dead owners' logs of several media each: each claimed for one ID, the rest settled as this process's.
+      for (let log = 0; log < 3; log++) {
+        const lines = [0, 1, 2].map((i) => {
+          const id = `00000000000008${log}${i}`;
+          ids.push(id);
+          fake.records.set(id, { id, name: "a.mp4", path: join(root, "videos", `${id}.mp4`), mediaType: 1, mediaStatus: MediaStatus.AIProcessing, userId: "user-9" });
+          return `\n${JSON.stringify({ k: `00000000000${i}`, e: { kind: "run", id, state: "active", at: 1 } })}`;
+        });
+        await writeFile(join(location, `abcdef01234${log}.${dead}.log`), lines.join(""));
+      }
+      const client = createAnnotationsClient({ baseUrl: service.url, token, retry: false });
+      const report = await recoverInterrupted({ client, directories });
+      expect(report.markedError.sort()).toEqual(ids.sort());
+      expect((await readdir(location)).filter((name) => name.endsWith(".log"))).toEqual([]);
+      expect(claimsHeldIn(location)).toBe(0);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("makes its folder again when it is removed under the running process, and journals on", async () => {
+    const location = join(await makeTempDir(), "journal");
+    const journal = createFileJournal(location);
+    const run = (id: string) => ({ kind: "run", id, state: "active", at: Date.now() }) as const;
+    const onDisk = async () => {
+      const logs = (await readdir(location)).filter((name) => name.endsWith(".log"));
+      const lines = (await Promise.all(logs.map((name) => readFile(join(location, name), "utf8")))).join("\n").split("\n").filter(Boolean);
+      return lines.map((line) => (JSON.parse(line) as { e?: { id: string } }).e?.id).filter(Boolean);
+    };
+    // With an entry in the open log, then with none.
+    const kept = await journal.add(run("00000000000008b1"));
+    await rm(location, { recursive: true, force: true });
+    const added = await journal.add(run("00000000000008b2"));
+    expect(await onDisk()).toEqual(["00000000000008b2"]);
+    expect(JSON.parse(await readFile(join(location, `${processOwnerKey}.alive`), "utf8"))).toEqual({ heartbeatMs: 10_000 });
+    // The entry whose log went with the folder is on no disk: changing it fails.
+    await expect(kept.update({ status: 3 })).rejects.toBeInstanceOf(JournalUnavailableError);
+    await Promise.all([kept.remove(), added.remove()]);
+    await rm(location, { recursive: true, force: true });
+    const again = await journal.add(run("00000000000008b3"));
+    expect(await onDisk()).toEqual(["00000000000008b3"]);
+    await again.remove();
+    await journal.close();
+  });
+
+  it("heals from a failed first heartbeat: the add fails with a 503, the next one beats and journals", async () => {
+    const location = join(await makeTempDir(), "journal");
+    const heartbeat = join(location, `${processOwnerKey}.alive`);
+    // A folder where the heartbeat goes: writing it fails (EISDIR).
+    await mkdir(heartbeat, { recursive: true });
+    const journal = createFileJournal(location, { heartbeatMs: 500 });
+    const error = await journal.add({ kind: "run", id: "00000000000008c1", state: "active", at: Date.now() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JournalUnavailableError);
+    expect(httpErrorFor(error)).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" } });
+    await rmdir(heartbeat);
+    const handle = await journal.add({ kind: "run", id: "00000000000008c1", state: "active", at: Date.now() });
+    expect(JSON.parse(await readFile(heartbeat, "utf8"))).toEqual({ heartbeatMs: 500 });
+    expect(await journal.list()).toEqual([expect.objectContaining({ key: handle.key, mine: true })]);
+    await handle.remove();
+    await journal.close();
   });
 
   it("settles a dead owner's runs by the newest start, whatever order they are claimed in", async () => {

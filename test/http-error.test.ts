@@ -37,9 +37,17 @@ describe("httpErrorFor", () => {
     expect(pending).toMatchObject({ status: 503, code: "MEDIA_RECORD_PENDING", mediaId: "6a9b7ce7844aa871", headers: { "retry-after": "5" } });
     expect(pending.message).not.toContain("/srv");
     expect(httpErrorFor(new AuthTokenError("key-unavailable", "the JWKS could not be fetched"))).toMatchObject({ status: 503 });
-    const journal = httpErrorFor(new JournalUnavailableError("Adding to the journal /srv/data/videos/.media-intake-journal: EROFS", systemError("EROFS", "/srv/data")));
+    const journal = httpErrorFor(new JournalUnavailableError("Adding to the journal", "/srv/data/videos/.media-intake-journal", systemError("EROFS", "/srv/data")));
     expect(journal).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" }, log: true });
     expect(journal.message).not.toContain("/srv");
+  });
+
+  it("answers a journal that cannot be written with 503 and Retry-After, a full journal folder too, naming no path", () => {
+    for (const code of ["EROFS", "EACCES", "ENOSPC", "EIO"]) {
+      const answer = httpErrorFor(new JournalUnavailableError("Adding an intake entry of media 6a9b7ce7844aa871", "/srv/data/videos/.media-intake-journal", systemError(code, "/srv/data/videos/.media-intake-journal/x.log")));
+      expect(answer).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" }, log: true });
+      expect(answer.message).not.toContain("/srv");
+    }
   });
 
   it("maps multer's errors to the same codes, and keeps an exposable 4xx of other middleware", () => {

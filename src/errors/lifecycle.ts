@@ -55,13 +55,20 @@ export class MediaStatusUpdateError<Result = unknown> extends MediaIntakeError {
 }
 
 /**
- * The journal cannot be written (its folder read-only or gone, Redis unreachable): work that
- * must be journaled before it starts is refused instead, nothing stored or changed. `cause` is
- * the engine's error. The condition is temporary: a 503 with `Retry-After` for an HTTP caller.
+ * The journal cannot be written or read now: its folder is read-only, full or gone, or a sync
+ * of its log failed. A change that failed is not known to be durable, so it is not the caller's:
+ * a failed `add` leaves no entry, and the work it was to cover should not start (an upload is
+ * refused before its file takes its name). Transient: it heals by itself once the journal can be
+ * written (a 503 with `Retry-After` for an HTTP caller). `cause` is the system's error.
  */
 export class JournalUnavailableError extends MediaIntakeError {
-  constructor(message: string, cause: unknown) {
-    super(message, { code: "JOURNAL_UNAVAILABLE", cause });
+  /** Where the journal lives (its folder). */
+  readonly location: string;
+
+  constructor(doing: string, location: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${doing} (journal at ${location}): ${reason}`, { code: "JOURNAL_UNAVAILABLE", cause });
     this.name = "JournalUnavailableError";
+    this.location = location;
   }
 }

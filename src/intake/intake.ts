@@ -178,6 +178,6 @@ async function addToJournal(journal: MediaJournal, entry: JournalEntry): Promise
     return await journal.add(entry);
   } catch (error) {
     if (isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) throw error;
-    throw new JournalUnavailableError(`Journaling the upload of media ${entry.id} in ${journal.location}: ${(error as Error)?.message ?? String(error)}`, error);
+    throw new JournalUnavailableError(`Journaling the upload of media ${entry.id}`, journal.location, error);
   }
 }

@@ -6,12 +6,14 @@
 // entry's key is never written again. A dead owner's log is claimed by renaming it to the
 // claimer's name, which exactly one claimer wins; the claimer appends its entries back in state
 // `settle` and settles them. The owner's liveness comes from its pid and start time (or, for a
-// process in another pid namespace, from a heartbeat file it touches). Entries written by
-// 0.1.0 (one JSON file each) are still listed, claimed and settled.
-import { randomBytes } from "node:crypto";
+// process in another pid namespace, from a heartbeat file it touches, which records its period).
+// Entries written by 0.1.0 (one JSON file each) are still listed, claimed and settled. Only
+// ENOENT means a file is gone: any other failure to read one keeps it for the next pass.
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { close, closeSync, fdatasync, fsync, open, openSync, renameSync, unlink, unlinkSync, write, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { JournalUnavailableError } from "../errors/index.ts";
+import { callback, groupSync, ifGone, inThreadPool, lineOf, type LogCalls, onceSucceeded, oneAtATime, onEventLoop, removeIfThere, replay, syncPath, uniqueName } from "./file-journal-io.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
 import { isLocalFileSystem } from "../utils/local-fs.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
@@ -30,154 +32,53 @@ const HEARTBEAT = new RegExp(`^(${OWNER_KEY_PATTERN})\\.alive$`);
 /** A log past this size takes no new entries; it goes once its last entry does. */
 const ROTATE_BYTES = 1 << 20;
 
-/** 12 hex digits unique in this process (with the owner key in a name: unique on the host). */
-const namePrefix = randomBytes(3).toString("hex");
-let nameCounter = 0;
-function uniqueName(): string {
-  nameCounter = (nameCounter + 1) % 0x1000000;
-  return namePrefix + nameCounter.toString(16).padStart(6, "0");
-}
-
-function callback(run: (done: (error: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => run((error) => (error ? reject(error) : resolve())));
-}
-
-/** fsync of a file or folder by path (a folder's makes the names created and renamed in it durable). */
-async function syncPath(path: string): Promise<void> {
-  const fd = openSync(path, "r");
-  try {
-    await callback((done) => fsync(fd, done));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Removes a file; one that is gone already is fine. */
-function removeIfThere(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-}
-
-/**
- * The log's file calls: system calls on the event loop on a local file system (see
- * utils/local-fs.ts), the thread pool's elsewhere.
- */
-interface LogCalls {
-  open(path: string, flags: "wx" | "a"): Promise<number>;
-  write(fd: number, bytes: Buffer): Promise<void>;
-  close(fd: number): Promise<void>;
-  /** A file gone already is fine. */
-  unlink(path: string): Promise<void>;
-}
-const onEventLoop: LogCalls = {
-  open: async (path, flags) => openSync(path, flags),
-  async write(fd, bytes) {
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
-  },
-  close: async (fd) => closeSync(fd),
-  unlink: async (path) => removeIfThere(path),
-};
-const inThreadPool: LogCalls = {
-  open: (path, flags) => new Promise((resolve, reject) => open(path, flags, (error, fd) => (error ? reject(error) : resolve(fd)))),
-  async write(fd, bytes) {
-    for (let written = 0; written < bytes.length; ) {
-      written += await new Promise<number>((resolve, reject) => write(fd, bytes, written, (error, count) => (error ? reject(error) : resolve(count))));
-    }
-  },
-  close: (fd) => callback((done) => close(fd, done)),
-  unlink: (path) => callback((done) => unlink(path, (error) => done(error?.code === "ENOENT" ? null : error))),
-};
-
-/**
- * One sync shared by concurrent callers (a group commit): each waits for a sync that started
- * after its write, instead of one each. `idle` settles once none is running or queued.
- */
-function groupSync(run: () => Promise<void>): { (): Promise<void>; idle(): Promise<void> } {
-  let syncing: Promise<void> | undefined;
-  let queued: Promise<void> | undefined;
-  const sync = (): Promise<void> => {
-    if (!syncing) {
-      syncing = run().finally(() => (syncing = undefined));
-      return syncing;
-    }
-    // The sync in flight may have started before this write: the next one covers it.
-    queued ??= syncing.catch(() => {}).then(() => {
-      queued = undefined;
-      return sync();
-    });
-    return queued;
-  };
-  return Object.assign(sync, { idle: () => Promise.allSettled([syncing, queued]).then(() => undefined) });
-}
-
-/**
- * Runs operations one at a time, in order, per entry: an update still being written must not
- * land after the removal and bring the entry back.
- */
-function oneAtATime(): <T>(operation: () => Promise<T>) => Promise<T> {
-  let last: Promise<unknown> = Promise.resolve();
-  return (operation) => {
-    const next = last.then(operation, operation);
-    last = next.catch(() => {});
-    return next;
-  };
-}
-
 /** A log file this process appends to. */
 interface Log {
   readonly path: string;
   readonly fd: number;
   /** How many entries it holds. */
   live: number;
-  /** It takes no new entries (claimed from a dead owner, too large, or a write failed). */
+  /** It takes no new entries (claimed from a dead owner, too large, or a write or sync failed). */
   retired: boolean;
   size: number;
-  /** Its name is durable (the folder synced after it was created or renamed). */
-  named: Promise<void>;
+  /** Its name is durable (the folder synced after it was created or renamed); retried after a failure. */
+  readonly named: () => Promise<void>;
   readonly sync: ReturnType<typeof groupSync>;
+  /** How many of its syncs failed, and the last failure. */
+  syncFailures: number;
+  syncFailure: unknown;
   /** The last write in the thread pool's order (writes land in order). */
   tail: Promise<void>;
-}
-
-/** A line of a log: an entry put under its key, or (without `e`) the key removed. */
-interface LogLine {
-  k: string;
-  e?: JournalEntry;
-}
-
-/** Each line starts with a newline, which also ends a line a crash cut short: parsing skips it. */
-const lineOf = (line: LogLine) => `\n${JSON.stringify(line)}`;
-
-/** The entries a log holds, by key; cut or unreadable lines are skipped. */
-function replay(text: string): Map<string, JournalEntry> {
-  const entries = new Map<string, JournalEntry>();
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    let parsed: LogLine;
-    try {
-      parsed = JSON.parse(line) as LogLine;
-    } catch {
-      continue;
-    }
-    if (typeof parsed?.k !== "string") continue;
-    if (parsed.e && typeof parsed.e === "object") entries.set(parsed.k, Object.freeze(parsed.e));
-    else entries.delete(parsed.k);
-  }
-  return entries;
+  /** The dead owner's log it was claimed from. */
+  readonly claimedFrom?: string;
 }
 
 /** Options of {@link createFileJournal}. */
 export interface FileJournalOptions {
   /**
-   * How often this process touches its heartbeat file. Only owners in another pid namespace
-   * (another container on the same volume) are judged by it: dead after three missed beats.
-   * Processes in the same namespace are judged by pid and start time, at once.
+   * How often this process touches its heartbeat file, which records this period. Only owners in
+   * another pid namespace (another container on the same volume) are judged by it: dead after
+   * three of their own periods without a beat (the judge's period for a heartbeat of 0.2, which
+   * records none). Processes in the same namespace are judged by pid and start time, at once.
    * @default 10_000
    */
   heartbeatMs?: number;
+}
+
+/** An owner's last beat and the period it beats at (`undefined`: a heartbeat of 0.2, which records none). */
+interface Beat {
+  at: number;
+  periodMs: number | undefined;
+}
+
+/** The period a heartbeat file records (`{"heartbeatMs":…}`); `undefined` for an older, empty one. */
+function periodOf(text: string): number | undefined {
+  try {
+    const periodMs = (JSON.parse(text) as { heartbeatMs?: unknown }).heartbeatMs;
+    return typeof periodMs === "number" && Number.isFinite(periodMs) && periodMs >= 100 ? periodMs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkHeartbeat(value: unknown): number {
@@ -230,7 +131,10 @@ interface FolderState {
   readonly logs: Map<string, Log>;
   /** This process's entries, by record key (`<log path>#<key>`). */
   readonly handles: Map<string, JournalHandle>;
-  /** Dead owners' logs being claimed or claimed: the handles won and not yet handed out. */
+  /**
+   * Dead owners' logs being claimed or claimed, by their old path: the handles won and not yet
+   * handed out (released once all are, or the claimed log goes).
+   */
   readonly claims: Map<string, Promise<Map<string, JournalHandle> | undefined>>;
   readonly syncFolder: () => Promise<void>;
 }
@@ -253,44 +157,95 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
   rejectUnknownOptions(options, ["heartbeatMs"], "createFileJournal");
   const heartbeatMs = checkHeartbeat(options.heartbeatMs ?? 10_000);
   const heartbeatFile = join(folder, `${processOwnerKey}.alive`);
+  const heartbeat = JSON.stringify({ heartbeatMs });
   const state = stateOf(folder);
-  let ready: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
-  /** The folder exists and this process's heartbeat beats (started with the first entry). */
-  const prepare = () =>
-    (ready ??= (async () => {
-      await mkdir(folder, { recursive: true });
-      state.calls = isLocalFileSystem(folder) ? onEventLoop : inThreadPool;
-      await writeFile(heartbeatFile, "");
-      removeAtExit(heartbeatFile);
-      timer = setInterval(() => {
-        const now = new Date();
-        void utimes(heartbeatFile, now, now).catch(() => writeFile(heartbeatFile, "").catch(() => {}));
-      }, heartbeatMs);
-      timer.unref();
-    })().catch((error: unknown) => {
-      ready = undefined;
-      throw error;
-    }));
+  /** The folder exists and this process's heartbeat beats (started with the first entry; tried again after a failure). */
+  async function startHeartbeat(): Promise<void> {
+    await mkdir(folder, { recursive: true });
+    state.calls = isLocalFileSystem(folder) ? onEventLoop : inThreadPool;
+    await writeFile(heartbeatFile, heartbeat);
+    removeAtExit(heartbeatFile);
+    clearInterval(timer);
+    timer = setInterval(() => {
+      const now = new Date();
+      void utimes(heartbeatFile, now, now).catch(() => writeFile(heartbeatFile, heartbeat).catch(() => {}));
+    }, heartbeatMs);
+    timer.unref();
+  }
+  let prepare = onceSucceeded(startHeartbeat);
 
-  /** A log of this process, open for appending: created (`wx`) or claimed (renamed to its name). */
-  async function openLog(path: string, flags: "wx" | "a", retired: boolean): Promise<Log> {
+  /** A log of this process, open for appending: created (`wx`) or claimed (renamed to its name) from `claimedFrom`. */
+  async function openLog(path: string, flags: "wx" | "a", claimedFrom?: string): Promise<Log> {
     const fd = await state.calls.open(path, flags);
-    const sync = groupSync(() => callback((done) => fdatasync(fd, done)));
-    const log: Log = { path, fd, live: 0, retired, size: 0, named: state.syncFolder(), sync, tail: Promise.resolve() };
-    log.named.catch(() => {});
+    const { calls } = state;
+    const log: Log = {
+      path,
+      fd,
+      live: 0,
+      retired: claimedFrom !== undefined,
+      size: 0,
+      named: onceSucceeded(state.syncFolder),
+      sync: groupSync(async () => {
+        try {
+          await callback((done) => fdatasync(fd, done));
+          // A log removed under this process (its folder cleaned away) holds nothing durable.
+          if (state.logs.get(path) === log && (await calls.links(fd)) === 0) {
+            throw Object.assign(new Error(`ENOENT: ${path} was removed while open`), { code: "ENOENT", logRemoved: true });
+          }
+        } catch (error) {
+          // After a failed sync, a later one proves nothing of what was written before it:
+          // what waited on it fails, and new entries go to a new log.
+          log.syncFailures += 1;
+          log.syncFailure = error;
+          retire(log);
+          throw error;
+        }
+      }),
+      syncFailures: 0,
+      syncFailure: undefined,
+      tail: Promise.resolve(),
+      ...(claimedFrom === undefined ? {} : { claimedFrom }),
+    };
+    // Started at once, beside the first write; a failure is tried again by the next change.
+    log.named().catch(() => {});
     state.logs.set(path, log);
     return log;
+  }
+
+  /** A new log of this process; its folder made again when it was removed under the running process. */
+  async function newLog(): Promise<Log> {
+    const path = join(folder, `${uniqueName()}.${processOwnerKey}.log`);
+    try {
+      return await openLog(path, "wx");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      // A volume cleaned or remounted: the folder made again, as the store makes its own, and
+      // this process's heartbeat with it (a judge in another container must see it alive).
+      await mkdir(folder, { recursive: true });
+      await writeFile(heartbeatFile, heartbeat);
+      return openLog(path, "wx");
+    }
   }
 
   /** The log for a new entry: the current one, or a new one when it is full or there is none. */
   function activeLog(): Log | Promise<Log> {
     if (state.active && !state.active.retired) return state.active;
-    state.opening ??= openLog(join(folder, `${uniqueName()}.${processOwnerKey}.log`), "wx", false)
+    state.opening ??= newLog()
       .then((log) => (state.active = log))
       .finally(() => (state.opening = undefined));
     return state.opening;
+  }
+
+  /**
+   * Waits until every line written to `log` so far is on disk: its name durable, and a sync
+   * after the lines with no sync failed since `failures` was read (before they were written),
+   * since a line written before a failed sync returned may be lost though a later sync succeeds.
+   */
+  async function durable(log: Log, failures: number): Promise<void> {
+    await Promise.all([log.named(), log.sync()]);
+    if (log.syncFailures !== failures) throw log.syncFailure;
   }
 
   function retire(log: Log): void {
@@ -317,6 +272,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
   async function drop(log: Log): Promise<void> {
     retire(log);
     state.logs.delete(log.path);
+    if (log.claimedFrom !== undefined) state.claims.delete(log.claimedFrom);
     const { calls } = state;
     try {
       await calls.unlink(log.path);
@@ -340,8 +296,14 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
         return inTurn(async () => {
           if (removed) throw new Error(`Updating journal entry ${key}: it was removed.`);
           const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
-          await append(log, lineOf({ k, e: next }));
-          await Promise.all([log.named, log.sync()]);
+          // A line holds the whole entry: one synced after a failed sync of its log is durable.
+          const failures = log.syncFailures;
+          try {
+            await append(log, lineOf({ k, e: next }));
+            await durable(log, failures);
+          } catch (error) {
+            throw new JournalUnavailableError(`Updating entry ${k} of media ${current.id}`, folder, error);
+          }
           current = next;
         });
       },
@@ -379,7 +341,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     }
     // Read back what was claimed: the file, not the listing, is the truth.
     const entries = replay(await readFile(claimed, "utf8"));
-    const log = await openLog(claimed, "a", true);
+    const log = await openLog(claimed, "a", path);
     const won = new Map<string, JournalHandle>();
     let lines = "";
     for (const [k, entry] of entries) {
@@ -387,18 +349,19 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       if (settled !== entry) lines += lineOf({ k, e: settled });
       won.set(k, logHandle(log, k, settled));
     }
+    const failures = log.syncFailures;
     if (lines) await append(log, lines);
-    await Promise.all([log.named, log.sync()]);
+    await durable(log, failures);
     if (log.live === 0) await drop(log);
     return won;
   }
 
-  /** Judges an owner: by pid and start time on this kernel, else by its heartbeat. */
-  function alive(owner: string, heartbeats: Map<string, number>, now: number): boolean {
+  /** Judges an owner: by pid and start time on this kernel, else by its heartbeat, at its own period. */
+  function alive(owner: string, heartbeats: Map<string, Beat>, now: number): boolean {
     const known = isOwnerAlive(owner);
     if (known !== undefined) return known;
     const beat = heartbeats.get(owner);
-    return beat !== undefined && now - beat < 3 * heartbeatMs;
+    return beat !== undefined && now - beat.at < 3 * (beat.periodMs ?? heartbeatMs);
   }
 
   async function names(): Promise<string[]> {
@@ -408,20 +371,23 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     });
   }
 
-  async function heartbeatsOf(all: string[], owners: Set<string>): Promise<Map<string, number>> {
-    const beats = new Map<string, number>();
+  /** The heartbeats of owners that cannot be judged by pid; a heartbeat that cannot be read throws (never "dead"). */
+  async function heartbeatsOf(all: string[], owners: Set<string>): Promise<Map<string, Beat>> {
+    const beats = new Map<string, Beat>();
     for (const name of all) {
       const owner = HEARTBEAT.exec(name)?.[1];
       if (!owner || !owners.has(owner) || isOwnerAlive(owner) !== undefined) continue;
-      const stats = await stat(join(folder, name)).catch(() => undefined);
-      if (stats) beats.set(owner, stats.mtimeMs);
+      const file = join(folder, name);
+      const stats = await stat(file).catch(ifGone);
+      const text = stats && (await readFile(file, "utf8").catch(ifGone));
+      if (stats) beats.set(owner, { at: stats.mtimeMs, periodMs: periodOf(text ?? "") });
     }
     return beats;
   }
 
-  /** Another process's log (or one of another copy of this module), read: its entries by key. */
+  /** Another process's log (or one of another copy of this module), read: its entries by key (none once it is gone). */
   async function readLog(name: string): Promise<Map<string, JournalEntry>> {
-    return replay(await readFile(join(folder, name), "utf8").catch(() => ""));
+    return replay((await readFile(join(folder, name), "utf8").catch(ifGone)) ?? "");
   }
 
   // -- Entries of 0.1.0: one JSON file each, renamed to claim, rewritten whole to update.
@@ -488,71 +454,87 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     return handle;
   }
 
+  /** Adds an entry to the active log (or a new one). */
+  async function addToLog(frozen: JournalEntry): Promise<JournalHandle> {
+    // Taken at once when there is one (nothing may drop it between here and the count
+    // below); a new one that a failed write retired meanwhile is passed over.
+    let log: Log;
+    do {
+      const current = activeLog();
+      log = current instanceof Promise ? await current : current;
+    } while (log.retired);
+    const k = uniqueName();
+    const handle = logHandle(log, k, frozen);
+    const failures = log.syncFailures;
+    try {
+      await append(log, lineOf({ k, e: frozen }));
+    } catch (error) {
+      state.handles.delete(handle.key);
+      log.live -= 1;
+      if (log.live === 0) await drop(log).catch(() => {});
+      throw error;
+    }
+    try {
+      await durable(log, failures);
+    } catch (error) {
+      // Not known to be durable: not the caller's. Removed, if the log still takes lines.
+      await handle.remove().catch(() => {});
+      throw error;
+    }
+    return handle;
+  }
+
+  /** Every entry, or those of one media ID: this process's from memory, the others' read. */
+  async function listRecords(id: string | undefined): Promise<JournalRecord[]> {
+    const all = await names();
+    const records: JournalRecord[] = [];
+    // This process's own entries from memory: they are what its logs say.
+    for (const handle of state.handles.values()) {
+      if (id !== undefined && handle.entry.id !== id) continue;
+      records.push(Object.freeze({ key: handle.key, owner: processOwnerKey, ownerAlive: true, mine: true, entry: handle.entry }));
+    }
+    const others = all.flatMap((name) => {
+      const log = LOG.exec(name);
+      if (log) return state.logs.has(join(folder, name)) ? [] : [{ name, owner: log[1] as string, legacy: false }];
+      const file = ENTRY.exec(name);
+      return file && (id === undefined || file[1] === id) ? [{ name, owner: file[4] as string, legacy: true }] : [];
+    });
+    const now = Date.now();
+    const beats = await heartbeatsOf(all, new Set(others.map((other) => other.owner)));
+    for (const { name, owner, legacy } of others) {
+      const base = { owner, ownerAlive: alive(owner, beats, now), mine: owner === processOwnerKey };
+      const path = join(folder, name);
+      if (!legacy) {
+        for (const [k, entry] of await readLog(name)) {
+          if (id === undefined || entry.id === id) records.push(Object.freeze({ key: `${path}#${k}`, ...base, entry }));
+        }
+        continue;
+      }
+      // Removed or claimed between the listing and the read: it is someone else's now.
+      const text = await readFile(path, "utf8").catch(ifGone);
+      if (text === undefined) continue;
+      try {
+        records.push(Object.freeze({ key: path, ...base, entry: Object.freeze(JSON.parse(text) as JournalEntry) }));
+      } catch {
+        // Torn by a crash of 0.1.0 mid-write: nothing to settle.
+      }
+    }
+    return records;
+  }
+
   const journal: MediaJournal = {
     location: folder,
     async add(entry) {
-      await prepare();
-      // Taken at once when there is one (nothing may drop it between here and the count
-      // below); a new one that a failed write retired meanwhile is passed over.
-      let log: Log;
-      do {
-        const current = activeLog();
-        log = current instanceof Promise ? await current : current;
-      } while (log.retired);
-      const k = uniqueName();
       const frozen = Object.freeze({ ...entry }) as JournalEntry;
-      const handle = logHandle(log, k, frozen);
       try {
-        await append(log, lineOf({ k, e: frozen }));
+        await prepare();
+        // Once more on a new log (in a folder made again) when the log was removed under us.
+        return await addToLog(frozen).catch((error: unknown) => (error as { logRemoved?: boolean })?.logRemoved ? addToLog(frozen) : Promise.reject(error));
       } catch (error) {
-        state.handles.delete(handle.key);
-        log.live -= 1;
-        if (log.live === 0) await drop(log).catch(() => {});
-        throw error;
+        throw new JournalUnavailableError(`Adding a ${frozen.kind} entry of media ${frozen.id}`, folder, error);
       }
-      try {
-        await Promise.all([log.named, log.sync()]);
-      } catch (error) {
-        // Not known to be durable: not the caller's. Removed, if the log still takes lines.
-        await handle.remove().catch(() => {});
-        throw error;
-      }
-      return handle;
     },
-    async list(id) {
-      const all = await names();
-      const records: JournalRecord[] = [];
-      // This process's own entries from memory: they are what its logs say.
-      for (const handle of state.handles.values()) {
-        if (id !== undefined && handle.entry.id !== id) continue;
-        records.push(Object.freeze({ key: handle.key, owner: processOwnerKey, ownerAlive: true, mine: true, entry: handle.entry }));
-      }
-      const others = all.flatMap((name) => {
-        const log = LOG.exec(name);
-        if (log) return state.logs.has(join(folder, name)) ? [] : [{ name, owner: log[1] as string, legacy: false }];
-        const file = ENTRY.exec(name);
-        return file && (id === undefined || file[1] === id) ? [{ name, owner: file[4] as string, legacy: true }] : [];
-      });
-      const now = Date.now();
-      const beats = await heartbeatsOf(all, new Set(others.map((other) => other.owner)));
-      for (const { name, owner, legacy } of others) {
-        const base = { owner, ownerAlive: alive(owner, beats, now), mine: owner === processOwnerKey };
-        const path = join(folder, name);
-        if (!legacy) {
-          for (const [k, entry] of await readLog(name)) {
-            if (id === undefined || entry.id === id) records.push(Object.freeze({ key: `${path}#${k}`, ...base, entry }));
-          }
-          continue;
-        }
-        try {
-          const entry = JSON.parse(await readFile(path, "utf8")) as JournalEntry;
-          records.push(Object.freeze({ key: path, ...base, entry: Object.freeze(entry) }));
-        } catch {
-          // Removed or claimed between the listing and the read: it is someone else's now.
-        }
-      }
-      return records;
-    },
+    list: (id) => listRecords(id).catch((error: unknown) => Promise.reject(new JournalUnavailableError(`Listing the entries${id === undefined ? "" : ` of media ${id}`}`, folder, error))),
     async claim(record) {
       const legacy = record.key.endsWith(".json");
       if (record.mine) return legacy ? fileHandle(record.key, record.entry) : state.handles.get(record.key);
@@ -573,7 +555,8 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       const won = await claiming;
       const k = record.key.slice(cut + 1);
       const handle = won?.get(k);
-      if (!won || !handle) return undefined;
+      // One settled meanwhile (by this process's settler, as its own) is no one's to hand out.
+      if (!won || !handle || !state.handles.has(handle.key)) return undefined;
       // Each entry to one claimer: the rest of the log's are this process's, for its settler.
       won.delete(k);
       if (won.size === 0 && state.claims.get(path) === claiming) state.claims.delete(path);
@@ -587,11 +570,14 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
       const allOwners = new Set([...heartbeatOwners, ...all.flatMap((name) => LOG.exec(name)?.[1] ?? TEMP.exec(name)?.[1] ?? [])]);
       const beats = await heartbeatsOf(all, allOwners);
       let removed = 0;
+      let unreadable: unknown;
       // Dead owners' logs with no entry left go; those with entries are claimed by settling.
+      // One that cannot be read now (EMFILE, EIO) stays, with its owner's heartbeat, for the next pass.
       for (const name of all) {
         const owner = LOG.exec(name)?.[1];
         if (owner && owner !== processOwnerKey && !alive(owner, beats, now)) {
-          if ((await readLog(name)).size === 0) {
+          const entries = await readLog(name).catch((error: unknown) => void (unreadable ??= error));
+          if (entries?.size === 0) {
             await rm(join(folder, name), { force: true });
             removed += 1;
             continue;
@@ -611,15 +597,21 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
         await rm(join(folder, name), { force: true });
         removed += 1;
       }
+      if (unreadable !== undefined) throw new JournalUnavailableError(`Sweeping (a dead owner's log kept unread, ${removed} files removed)`, folder, unreadable);
       return removed;
     },
     async close() {
       if (timer) clearInterval(timer);
       timer = undefined;
-      ready = undefined;
+      prepare = onceSucceeded(startHeartbeat);
       liveHeartbeats.delete(heartbeatFile);
       await rm(heartbeatFile, { force: true });
     },
   };
   return journal;
+}
+
+/** @internal For tests: how many dead owners' logs this process holds claimed handles of, in `folder`. */
+export function claimsHeldIn(folder: string): number {
+  return folderStates.get(folder)?.claims.size ?? 0;
 }

@@ -69,7 +69,8 @@ export async function recoverInterrupted(options: RecoverInterruptedOptions): Pr
   const journal = journalOf(options);
   const call = { ...(options.token ? { token: options.token } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   const settled = await settleJournal(journal, options.client, call, options.logger);
-  await journal.sweep();
+  // What the sweep cannot do now (a log it cannot read) waits for the next pass; settling went on.
+  await journal.sweep().catch((error: unknown) => options.logger?.warn?.({ error: (error as Error)?.message }, "media journal sweep failed; retried next pass"));
   const partialsRemoved =
     options.sweepPartials === false ? [] : await sweepPartials(options.directories, { olderThanMs: options.partialsOlderThanMs ?? 3_600_000 });
   return Object.freeze({ ...settled, partialsRemoved });

@@ -1,0 +1,152 @@
+// The file journal's lower layer: its file calls (on the event loop on a local file system, in
+// the thread pool elsewhere), the syncs that concurrent changes share, and a log's line format.
+import { randomBytes } from "node:crypto";
+import { close, closeSync, fstat, fstatSync, fsync, open, openSync, unlink, unlinkSync, write, writeSync } from "node:fs";
+import type { JournalEntry } from "./journal.ts";
+
+/** 12 hex digits unique in this process (with the owner key in a name: unique on the host). */
+const namePrefix = randomBytes(3).toString("hex");
+let nameCounter = 0;
+export function uniqueName(): string {
+  nameCounter = (nameCounter + 1) % 0x1000000;
+  return namePrefix + nameCounter.toString(16).padStart(6, "0");
+}
+
+/** A callback-style call as a promise. */
+export function callback(run: (done: (error: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => run((error) => (error ? reject(error) : resolve())));
+}
+
+/** fsync of a file or folder by path (a folder's makes the names created and renamed in it durable). */
+export async function syncPath(path: string): Promise<void> {
+  const fd = openSync(path, "r");
+  try {
+    await callback((done) => fsync(fd, done));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** For `.catch`: a file that is gone is `undefined`; any other failure (EMFILE, EIO, ...) is thrown. */
+export function ifGone(error: NodeJS.ErrnoException): undefined {
+  if (error.code === "ENOENT") return undefined;
+  throw error;
+}
+
+/** Removes a file; one that is gone already is fine. */
+export function removeIfThere(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+}
+
+/**
+ * The log's file calls: system calls on the event loop on a local file system (see
+ * utils/local-fs.ts), the thread pool's elsewhere.
+ */
+export interface LogCalls {
+  open(path: string, flags: "wx" | "a"): Promise<number>;
+  write(fd: number, bytes: Buffer): Promise<void>;
+  /** How many names the open file has: 0 once it was removed. */
+  links(fd: number): Promise<number>;
+  close(fd: number): Promise<void>;
+  /** A file gone already is fine. */
+  unlink(path: string): Promise<void>;
+}
+export const onEventLoop: LogCalls = {
+  open: async (path, flags) => openSync(path, flags),
+  async write(fd, bytes) {
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+  },
+  links: async (fd) => fstatSync(fd).nlink,
+  close: async (fd) => closeSync(fd),
+  unlink: async (path) => removeIfThere(path),
+};
+export const inThreadPool: LogCalls = {
+  open: (path, flags) => new Promise((resolve, reject) => open(path, flags, (error, fd) => (error ? reject(error) : resolve(fd)))),
+  async write(fd, bytes) {
+    for (let written = 0; written < bytes.length; ) {
+      written += await new Promise<number>((resolve, reject) => write(fd, bytes, written, (error, count) => (error ? reject(error) : resolve(count))));
+    }
+  },
+  links: (fd) => new Promise((resolve, reject) => fstat(fd, (error, stats) => (error ? reject(error) : resolve(stats.nlink)))),
+  close: (fd) => callback((done) => close(fd, done)),
+  unlink: (path) => callback((done) => unlink(path, (error) => done(error?.code === "ENOENT" ? null : error))),
+};
+
+/**
+ * One sync shared by concurrent callers (a group commit): each waits for a sync that started
+ * after its write, instead of one each. `idle` settles once none is running or queued.
+ */
+export function groupSync(run: () => Promise<void>): { (): Promise<void>; idle(): Promise<void> } {
+  let syncing: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const sync = (): Promise<void> => {
+    if (!syncing) {
+      syncing = run().finally(() => (syncing = undefined));
+      return syncing;
+    }
+    // The sync in flight may have started before this write: the next one covers it.
+    queued ??= syncing.catch(() => {}).then(() => {
+      queued = undefined;
+      return sync();
+    });
+    return queued;
+  };
+  return Object.assign(sync, { idle: () => Promise.allSettled([syncing, queued]).then(() => undefined) });
+}
+
+/**
+ * Runs operations one at a time, in order, per entry: an update still being written must not
+ * land after the removal and bring the entry back.
+ */
+export function oneAtATime(): <T>(operation: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (operation) => {
+    const next = last.then(operation, operation);
+    last = next.catch(() => {});
+    return next;
+  };
+}
+
+/**
+ * Runs `run` once it succeeds: concurrent callers share the attempt under way, and a failed one
+ * is forgotten, so the next caller tries again (never a rejection kept for good).
+ */
+export function onceSucceeded(run: () => Promise<void>): () => Promise<void> {
+  let attempt: Promise<void> | undefined;
+  return () =>
+    (attempt ??= run().catch((error: unknown) => {
+      attempt = undefined;
+      throw error;
+    }));
+}
+
+/** A line of a log: an entry put under its key, or (without `e`) the key removed. */
+export interface LogLine {
+  k: string;
+  e?: JournalEntry;
+}
+
+/** Each line starts with a newline, which also ends a line a crash cut short: parsing skips it. */
+export const lineOf = (line: LogLine) => `\n${JSON.stringify(line)}`;
+
+/** The entries a log holds, by key; cut or unreadable lines are skipped. */
+export function replay(text: string): Map<string, JournalEntry> {
+  const entries = new Map<string, JournalEntry>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    let parsed: LogLine;
+    try {
+      parsed = JSON.parse(line) as LogLine;
+    } catch {
+      continue;
+    }
+    if (typeof parsed?.k !== "string") continue;
+    if (parsed.e && typeof parsed.e === "object") entries.set(parsed.k, Object.freeze(parsed.e));
+    else entries.delete(parsed.k);
+  }
+  return entries;
+}
