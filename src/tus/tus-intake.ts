@@ -2,90 +2,23 @@
 // one: refusals before a byte is stored, the content check on the first bytes, and a finished
 // upload linked into place (never copied) and recorded through the same journal as intakeMedia.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statSync } from "node:fs";
-import { open, readdir, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { FileStore } from "@tus/file-store";
-import { type Locker, MemoryLocker, Server, Upload } from "@tus/server";
-import type { AnnotationsClient } from "../annotations/index.ts";
-import { type UserIdFromTokenOptions, userIdFromToken } from "../auth/index.ts";
+import { MemoryLocker, Server, Upload } from "@tus/server";
+import { userIdFromToken } from "../auth/index.ts";
 import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from "../errors/index.ts";
-import { httpErrorFor } from "../http/index.ts";
 import { type IntakenMedia, intakeThrough } from "../intake/intake.ts";
-import type { MediaJournal } from "../lifecycle/journal.ts";
-import type { LifecycleLogger } from "../lifecycle/settle.ts";
-import type { MediaTypeOptions } from "../media-type/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/resolve.ts";
-import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
 import { checkMediaHead, storeCompleteFile, writeChunksAt } from "../storage/store.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
+import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
+import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
+import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
 
-/** Options of {@link createTusIntake}. */
-export interface TusIntakeOptions {
-  /** Where the media go, as for `intakeMedia`. */
-  directories: StorageDirectories;
-  /** The annotations client: the caller's token is passed per call; its own token serves background finishes. */
-  client: AnnotationsClient;
-  /** The route the endpoint answers, as @tus/server takes it (upload URLs are `<path>/<upload id>`). @default "/files" */
-  path?: string;
-  /** How the user ID is read from the token; see `userIdFromToken`. */
-  auth?: UserIdFromTokenOptions;
-  /**
-   * The largest upload, in bytes: a larger `Upload-Length` is refused at creation (413), a
-   * deferred length once the bytes pass it. With or without it, an `Upload-Length` larger than
-   * the file system of `uploadsDir` (its total size, however empty) is refused the same way,
-   * whatever its number of digits: no upload can be larger than the volume it is written to.
-   * @default no limit but the volume's size
-   */
-  maxBytes?: number;
-  /**
-   * Where partial uploads live (`<upload id>` and `<upload id>.json`). It must be on the same file
-   * system as both storage directories: a finished upload is linked into place, never copied.
-   * @default `<videosDir>/.media-intake-uploads`
-   */
-  uploadsDir?: string;
-  /** An upload not finished this long after its creation expires (410), and the sweep removes it. @default 86_400_000 (one day) */
-  expireAfterMs?: number;
-  /** How often expired uploads are removed and complete ones a crash left are finished; 0: never (call `sweep()` yourself). @default 60_000 */
-  sweepIntervalMs?: number;
-  /** The tus locker: @tus/server's `MemoryLocker` for one process; `createRedisTusLocker` (media-intake/queue) for several. */
-  locker?: Locker;
-  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
-  journal?: MediaJournal;
-  /** Gets a line per background finish, sweep failure and 5xx. */
-  logger?: LifecycleLogger;
-  /**
-   * Runs once a finished upload is media (its record exists), before the upload counts as
-   * finished and before the final answer: start detection here. It runs on whatever finishes
-   * the upload (the final PATCH or a creation-with-upload POST with the uploader's token; a HEAD
-   * with the token it brings; the sweep with `token` undefined), and again on the next finish
-   * until it has resolved once: resolve only once detection is durable, a BullMQ job enqueued
-   * or a `trackMediaProcessing` run whose AIProcessing is recorded (its journal settles a crash
-   * from there). What it returns (JSON) is added to the final response body beside `media`,
-   * and kept for a finish that comes again. A throw fails that answer with its error (the media
-   * stay; the next HEAD, or the sweep, finishes again).
-   */
-  onMediaIntaken?: (media: IntakenMedia, context: { token: string | undefined }) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
-  /** As for `storeMedia`. */
-  naming?: StorageNaming;
-  /** As for `storeMedia`. */
-  mediaTypes?: MediaTypeOptions;
-  /** As for `storeMedia`. @default "reject" */
-  verify?: "reject" | "warn" | "off";
-  /** As for `storeMedia`. @default false */
-  fsync?: boolean;
-}
-
-/** What one {@link TusIntake.sweep} did. */
-export interface TusSweepReport {
-  /** Complete uploads that a crash left unfinished, now media. */
-  readonly finished: string[];
-  /** Uploads removed: expired, refused, or left half-created by a crash. */
-  readonly removed: string[];
-  /** Uploads that could not be finished now (kept for the next sweep). */
-  readonly failed: Array<{ readonly uploadId: string; readonly error: unknown }>;
-}
+export type { TusIntakeOptions } from "./options.ts";
+export type { TusSweepReport } from "./sweep.ts";
 
 /** The endpoint, to mount in any Node HTTP framework. */
 export interface TusIntake {
@@ -104,132 +37,8 @@ export interface TusIntake {
   close(): Promise<void>;
 }
 
-const optionNames = [
-  "directories",
-  "client",
-  "path",
-  "auth",
-  "maxBytes",
-  "uploadsDir",
-  "expireAfterMs",
-  "sweepIntervalMs",
-  "locker",
-  "journal",
-  "logger",
-  "onMediaIntaken",
-  "naming",
-  "mediaTypes",
-  "verify",
-  "fsync",
-] as const;
-const defaults = { path: "/files", expireAfterMs: 86_400_000, sweepIntervalMs: 60_000 } as const;
-/** Upload IDs: 128 random bits, hex. */
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
-/** A complete upload untouched this long, with no finish under way, was left by a crash. */
-const ABANDONED_FINISH_MS = 30_000;
 /** The headers a browser may read from our own answers. */
 const EXPOSED = "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Location, Media-Id";
-
-/** An error @tus/server answers with its own status and body (it reads `status_code` and `body`). */
-class TusAnswer extends Error {
-  readonly status_code: number;
-  readonly body: string;
-  /** Headers that go with it (`Retry-After` of a 503). */
-  readonly headers: Readonly<Record<string, string>>;
-  constructor(status: number, code: string, message: string, extra: { headers?: Readonly<Record<string, string>>; mediaId?: string | undefined } = {}) {
-    super(message);
-    this.name = "TusAnswer";
-    this.status_code = status;
-    this.headers = extra.headers ?? {};
-    this.body = JSON.stringify({ error: { code, message, ...(extra.mediaId ? { mediaId: extra.mediaId } : {}) } });
-  }
-}
-
-/** The status, headers and body of a library error, in the JSON shape of every other route. */
-function tusAnswerFor(error: unknown): TusAnswer {
-  const answer = httpErrorFor(error);
-  return new TusAnswer(answer.status, answer.code, answer.message, { headers: answer.headers, mediaId: answer.mediaId });
-}
-
-/**
- * What stays of an upload once its finish has begun (`<upload id>.media`), written atomically:
- * `placing` from just before the file is linked into place (its ID known, its record maybe
- * not yet), `done` once the media have a record and `onMediaIntaken` has resolved.
- */
-interface FinishMarker {
-  readonly state: "placing" | "done";
-  readonly mediaId: string;
-  /** Where the media file is (or is being) placed. */
-  readonly path: string;
-  readonly size: number;
-  /** The uploader: only they may read it. */
-  readonly userId: string;
-  /** What `onMediaIntaken` returned, for a finish that comes again. */
-  readonly extra?: Record<string, unknown>;
-}
-
-function isFinishMarker(value: unknown): value is FinishMarker {
-  const marker = value as FinishMarker | null;
-  return (
-    typeof marker === "object" &&
-    marker !== null &&
-    (marker.state === "placing" || marker.state === "done") &&
-    typeof marker.mediaId === "string" &&
-    typeof marker.path === "string" &&
-    typeof marker.userId === "string" &&
-    Number.isSafeInteger(marker.size)
-  );
-}
-
-/** @tus/server's own refusals, by status, as codes a client can branch on. */
-const tusCodes: Readonly<Record<number, string>> = {
-  400: "BAD_REQUEST",
-  403: "FORBIDDEN",
-  404: "UPLOAD_NOT_FOUND",
-  409: "UPLOAD_OFFSET_MISMATCH",
-  410: "UPLOAD_EXPIRED",
-  412: "TUS_VERSION_REQUIRED",
-  413: "MEDIA_TOO_LARGE",
-  423: "UPLOAD_LOCKED",
-  460: "CHECKSUM_MISMATCH",
-};
-
-function normalizeOptions(options: TusIntakeOptions) {
-  if (options === null || typeof options !== "object") throw new TypeError("Expected options with `directories` and `client`.");
-  rejectUnknownOptions(options, optionNames, "createTusIntake");
-  if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  const directories = normalizeStorageDirectories(options.directories);
-  const { maxBytes, expireAfterMs = defaults.expireAfterMs, sweepIntervalMs = defaults.sweepIntervalMs, path = defaults.path } = options;
-  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) throw new TypeError(`Expected \`maxBytes\` to be a positive integer, got ${String(maxBytes)}.`);
-  if (!Number.isSafeInteger(expireAfterMs) || expireAfterMs < 1) throw new TypeError(`Expected \`expireAfterMs\` to be a positive integer, got ${String(expireAfterMs)}.`);
-  if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new TypeError(`Expected \`sweepIntervalMs\` to be a non-negative integer, got ${String(sweepIntervalMs)}.`);
-  if (typeof path !== "string" || !path.startsWith("/") || path.endsWith("/")) throw new TypeError(`Expected \`path\` to be a route such as "/files", got ${JSON.stringify(path)}.`);
-  if (options.onMediaIntaken !== undefined && typeof options.onMediaIntaken !== "function") throw new TypeError("Expected `onMediaIntaken` to be a function.");
-  const uploadsDir = resolve(options.uploadsDir ?? join(directories.videosDir, ".media-intake-uploads"));
-  return { ...options, directories, maxBytes, expireAfterMs, sweepIntervalMs, path, uploadsDir };
-}
-
-/** The device of a path, or of its nearest ancestor that exists (nothing is created to ask). */
-function deviceOf(path: string): number {
-  for (let current = path; ; current = dirname(current)) {
-    try {
-      return statSync(current).dev;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || dirname(current) === current) throw error;
-    }
-  }
-}
-
-/** Refuses, at start, an uploads directory a finished upload could not be linked from; then makes the directories. */
-function checkSameFileSystem(uploadsDir: string, directories: StorageDirectories): void {
-  const device = deviceOf(uploadsDir);
-  for (const [name, dir] of [["videosDir", directories.videosDir], ["imagesDir", directories.imagesDir]] as const) {
-    if (deviceOf(dir) !== device) {
-      throw new TypeError(`Expected \`uploadsDir\` (${uploadsDir}) on the same file system as \`${name}\` (${dir}): a finished upload is linked into place, never copied.`);
-    }
-  }
-  for (const dir of [uploadsDir, directories.videosDir, directories.imagesDir]) mkdirSync(dir, { recursive: true });
-}
 
 /**
  * A tus 1.0 endpoint whose finished uploads become media exactly as `intakeMedia` makes them:
@@ -275,7 +84,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     ...(opts.fsync ? { fsync: opts.fsync } : {}),
   };
   const filePath = (uploadId: string) => join(uploadsDir, uploadId);
-  const markerPath = (uploadId: string) => join(uploadsDir, `${uploadId}.media`);
+  const markers = finishMarkers(uploadsDir, logger);
 
   /** The file store, with the content check once the first bytes are in. */
   class CheckedFileStore extends FileStore {
@@ -321,7 +130,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       } catch (error) {
         const status = (error as { status_code?: number }).status_code;
         if (status !== 404 && status !== 410) throw error;
-        const marker = await readMarker(id);
+        const marker = await markers.read(id);
         if (marker?.state !== "done") throw error;
         return new Upload({ id, size: marker.size, offset: marker.size });
       }
@@ -331,33 +140,6 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
 
   const removeUpload = async (uploadId: string) => {
     await Promise.all([rm(filePath(uploadId), { force: true }), rm(`${filePath(uploadId)}.json`, { force: true })]);
-  };
-  /** The finish marker; `undefined` when there is none, or a torn one (never written so by us, but a power cut may). */
-  const readMarker = async (uploadId: string): Promise<FinishMarker | undefined> => {
-    let text: string;
-    try {
-      text = await readFile(markerPath(uploadId), "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
-    try {
-      const marker: unknown = JSON.parse(text);
-      if (isFinishMarker(marker)) return marker;
-    } catch {}
-    logger?.warn?.({ uploadId }, "tus finish marker unreadable; ignored");
-    return undefined;
-  };
-  /** Written whole or not at all (a temp file renamed over it): a reader never sees half a marker. */
-  const writeMarker = async (uploadId: string, marker: FinishMarker) => {
-    const temp = `${markerPath(uploadId)}.${randomBytes(6).toString("hex")}.tmp`;
-    try {
-      await writeFile(temp, JSON.stringify(marker));
-      await rename(temp, markerPath(uploadId));
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
   };
   const readInfo = async (uploadId: string): Promise<{ size?: number; metadata?: Record<string, string | null>; creation_date?: string } | undefined> =>
     JSON.parse(await readFile(`${filePath(uploadId)}.json`, "utf8").catch(() => "null")) ?? undefined;
@@ -384,7 +166,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     const lock = locker.newLock(uploadId);
     await lock.lock(AbortSignal.timeout(60_000), () => {});
     try {
-      const begun = await readMarker(uploadId);
+      const begun = await markers.read(uploadId);
       if (begun?.state === "done") {
         const record = await client.media.get(begun.mediaId, token ? { token } : {});
         return { media: Object.freeze({ ...record, created: false, fileCreated: false, detected: undefined, size: begun.size }), marker: begun };
@@ -411,7 +193,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
                 // Journaled (the intake), then marked: from here the upload's own name may go at any moment.
                 beforePlace: async (placing) => {
                   await intake.beforePlace?.(placing);
-                  await writeMarker(uploadId, { state: "placing", mediaId: placing.id, path: placing.path, size, userId });
+                  await markers.write(uploadId, { state: "placing", mediaId: placing.id, path: placing.path, size, userId });
                 },
               }),
             { ...storeOptions, originalName, token, client, ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.journal ? { journal: opts.journal } : {}), ...(logger ? { logger } : {}) },
@@ -421,14 +203,14 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
           // Placed but its record not confirmed: the journal settles it, and the next finish goes on from the marker.
           if (!(error instanceof MediaRecordPendingError) && (!(await exists(filePath(uploadId))) || isRefusal(error))) {
             await removeUpload(uploadId);
-            await rm(markerPath(uploadId), { force: true });
+            await markers.remove(uploadId);
           }
           throw error;
         }
       }
       const extra = (await opts.onMediaIntaken?.(media, { token })) ?? undefined;
       const marker: FinishMarker = { state: "done", mediaId: media.id, path: media.path, size: media.size, userId, ...(extra ? { extra } : {}) };
-      await writeMarker(uploadId, marker);
+      await markers.write(uploadId, marker);
       await removeUpload(uploadId);
       return { media, marker };
     } finally {
@@ -450,7 +232,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     }
     if (uploadId) {
       const info = await readInfo(uploadId);
-      const owner = info ? info.metadata?.userId : (await readMarker(uploadId))?.userId;
+      const owner = info ? info.metadata?.userId : (await markers.read(uploadId))?.userId;
       if (owner && owner !== userId) throw new TusAnswer(404, "UPLOAD_NOT_FOUND", `No upload ${uploadId}.`);
     }
     return { token, userId };
@@ -556,7 +338,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       const length = req.headers["upload-length"];
       if (typeof length === "string") await checkUploadLength(length);
       if (req.method === "HEAD" && uploadId) {
-        let marker = await readMarker(uploadId);
+        let marker = await markers.read(uploadId);
         if (marker?.state !== "done") {
           // Complete but not finished, or a finish that stopped half-way: a crash, a final answer
           // lost with the process, a token that expired meanwhile. Finish it now.
@@ -584,71 +366,8 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     sweeping ??= sweepUploads().finally(() => (sweeping = undefined));
     return sweeping;
   };
-  const sweepUploads = async (): Promise<TusSweepReport> => {
-    const report = { finished: [] as string[], removed: [] as string[], failed: [] as Array<{ uploadId: string; error: unknown }> };
-    const names = await readdir(uploadsDir).catch(() => [] as string[]);
-    const now = Date.now();
-    // Temp files of markers a crash cut off mid-write.
-    for (const name of names.filter((one) => /^[0-9a-f]{32}\.media\.[0-9a-f]+\.tmp$/.test(one))) {
-      const temp = join(uploadsDir, name);
-      const written = await stat(temp).catch(() => undefined);
-      if (written && now - written.mtimeMs > ABANDONED_FINISH_MS) await rm(temp, { force: true });
-    }
-    const ids = new Set(names.map((name) => name.replace(/\.(json|media)$/, "")).filter((id) => UPLOAD_ID.test(id)));
-    for (const uploadId of ids) {
-      try {
-        let markerStat = await stat(markerPath(uploadId)).catch(() => undefined);
-        const marker = markerStat ? await readMarker(uploadId) : undefined;
-        if (markerStat && !marker) {
-          // Torn (a power cut): what it said is lost; the upload's own files tell the rest.
-          await rm(markerPath(uploadId), { force: true });
-          markerStat = undefined;
-        }
-        if (markerStat && marker?.state === "done") {
-          if (now - markerStat.mtimeMs > opts.expireAfterMs) await rm(markerPath(uploadId), { force: true });
-          // A finish that wrote its marker and crashed before removing the upload.
-          if (names.includes(`${uploadId}.json`)) await removeUpload(uploadId);
-          continue;
-        }
-        const info = await readInfo(uploadId);
-        const file = await stat(filePath(uploadId)).catch(() => undefined);
-        if (marker && markerStat) {
-          // A finish that stopped half-way, untouched for longer than a finish takes: take it up.
-          if (now - markerStat.mtimeMs < ABANDONED_FINISH_MS) continue;
-          if (now - markerStat.mtimeMs > opts.expireAfterMs) {
-            await removeUpload(uploadId);
-            await rm(markerPath(uploadId), { force: true });
-            report.removed.push(uploadId);
-            continue;
-          }
-          await finishUpload(uploadId, undefined);
-          report.finished.push(uploadId);
-          continue;
-        }
-        const created = info?.creation_date ? Date.parse(info.creation_date) : (file?.mtimeMs ?? now);
-        if (!info || !file) {
-          // Half-created by a crash (a file without its metadata, or the reverse): nothing to resume.
-          if (!file || now - created > opts.expireAfterMs || now - file.mtimeMs > ABANDONED_FINISH_MS) {
-            await removeUpload(uploadId);
-            report.removed.push(uploadId);
-          }
-          continue;
-        }
-        if (info.size !== undefined && file.size === info.size) {
-          if (now - file.mtimeMs < ABANDONED_FINISH_MS) continue;
-          await finishUpload(uploadId, undefined);
-          report.finished.push(uploadId);
-        } else if (now - created > opts.expireAfterMs) {
-          await removeUpload(uploadId);
-          report.removed.push(uploadId);
-        }
-      } catch (error) {
-        report.failed.push({ uploadId, error });
-        logger?.warn?.({ uploadId, error: (error as Error)?.message }, "tus upload not swept");
-      }
-    }
-    return Object.freeze(report);
-  };
+  const sweepUploads = () =>
+    sweepTusUploads({ uploadsDir, expireAfterMs: opts.expireAfterMs, markers, filePath, readInfo, removeUpload, finishUpload: (uploadId) => finishUpload(uploadId, undefined), logger });
   const timer = opts.sweepIntervalMs > 0 ? setInterval(() => void sweep().catch(() => {}), opts.sweepIntervalMs) : undefined;
   timer?.unref();
 
@@ -669,10 +388,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** A refusal of the upload itself, which no retry changes: the upload goes. */
-function isRefusal(error: unknown): boolean {
-  const status = httpErrorFor(error).status;
-  return error instanceof MediaIntakeError && status >= 400 && status < 500 && status !== 401 && status !== 403;
 }
