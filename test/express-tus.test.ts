@@ -1,7 +1,7 @@
 // The Express example's resumable route (/files) with tus-js-client over real HTTP: a cut upload
 // resumed ends exactly like the multipart upload of the same file, with the same auth and limits.
 import { readFile } from "node:fs/promises";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join, relative } from "node:path";
 import { SignJWT } from "jose";
 import { Upload } from "tus-js-client";
@@ -26,7 +26,7 @@ interface Service {
 }
 
 /** The example on a fresh data root with its own dev annotations server. */
-async function startService(options: { maxUploadBytes?: number } = {}): Promise<Service> {
+async function startService(options: { maxUploadBytes?: number; detector?: () => Promise<[]> } = {}): Promise<Service> {
   const root = await makeTempDir();
   const annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
   const serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
@@ -35,6 +35,7 @@ async function startService(options: { maxUploadBytes?: number } = {}): Promise<
     directories: { videosDir: join(root, "videos"), imagesDir: join(root, "images") },
     auth: { verify: { secret } },
     ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
+    ...(options.detector ? { detector: options.detector } : {}),
   });
   const service: Service = { url: "", root, annotations };
   const server = await startServer((req, res) => {
@@ -53,15 +54,17 @@ afterEach(async () => {
   for (const one of started.splice(0)) await one.close();
 });
 
-function tusUpload(service: Service, bytes: Buffer, name: string, auth: string | null = `Bearer ${token}`) {
+function tusUpload(service: Service, bytes: Buffer, name: string, auth: string | null = `Bearer ${token}`, more: { withCreation?: boolean; uploadUrl?: string } = {}) {
   return new Promise<{ status: number; body: Record<string, any> }>((resolve, reject) => {
     const upload = new Upload(bytes, {
       endpoint: `${service.url}/files`,
-      chunkSize: 2 * MiB,
+      ...(more.uploadUrl ? { uploadUrl: more.uploadUrl } : {}),
+      ...(more.withCreation ? { uploadDataDuringCreation: true } : {}),
+      chunkSize: more.withCreation ? 64 * MiB : 2 * MiB,
       retryDelays: [0, 50, 100],
       metadata: { filename: name },
       headers: auth ? { authorization: auth } : {},
-      onSuccess: ({ lastResponse }) => resolve({ status: lastResponse.getStatus(), body: JSON.parse(lastResponse.getBody() as string) }),
+      onSuccess: ({ lastResponse }) => resolve({ status: lastResponse.getStatus(), body: lastResponse.getBody() ? JSON.parse(lastResponse.getBody() as string) : {} }),
       onError: reject,
     });
     upload.start();
@@ -136,6 +139,69 @@ describe("POST /files (tus)", () => {
     const viaForm = await multipart(service, png, "b.PNG");
     expect(viaForm.body.media).toMatchObject({ id, created: false, name: "a.png" });
     expect(await media(service)).toEqual([`images/${id}.png`]);
+  });
+
+  it("a whole file sent with its creation (uploadDataDuringCreation) succeeds with the media; the answer comes once detection has started", async () => {
+    let release = () => {};
+    const held = new Promise<[]>((resolve) => (release = () => resolve([])));
+    const service = await startService({ detector: () => held });
+    const png = samplePng(80, 60, 31);
+    const id = await computeMediaId(png);
+    const done = await tusUpload(service, png, "at once.png", `Bearer ${token}`, { withCreation: true });
+    expect(done.status).toBe(201);
+    expect(done.body).toMatchObject({ media: { id, userId: "alice" }, detection: { poll: `/media/${id}` } });
+    // Started (AIProcessing recorded) before the answer, not yet ended: the detector is held.
+    expect(await history(service, id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing]);
+    release();
+    await vi.waitFor(async () => expect((await record(service, id)).mediaStatus).toBe(MediaStatus.AIProcessed), { timeout: 10_000, interval: 50 });
+    expect(await media(service)).toEqual([`images/${id}.png`]);
+  });
+
+  it("an upload whose last PATCH failed (its token expired meanwhile) is finished by the resume's HEAD, and its detection runs", async () => {
+    const service = await startService();
+    const png = samplePng(100, 70, 32);
+    const id = await computeMediaId(png);
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+    const created = await fetch(`${service.url}/files`, {
+      method: "POST",
+      headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${shortLived}`, "upload-length": String(png.length), "upload-metadata": `filename ${Buffer.from("late.png").toString("base64")}` },
+    });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get("location") as string, service.url).href;
+    // Past the token check, the server reads the body: then the token expires, then the rest comes.
+    const reading = new Promise<void>((resolve) => {
+      service.fault = (req) => {
+        if (req.method !== "PATCH") return;
+        const emit = req.emit.bind(req) as (event: string, ...args: unknown[]) => boolean;
+        req.emit = ((event: string, ...args: unknown[]) => {
+          if (event === "data") resolve();
+          return emit(event, ...args);
+        }) as typeof req.emit;
+      };
+    });
+    const patch = request(url, {
+      method: "PATCH",
+      headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${shortLived}`, "upload-offset": "0", "content-type": "application/offset+octet-stream", "content-length": String(png.length) },
+    });
+    const status = new Promise<number>((resolve, reject) => {
+      patch.on("response", (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      patch.on("error", reject);
+    });
+    patch.write(png.subarray(0, png.length >> 1));
+    await reading;
+    // Until the clock is past the token's exp (an instant, not a guess at how long work takes).
+    while (Date.now() <= exp * 1000 + 20) await new Promise((resolve) => setTimeout(resolve, exp * 1000 + 25 - Date.now()));
+    patch.end(png.subarray(png.length >> 1));
+    expect(await status).toBe(401);
+    service.fault = undefined;
+    const resumed = await tusUpload(service, png, "late.png", `Bearer ${token}`, { uploadUrl: url });
+    expect(resumed.status).toBe(200);
+    await vi.waitFor(async () => expect((await record(service, id)).mediaStatus).toBe(MediaStatus.AIProcessed), { timeout: 10_000, interval: 50 });
+    expect(await history(service, id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
   });
 
   it("has the auth and limits of /detect: 401 without a token, 415 for a type it does not take, 413 past MAX_UPLOAD_BYTES", async () => {

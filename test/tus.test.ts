@@ -1,17 +1,29 @@
 // media-intake/tus with tus-js-client, the reference client, over real HTTP on loopback: real
 // files in temp directories, a fake annotations service of ours, faults injected in our server.
 import { once } from "node:events";
-import { readFile, readdir, utimes, writeFile } from "node:fs/promises";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { readFile, readdir, statfs, utimes, writeFile } from "node:fs/promises";
+import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import { Upload } from "tus-js-client";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
-import { computeMediaId, createAnnotationsClient, intakeMedia, MediaType, type StorageDirectories } from "../src/index.ts";
+import {
+  computeMediaId,
+  createAnnotationsClient,
+  fileJournalFor,
+  intakeMedia,
+  JournalUnavailableError,
+  type MediaJournal,
+  MediaStatus,
+  MediaType,
+  recoverInterrupted,
+  type StorageDirectories,
+  trackMediaProcessing,
+} from "../src/index.ts";
 import { createTusIntake, type TusIntake } from "../src/tus/index.ts";
 import { startChild } from "./helpers/child.ts";
-import type { FakeAnnotations } from "./helpers/fake-annotations.ts";
+import type { FakeAnnotations, FakeRequest, Fault } from "./helpers/fake-annotations.ts";
 import { startFaultFixture } from "./helpers/fault-fixture.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
@@ -28,11 +40,23 @@ let endpoint: string;
 let closeServer: () => Promise<void>;
 /** A test's fault, run before the intake sees a request. Returns true when it answered itself. */
 let fault: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+/** A test's fault in the annotations service. */
+let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 
 const MiB = 2 ** 20;
 
 async function startTus(options: Partial<Parameters<typeof createTusIntake>[0]> = {}) {
-  tus = createTusIntake({ directories, client: createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false }), auth, sweepIntervalMs: 0, ...options });
+  const client = createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false });
+  // Detection as a host starts it: the finish waits for the whole run here (the detector is instant).
+  const detection = trackMediaProcessing(async () => ["detected"], { client, directories });
+  tus = createTusIntake({
+    directories,
+    client,
+    auth,
+    sweepIntervalMs: 0,
+    onMediaIntaken: async (media, { token: caller }) => ({ detections: await detection.with(caller ? { token: caller } : {})(media) }),
+    ...options,
+  });
   const started = await startServer((req, res) => {
     if (fault?.(req, res)) return;
     void tus.handle(req, res);
@@ -43,7 +67,8 @@ async function startTus(options: Partial<Parameters<typeof createTusIntake>[0]> 
 
 beforeEach(async () => {
   fault = undefined;
-  ({ root, directories, fake, service, token } = await startFaultFixture(() => undefined, { sub: "alice", secret }));
+  intercept = undefined;
+  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "alice", secret }));
   await startTus();
 });
 afterEach(async () => {
@@ -60,7 +85,11 @@ interface Finished {
 }
 
 /** Uploads with tus-js-client; resolves with the final response, rejects with tus-js-client's error. */
-function tusUpload(bytes: Buffer, name: string, options: { chunkSize?: number; token?: string | null; uploadUrl?: string; deferred?: boolean; retryDelays?: number[]; onUrl?: (url: string) => void } = {}) {
+function tusUpload(
+  bytes: Buffer,
+  name: string,
+  options: { chunkSize?: number; token?: string | null; uploadUrl?: string; deferred?: boolean; withCreation?: boolean; retryDelays?: number[]; onUrl?: (url: string) => void } = {},
+) {
   return new Promise<Finished>((resolve, reject) => {
     const upload = new Upload(bytes, {
       endpoint,
@@ -70,6 +99,7 @@ function tusUpload(bytes: Buffer, name: string, options: { chunkSize?: number; t
       headers: options.token === null ? {} : { authorization: `Bearer ${options.token ?? token}` },
       ...(options.uploadUrl ? { uploadUrl: options.uploadUrl } : {}),
       ...(options.deferred ? { uploadLengthDeferred: true } : {}),
+      ...(options.withCreation ? { uploadDataDuringCreation: true } : {}),
       removeFingerprintOnSuccess: true,
       onUploadUrlAvailable: () => options.onUrl?.(upload.url ?? ""),
       onSuccess: ({ lastResponse }) => {
@@ -88,6 +118,14 @@ function failure(error: unknown): { status: number | undefined; code: string | u
   const body = response?.getBody();
   return { status: response?.getStatus(), code: body ? (JSON.parse(body) as { error?: { code: string } }).error?.code : undefined };
 }
+
+/** A token of another user (or of alice, expiring at `exp`, in seconds). */
+const tokenFor = (sub: string, exp: number | string = "5m") => new SignJWT({ sub }).setProtectedHeader({ alg: "HS256" }).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+/** A plain tus request of ours, for what tus-js-client never sends. */
+const tusRequest = (url: string, method: string, bearer: string, headers: Record<string, string> = {}, body?: Buffer) =>
+  fetch(url, { method, headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${bearer}`, ...headers }, ...(body ? { body: new Uint8Array(body) } : {}) });
+/** The record's status, once detection has had its say. */
+const statusOf = (id: string) => fake.records.get(id)?.mediaStatus;
 
 /** An upload created by tus-js-client whose first PATCH was cut at once: its URL, nothing stored. */
 async function createdOnly(bytes: Buffer, name: string): Promise<string> {
@@ -198,14 +236,44 @@ describe("createTusIntake", () => {
     expect(done.body.media).toMatchObject({ id: await computeMediaId(png), mediaType: MediaType.Image });
   });
 
-  it("only the creator may resume an upload: another user's token is refused with 403", async () => {
-    const url = await createdOnly(sampleMp4(1 * MiB), "clip.mp4");
-    const bob = await new SignJWT({ sub: "bob" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
-    const head = await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${bob}` } });
-    expect(head.status).toBe(403);
-    const resumed = await tusUpload(sampleMp4(1 * MiB), "clip.mp4", { uploadUrl: url });
+  it("only the creator may resume, read or finish an upload, finished or not: another user gets 404, as for no upload", async () => {
+    const mp4 = sampleMp4(1 * MiB);
+    const url = await createdOnly(mp4, "clip.mp4");
+    const bob = await tokenFor("bob");
+    const patch = { "upload-offset": "0", "content-type": "application/offset+octet-stream" };
+    for (const response of [await tusRequest(url, "HEAD", bob), await tusRequest(url, "PATCH", bob, patch, mp4)]) {
+      expect(response.status).toBe(404);
+      expect(response.headers.get("media-id")).toBeNull();
+    }
+    expect(await partials()).toHaveLength(2);
+    const resumed = await tusUpload(mp4, "clip.mp4", { uploadUrl: url });
     expect(resumed.uploadUrl).toBe(url);
     expect(resumed.body.media).toMatchObject({ userId: "alice" });
+    // Finished: its metadata is gone, its marker names the uploader.
+    expect(await partials()).toEqual([]);
+    const head = await tusRequest(url, "HEAD", bob);
+    expect(head.status).toBe(404);
+    expect(head.headers.get("media-id")).toBeNull();
+    expect(head.headers.get("upload-length")).toBeNull();
+    expect((await tusRequest(url, "PATCH", bob, { ...patch, "upload-offset": String(mp4.length) }, Buffer.alloc(0))).status).toBe(404);
+    const own = await tusRequest(url, "HEAD", token);
+    expect(own.status).toBe(200);
+    expect(own.headers.get("media-id")).toBe(await computeMediaId(mp4));
+  });
+
+  it("a torn finish marker is no answer: the owner's HEAD gets 404 (never 500), and the sweep removes it", async () => {
+    const png = samplePng(40, 30, 2);
+    const done = await tusUpload(png, "torn.png");
+    const uploadId = done.uploadUrl.split("/").pop() as string;
+    const marker = join(tus.uploadsDir, `${uploadId}.media`);
+    const whole = await readFile(marker, "utf8");
+    expect(JSON.parse(whole)).toMatchObject({ mediaId: done.mediaId, userId: "alice" });
+    // Half a marker, as a write cut by a power loss leaves it (ours are renamed into place whole).
+    await writeFile(marker, whole.slice(0, whole.length >> 1));
+    const head = await tusRequest(done.uploadUrl, "HEAD", token);
+    expect(head.status).toBe(404);
+    await tus.sweep();
+    expect(await readdir(tus.uploadsDir)).toEqual([]);
   });
 
   it("DELETE removes the upload and its metadata", async () => {
@@ -306,8 +374,224 @@ describe("createTusIntake", () => {
       expect(await stored()).toContain(`images/${id}.png`);
       // Recorded for the uploader, even when finished in the background with the service's token.
       expect(fake.records.get(id)).toMatchObject({ id, userId: "alice", path: join(directories.imagesDir, `${id}.png`) });
+      // And its detection started by whatever finished it.
+      expect(statusOf(id)).toBe(MediaStatus.AIProcessed);
       expect(await partials()).toEqual([]);
     }
+  });
+
+  it("kill -9 while the record is created: the resume's HEAD answers 503 until recovery made it, then complete with Media-Id; detection starts; nothing stray", async () => {
+    const png = samplePng(64, 48, 21);
+    const id = await computeMediaId(png);
+    const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories, annotationsUrl: service.url, secret, detect: true });
+    const [, url] = (await child.match(/^LISTENING (.+)$/)) as RegExpMatchArray;
+    // The file is placed; the process dies while its record's POST is on the way (never applied).
+    intercept = (request) => {
+      if (request.method !== "POST") return undefined;
+      intercept = undefined;
+      void child.kill();
+      return "hang";
+    };
+    const exited = once(child.child, "exit");
+    let uploadUrl = "";
+    const error = await new Promise((resolve) => {
+      const upload = new Upload(png, {
+        endpoint: `${url}/files`,
+        retryDelays: [],
+        metadata: { filename: "placed.png" },
+        headers: { authorization: `Bearer ${token}` },
+        onUploadUrlAvailable: () => (uploadUrl = upload.url ?? ""),
+        onSuccess: resolve,
+        onError: resolve,
+      });
+      upload.start();
+    });
+    expect(error).toBeInstanceOf(Error);
+    expect((await exited)[1]).toBe("SIGKILL");
+    const uploadId = uploadUrl.split("/").pop() as string;
+    expect(await stored()).toEqual([`images/${id}.png`]);
+    expect(fake.records.has(id)).toBe(false);
+    const resumeUrl = `${endpoint}/${uploadId}`;
+    const early = await tusRequest(resumeUrl, "HEAD", token);
+    expect(early.status).toBe(503);
+    expect(early.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect((await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token: "service-token" }), directories })).recordsCreated).toEqual([id]);
+    // The client's resume: a HEAD, answered complete.
+    const resumed = await tusUpload(png, "placed.png", { uploadUrl: resumeUrl });
+    expect(resumed).toMatchObject({ status: 200, mediaId: id });
+    expect(fake.records.get(id)).toMatchObject({ userId: "alice", mediaStatus: MediaStatus.AIProcessed });
+    expect(await partials()).toEqual([]);
+  });
+
+  it.each(["head", "sweep"] as const)("kill -9 during the AIProcessing write that follows the record: the %s finishes the upload and starts its detection", async (finishBy) => {
+    const png = samplePng(64, 48, finishBy === "head" ? 22 : 23);
+    const id = await computeMediaId(png);
+    const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories, annotationsUrl: service.url, secret, detect: true });
+    const [, url] = (await child.match(/^LISTENING (.+)$/)) as RegExpMatchArray;
+    intercept = (request) => {
+      if (request.method !== "PUT") return undefined;
+      intercept = undefined;
+      void child.kill();
+      return "hang";
+    };
+    const exited = once(child.child, "exit");
+    const failed = await new Promise((resolve) => {
+      const upload = new Upload(png, { endpoint: `${url}/files`, retryDelays: [], metadata: { filename: "started.png" }, headers: { authorization: `Bearer ${token}` }, onSuccess: resolve, onError: resolve });
+      upload.start();
+    });
+    expect(failed).toBeInstanceOf(Error);
+    expect((await exited)[1]).toBe("SIGKILL");
+    expect(statusOf(id)).toBe(MediaStatus.New);
+    const [marker] = (await readdir(tus.uploadsDir)).filter((name) => name.endsWith(".media"));
+    const uploadId = (marker as string).replace(/\.media$/, "");
+    if (finishBy === "head") {
+      const head = await tusRequest(`${endpoint}/${uploadId}`, "HEAD", token);
+      expect(head.status).toBe(200);
+      expect(head.headers.get("media-id")).toBe(id);
+    } else {
+      const old = new Date(Date.now() - 60_000);
+      await utimes(join(tus.uploadsDir, marker as string), old, old);
+      expect((await tus.sweep()).finished).toEqual([uploadId]);
+    }
+    expect(statusOf(id)).toBe(MediaStatus.AIProcessed);
+    expect(await partials()).toEqual([]);
+  });
+
+  it("a final PATCH whose token expired meanwhile: a HEAD with a fresh token finishes the upload and starts its detection", async () => {
+    const png = samplePng(120, 80, 24);
+    const id = await computeMediaId(png);
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = await tokenFor("alice", exp);
+    const created = await tusRequest(endpoint, "POST", shortLived, { "upload-length": String(png.length), "upload-metadata": `filename ${Buffer.from("expiring.png").toString("base64")}` });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get("location") as string, endpoint).href;
+    // The last (and only) PATCH: its first half is in, then the token expires, then the rest.
+    const patch = request(url, {
+      method: "PATCH",
+      headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${shortLived}`, "upload-offset": "0", "content-type": "application/offset+octet-stream", "content-length": String(png.length) },
+    });
+    const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      patch.on("response", (response) => {
+        let body = "";
+        response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      patch.on("error", reject);
+    });
+    // Past the token check: the server reads the body.
+    const reading = new Promise<void>((resolve) => {
+      fault = (req) => {
+        if (req.method !== "PATCH") return false;
+        const emit = req.emit.bind(req) as (event: string, ...args: unknown[]) => boolean;
+        req.emit = ((event: string, ...args: unknown[]) => {
+          if (event === "data") resolve();
+          return emit(event, ...args);
+        }) as typeof req.emit;
+        return false;
+      };
+    });
+    patch.write(png.subarray(0, png.length >> 1));
+    await reading;
+    // Until the clock is past the token's exp (an instant, not a guess at how long work takes).
+    while (Date.now() <= exp * 1000 + 20) await new Promise((resolve) => setTimeout(resolve, exp * 1000 + 25 - Date.now()));
+    patch.end(png.subarray(png.length >> 1));
+    const last = await answered;
+    expect(last.status).toBe(401);
+    expect(statusOf(id)).toBeUndefined();
+    // The client comes back with a fresh token: tus-js-client's resume is a HEAD.
+    const resumed = await tusUpload(png, "expiring.png", { uploadUrl: url });
+    expect(resumed).toMatchObject({ status: 200, mediaId: id });
+    expect(fake.records.get(id)).toMatchObject({ userId: "alice", mediaStatus: MediaStatus.AIProcessed });
+    expect(await partials()).toEqual([]);
+  });
+
+  it("a final PATCH whose record had no known outcome (503): once the record lands, the resume's HEAD finishes the upload and starts its detection", async () => {
+    const png = samplePng(90, 70, 25);
+    const id = await computeMediaId(png);
+    intercept = (request) => {
+      if (request.method !== "POST") return undefined;
+      intercept = undefined;
+      return { status: 503 };
+    };
+    let url = "";
+    const error = await tusUpload(png, "pending.png", { retryDelays: [], onUrl: (u) => (url = u) }).catch((e: unknown) => e);
+    expect(failure(error)).toEqual({ status: 503, code: "MEDIA_RECORD_PENDING" });
+    // The journal's background settling creates it.
+    await vi.waitFor(() => expect(fake.records.has(id)).toBe(true), { timeout: 30_000, interval: 20 });
+    expect(statusOf(id)).toBe(MediaStatus.New);
+    const resumed = await tusUpload(png, "pending.png", { uploadUrl: url });
+    expect(resumed).toMatchObject({ status: 200, mediaId: id });
+    expect(statusOf(id)).toBe(MediaStatus.AIProcessed);
+    expect(await partials()).toEqual([]);
+  });
+
+  it.each([
+    ["one request", 8 * MiB],
+    ["a first chunk, then PATCHes", 256 * 1024],
+  ])("creation-with-upload (uploadDataDuringCreation) of a whole file in %s succeeds with the finish answer", async (_, chunkSize) => {
+    const mp4 = sampleMp4(1 * MiB, 26 + chunkSize);
+    const id = await computeMediaId(mp4);
+    const done = await tusUpload(mp4, "at once.mp4", { withCreation: true, chunkSize });
+    expect(done.status).toBe(chunkSize >= mp4.length ? 201 : 200);
+    expect(done.uploadUrl).toMatch(/\/files\/[0-9a-f]{32}$/);
+    expect(done.mediaId).toBe(id);
+    expect(done.body).toMatchObject({ media: { id, userId: "alice", mediaType: MediaType.Video }, detections: ["detected"] });
+    expect(statusOf(id)).toBe(MediaStatus.AIProcessed);
+    expect(await stored()).toEqual([`videos/${id}.mp4`]);
+    expect(await partials()).toEqual([]);
+  });
+
+  it("one rule for Upload-Length: at most maxBytes and at most what the uploads volume holds, however many digits (413), never 201 for more", async () => {
+    const { blocks, bsize } = await statfs(tus.uploadsDir);
+    const volume = BigInt(blocks) * BigInt(bsize);
+    const create = (length: string) => tusRequest(endpoint, "POST", token, { "upload-length": length, "upload-metadata": `filename ${Buffer.from("huge.mp4").toString("base64")}` });
+    for (const length of ["100000000000000000000", String(2n ** 53n + 1n), String(2n ** 40n * 1024n), String(volume + 1n)]) {
+      const response = await create(length);
+      expect(response.status, length).toBe(413);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("MEDIA_TOO_LARGE");
+    }
+    expect(await partials()).toEqual([]);
+    expect((await create(String(volume))).status).toBe(201);
+    expect((await create("12x")).status).toBe(400);
+    await closeServer();
+    await startTus({ maxBytes: 5 * MiB });
+    expect((await create(String(5 * MiB + 1))).status).toBe(413);
+    expect((await create(String(5 * MiB))).status).toBe(201);
+  });
+
+  it("while the journal cannot be written, a finish answers 503 with Retry-After at once and keeps the upload; the client's retry finishes it", async () => {
+    // An injected journal that fails as the journal engines do when their folder (or Redis)
+    // cannot be written; as root, chmod would not stop the file journal from writing.
+    const real = fileJournalFor(directories);
+    let down = true;
+    const journal: MediaJournal = {
+      location: real.location,
+      add: (entry) => (down ? Promise.reject(new JournalUnavailableError("Adding a journal entry", real.location, Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" }))) : real.add(entry)),
+      list: (id) => real.list(id),
+      claim: (record) => real.claim(record),
+      sweep: () => real.sweep(),
+      close: () => real.close(),
+    };
+    await closeServer();
+    await startTus({ journal });
+    const png = samplePng(70, 50, 27);
+    const id = await computeMediaId(png);
+    let url = "";
+    const error = await tusUpload(png, "later.png", { retryDelays: [], onUrl: (u) => (url = u) }).catch((e: unknown) => e);
+    const retryAfter = (error as { originalResponse?: { getHeader(name: string): string | undefined } }).originalResponse?.getHeader("Retry-After") ?? null;
+    expect(failure(error)).toEqual({ status: 503, code: "JOURNAL_UNAVAILABLE" });
+    expect(retryAfter).toMatch(/^\d+$/);
+    expect(await stored()).toEqual([]);
+    expect(await partials()).toHaveLength(2);
+    // A HEAD meanwhile gets the same answer, never a 500.
+    const head = await tusRequest(url, "HEAD", token);
+    expect(head.status).toBe(503);
+    expect(head.headers.get("retry-after")).toMatch(/^\d+$/);
+    down = false;
+    const resumed = await tusUpload(png, "later.png", { uploadUrl: url });
+    expect(resumed).toMatchObject({ status: 200, mediaId: id });
+    expect(await stored()).toEqual([`images/${id}.png`]);
+    expect(await partials()).toEqual([]);
   });
 
   it("refuses an uploads directory on another file system than the storage directories", async () => {

@@ -16,6 +16,8 @@ import {
   intakeMedia,
   type MediaRecord,
   MediaIntakeError,
+  MediaStatus,
+  MediaStatusUpdateError,
   normalizeMediaId,
   type StorageDirectories,
   trackMediaProcessing,
@@ -214,7 +216,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal: context.signal });
       return (config.detector ?? detect)(media.path ?? "", media.id, context.signal);
     },
-    { client, directories, logger },
+    { client, directories, logger, onStatusChange: (change) => runStarted(change) },
   );
 
   const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, seesRecord: boolean) => {
@@ -252,10 +254,45 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     return queue ? answerQueued(queue, res, media, token, signal, rerun, seesRecord) : answerLocally(res, media, token, signal, seesRecord);
   };
 
+  /** Finished tus uploads waiting for their run to start (its AIProcessing recorded), by media ID. */
+  const runStarts = new Map<string, Set<() => void>>();
+  function runStarted(change: { id: string; to: MediaStatus; error?: unknown }): void {
+    if (change.to !== MediaStatus.AIProcessing || change.error !== undefined) return;
+    for (const started of runStarts.get(change.id) ?? []) started();
+  }
+  /**
+   * Starts detection of a finished tus upload in this process and resolves once it has started:
+   * from its AIProcessing on, the run's journal settles a crash. Whatever stops it sooner (the
+   * AIProcessing not recorded, a crash) fails the finish, and the next one (the client's HEAD,
+   * the sweep) starts it again. The run itself goes on after the answer.
+   */
+  async function startDetection(media: IntakenMedia, token: string | undefined): Promise<void> {
+    const waiting = runStarts.get(media.id) ?? new Set<() => void>();
+    runStarts.set(media.id, waiting);
+    let started = () => {};
+    const onStart = new Promise<void>((resolve) => waiting.add((started = resolve)));
+    const run = detection.with(token ? { token } : {})(media);
+    run.catch((error: unknown) => logger.warn({ id: media.id, err: error }, "detection after a tus upload failed"));
+    try {
+      // A run joined in flight records no new AIProcessing: its end (a status written) counts.
+      const ended = run.then(
+        () => {},
+        (error: unknown) => {
+          if (error instanceof MediaStatusUpdateError && error.to === MediaStatus.AIProcessing) throw error;
+        },
+      );
+      await Promise.race([onStart, ended]);
+    } finally {
+      waiting.delete(started);
+      if (waiting.size === 0 && runStarts.get(media.id) === waiting) runStarts.delete(media.id);
+    }
+  }
+
   /**
    * Resumable uploads (tus 1.0) at `/files`, with the same auth and limits as `/detect`. The final
-   * response carries the media; detection starts then (in this process, or on the queue), and
-   * the client reads its end at `GET /media/:mediaId` (or polls the job).
+   * response carries the media once detection has started (its AIProcessing recorded in this
+   * process, or its job enqueued), and the client reads its end at `GET /media/:mediaId` (or
+   * polls the job). A HEAD or the sweep that finishes an upload starts its detection too.
    */
   const tus: TusIntake = createTusIntake({
     path: "/files",
@@ -275,7 +312,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
         return { detection: { jobId, poll: `/detections/${jobId}` } };
       }
       // The run outlives the request: its statuses land whatever the client does next.
-      detection.with(token ? { token } : {})(media).catch((error: unknown) => logger.warn({ id: media.id, err: error }, "detection after a tus upload failed"));
+      await startDetection(media, token);
       return { detection: { poll: `/media/${media.id}` } };
     },
   });

@@ -2,78 +2,23 @@
 // one: refusals before a byte is stored, the content check on the first bytes, and a finished
 // upload linked into place (never copied) and recorded through the same journal as intakeMedia.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statSync } from "node:fs";
-import { open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { FileStore } from "@tus/file-store";
-import { type Locker, MemoryLocker, Server, type Upload } from "@tus/server";
-import type { AnnotationsClient } from "../annotations/index.ts";
-import { type UserIdFromTokenOptions, userIdFromToken } from "../auth/index.ts";
-import { MediaIntakeError, MediaRecordPendingError } from "../errors/index.ts";
-import { httpErrorFor } from "../http/index.ts";
+import { MemoryLocker, Server, Upload } from "@tus/server";
+import { userIdFromToken } from "../auth/index.ts";
+import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from "../errors/index.ts";
 import { type IntakenMedia, intakeThrough } from "../intake/intake.ts";
-import type { MediaJournal } from "../lifecycle/journal.ts";
-import type { LifecycleLogger } from "../lifecycle/settle.ts";
-import type { MediaTypeOptions } from "../media-type/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/resolve.ts";
-import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
 import { checkMediaHead, storeCompleteFile, writeChunksAt } from "../storage/store.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
+import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
+import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
+import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
 
-/** Options of {@link createTusIntake}. */
-export interface TusIntakeOptions {
-  /** Where the media go, as for `intakeMedia`. */
-  directories: StorageDirectories;
-  /** The annotations client: the caller's token is passed per call; its own token serves background finishes. */
-  client: AnnotationsClient;
-  /** The route the endpoint answers, as @tus/server takes it (upload URLs are `<path>/<upload id>`). @default "/files" */
-  path?: string;
-  /** How the user ID is read from the token; see `userIdFromToken`. */
-  auth?: UserIdFromTokenOptions;
-  /** The largest upload, in bytes: a larger `Upload-Length` is refused at creation (413), a deferred length once the bytes pass it. */
-  maxBytes?: number;
-  /**
-   * Where partial uploads live (`<upload id>` and `<upload id>.json`). It must be on the same file
-   * system as both storage directories: a finished upload is linked into place, never copied.
-   * @default `<videosDir>/.media-intake-uploads`
-   */
-  uploadsDir?: string;
-  /** An upload not finished this long after its creation expires (410), and the sweep removes it. @default 86_400_000 (one day) */
-  expireAfterMs?: number;
-  /** How often expired uploads are removed and complete ones a crash left are finished; 0: never (call `sweep()` yourself). @default 60_000 */
-  sweepIntervalMs?: number;
-  /** The tus locker: @tus/server's `MemoryLocker` for one process; `createRedisTusLocker` (media-intake/queue) for several. */
-  locker?: Locker;
-  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
-  journal?: MediaJournal;
-  /** Gets a line per background finish, sweep failure and 5xx. */
-  logger?: LifecycleLogger;
-  /**
-   * Runs once a finished upload is media (its record exists), before the final response: start
-   * detection here (`trackMediaProcessing`, or enqueue it). What it returns is added to the
-   * response body beside `media`. A throw fails the final response with that error (the media stay).
-   */
-  onMediaIntaken?: (media: IntakenMedia, context: { token: string | undefined }) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
-  /** As for `storeMedia`. */
-  naming?: StorageNaming;
-  /** As for `storeMedia`. */
-  mediaTypes?: MediaTypeOptions;
-  /** As for `storeMedia`. @default "reject" */
-  verify?: "reject" | "warn" | "off";
-  /** As for `storeMedia`. @default false */
-  fsync?: boolean;
-}
-
-/** What one {@link TusIntake.sweep} did. */
-export interface TusSweepReport {
-  /** Complete uploads that a crash left unfinished, now media. */
-  readonly finished: string[];
-  /** Uploads removed: expired, refused, or left half-created by a crash. */
-  readonly removed: string[];
-  /** Uploads that could not be finished now (kept for the next sweep). */
-  readonly failed: Array<{ readonly uploadId: string; readonly error: unknown }>;
-}
+export type { TusIntakeOptions } from "./options.ts";
+export type { TusSweepReport } from "./sweep.ts";
 
 /** The endpoint, to mount in any Node HTTP framework. */
 export interface TusIntake {
@@ -92,119 +37,34 @@ export interface TusIntake {
   close(): Promise<void>;
 }
 
-const optionNames = [
-  "directories",
-  "client",
-  "path",
-  "auth",
-  "maxBytes",
-  "uploadsDir",
-  "expireAfterMs",
-  "sweepIntervalMs",
-  "locker",
-  "journal",
-  "logger",
-  "onMediaIntaken",
-  "naming",
-  "mediaTypes",
-  "verify",
-  "fsync",
-] as const;
-const defaults = { path: "/files", expireAfterMs: 86_400_000, sweepIntervalMs: 60_000 } as const;
-/** Upload IDs: 128 random bits, hex. */
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
-/** A complete upload untouched this long, with no finish under way, was left by a crash. */
-const ABANDONED_FINISH_MS = 30_000;
 /** The headers a browser may read from our own answers. */
 const EXPOSED = "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Location, Media-Id";
-
-/** An error @tus/server answers with its own status and body (it reads `status_code` and `body`). */
-class TusAnswer extends Error {
-  readonly status_code: number;
-  readonly body: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.name = "TusAnswer";
-    this.status_code = status;
-    this.body = JSON.stringify({ error: { code, message } });
-  }
-}
-
-/** The body and status of a library error, in the JSON shape of every other route. */
-function tusAnswerFor(error: unknown): TusAnswer {
-  const answer = httpErrorFor(error);
-  const mapped = new TusAnswer(answer.status, answer.code, answer.message);
-  if (answer.mediaId) (mapped as { body: string }).body = JSON.stringify({ error: { code: answer.code, message: answer.message, mediaId: answer.mediaId } });
-  return mapped;
-}
-
-/** @tus/server's own refusals, by status, as codes a client can branch on. */
-const tusCodes: Readonly<Record<number, string>> = {
-  400: "BAD_REQUEST",
-  403: "FORBIDDEN",
-  404: "UPLOAD_NOT_FOUND",
-  409: "UPLOAD_OFFSET_MISMATCH",
-  410: "UPLOAD_EXPIRED",
-  412: "TUS_VERSION_REQUIRED",
-  413: "MEDIA_TOO_LARGE",
-  423: "UPLOAD_LOCKED",
-  460: "CHECKSUM_MISMATCH",
-};
-
-function normalizeOptions(options: TusIntakeOptions) {
-  if (options === null || typeof options !== "object") throw new TypeError("Expected options with `directories` and `client`.");
-  rejectUnknownOptions(options, optionNames, "createTusIntake");
-  if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  const directories = normalizeStorageDirectories(options.directories);
-  const { maxBytes, expireAfterMs = defaults.expireAfterMs, sweepIntervalMs = defaults.sweepIntervalMs, path = defaults.path } = options;
-  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) throw new TypeError(`Expected \`maxBytes\` to be a positive integer, got ${String(maxBytes)}.`);
-  if (!Number.isSafeInteger(expireAfterMs) || expireAfterMs < 1) throw new TypeError(`Expected \`expireAfterMs\` to be a positive integer, got ${String(expireAfterMs)}.`);
-  if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new TypeError(`Expected \`sweepIntervalMs\` to be a non-negative integer, got ${String(sweepIntervalMs)}.`);
-  if (typeof path !== "string" || !path.startsWith("/") || path.endsWith("/")) throw new TypeError(`Expected \`path\` to be a route such as "/files", got ${JSON.stringify(path)}.`);
-  if (options.onMediaIntaken !== undefined && typeof options.onMediaIntaken !== "function") throw new TypeError("Expected `onMediaIntaken` to be a function.");
-  const uploadsDir = resolve(options.uploadsDir ?? join(directories.videosDir, ".media-intake-uploads"));
-  return { ...options, directories, maxBytes, expireAfterMs, sweepIntervalMs, path, uploadsDir };
-}
-
-/** The device of a path, or of its nearest ancestor that exists (nothing is created to ask). */
-function deviceOf(path: string): number {
-  for (let current = path; ; current = dirname(current)) {
-    try {
-      return statSync(current).dev;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || dirname(current) === current) throw error;
-    }
-  }
-}
-
-/** Refuses, at start, an uploads directory a finished upload could not be linked from; then makes the directories. */
-function checkSameFileSystem(uploadsDir: string, directories: StorageDirectories): void {
-  const device = deviceOf(uploadsDir);
-  for (const [name, dir] of [["videosDir", directories.videosDir], ["imagesDir", directories.imagesDir]] as const) {
-    if (deviceOf(dir) !== device) {
-      throw new TypeError(`Expected \`uploadsDir\` (${uploadsDir}) on the same file system as \`${name}\` (${dir}): a finished upload is linked into place, never copied.`);
-    }
-  }
-  for (const dir of [uploadsDir, directories.videosDir, directories.imagesDir]) mkdirSync(dir, { recursive: true });
-}
 
 /**
  * A tus 1.0 endpoint whose finished uploads become media exactly as `intakeMedia` makes them:
  *
  * - **Refused before a byte is stored**: a missing or bad token (401), a `filename` metadata
- *   whose type is not supported (415), an `Upload-Length` over `maxBytes` (413). A deferred
- *   length is capped by `maxBytes` as the bytes arrive (413, the upload removed).
+ *   whose type is not supported (415), an `Upload-Length` over `maxBytes` or over the size of
+ *   the uploads volume (413). A deferred length is capped by `maxBytes` as the bytes arrive
+ *   (413, the upload removed).
  * - **The content check on the first bytes**: once the first 4100 bytes are in, they must be
  *   what the name says (415, the upload removed, nothing kept).
- * - **Only its creator** may resume, read or delete an upload (403 for another user's token).
+ * - **Only its creator** may resume, read or delete an upload, finished or not: another
+ *   user's token gets 404, as for an upload that does not exist.
  * - **Finished without a copy**: the ID from three reads of the upload's file, which is then
- *   linked into `<dir>/<id><ext>` with the store's rules, and the record created through the
- *   same journal and guarantees as `intakeMedia`. The final response (200) carries
- *   `{ media, ... }` and a `Media-Id` header; a HEAD of a finished upload answers it complete
- *   with `Media-Id`, so a client whose final response was lost resumes to success.
+ *   linked into `<dir>/<id><ext>` with the store's rules, the record created through the same
+ *   journal and guarantees as `intakeMedia`, and `onMediaIntaken` run (detection started). The
+ *   final response (200 to a PATCH, 201 to a creation-with-upload POST) carries `{ media, ... }`
+ *   and a `Media-Id` header; a HEAD of a finished upload answers it complete with `Media-Id`,
+ *   so a client whose final response was lost resumes to success.
+ * - **Finished whatever stops it**: a finish cut off at any step (a crash, a token that expired
+ *   meanwhile, a record not confirmed, a throwing `onMediaIntaken`) is taken up again by the
+ *   next HEAD or by the sweep, from where it stopped, down to `onMediaIntaken`.
  * - **Nothing left behind**: a DELETE removes the upload and its metadata; an expired one is
  *   refused (410) and swept; a crash at any step is settled like any intake (a complete upload
  *   a crash left is finished by the sweep, with the uploader it recorded at creation).
+ * - **503 with `Retry-After`** while the journal cannot be written (its folder, or Redis): the
+ *   upload is kept, and the client's retry finishes it.
  *
  * @example
  * const tus = createTusIntake({ directories, client, maxBytes: 20 * 2 ** 30 });
@@ -224,7 +84,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     ...(opts.fsync ? { fsync: opts.fsync } : {}),
   };
   const filePath = (uploadId: string) => join(uploadsDir, uploadId);
-  const markerPath = (uploadId: string) => join(uploadsDir, `${uploadId}.media`);
+  const markers = finishMarkers(uploadsDir, logger);
 
   /** The file store, with the content check once the first bytes are in. */
   class CheckedFileStore extends FileStore {
@@ -262,63 +122,107 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       }
       return end;
     }
+
+    /** A finished upload (its file is the media now) reads as complete: @tus/server looks again after a creation-with-upload. */
+    override async getUpload(id: string): Promise<Upload> {
+      try {
+        return await super.getUpload(id);
+      } catch (error) {
+        const status = (error as { status_code?: number }).status_code;
+        if (status !== 404 && status !== 410) throw error;
+        const marker = await markers.read(id);
+        if (marker?.state !== "done") throw error;
+        return new Upload({ id, size: marker.size, offset: marker.size });
+      }
+    }
   }
   const store = new CheckedFileStore({ directory: uploadsDir, expirationPeriodInMilliseconds: opts.expireAfterMs });
 
   const removeUpload = async (uploadId: string) => {
     await Promise.all([rm(filePath(uploadId), { force: true }), rm(`${filePath(uploadId)}.json`, { force: true })]);
   };
-  const readMarker = async (uploadId: string): Promise<{ mediaId: string; size: number } | undefined> =>
-    JSON.parse(await readFile(markerPath(uploadId), "utf8").catch(() => "null")) ?? undefined;
   const readInfo = async (uploadId: string): Promise<{ size?: number; metadata?: Record<string, string | null>; creation_date?: string } | undefined> =>
     JSON.parse(await readFile(`${filePath(uploadId)}.json`, "utf8").catch(() => "null")) ?? undefined;
+
+  /** The media an earlier finish placed before it stopped: its record, or MediaRecordPendingError while the journal has not created it yet. */
+  const placedMedia = async (marker: FinishMarker, token: string | undefined): Promise<IntakenMedia> => {
+    try {
+      const record = await client.media.get(marker.mediaId, token ? { token } : {});
+      return Object.freeze({ ...record, created: false, fileCreated: false, detected: undefined, size: marker.size });
+    } catch (error) {
+      if (error instanceof MediaNotFoundError) throw new MediaRecordPendingError(marker.mediaId, marker.path, error);
+      throw error;
+    }
+  };
 
   /**
    * Makes a complete upload media, once, under the upload's lock: any process may call it (the
    * final PATCH, a HEAD after a lost answer, the sweep); the first does the work, the others find
-   * its marker. `token` is the uploader's (or undefined in the background: the client's own,
-   * with `userId` from the upload's metadata).
+   * its marker. A finish that stopped half-way (a crash, a failure) is taken up from its marker.
+   * `token` is the uploader's (or undefined in the background: the client's own, with `userId`
+   * from the upload's metadata).
    */
-  const finishUpload = async (uploadId: string, token: string | undefined): Promise<{ media: IntakenMedia; marker: { mediaId: string; size: number } }> => {
+  const finishUpload = async (uploadId: string, token: string | undefined): Promise<{ media: IntakenMedia; marker: FinishMarker }> => {
     const lock = locker.newLock(uploadId);
     await lock.lock(AbortSignal.timeout(60_000), () => {});
     try {
-      const done = await readMarker(uploadId);
-      if (done) {
-        const record = await client.media.get(done.mediaId, token ? { token } : {});
-        return { media: Object.freeze({ ...record, created: false, fileCreated: false, detected: undefined, size: done.size }), marker: done };
+      const begun = await markers.read(uploadId);
+      if (begun?.state === "done") {
+        const record = await client.media.get(begun.mediaId, token ? { token } : {});
+        return { media: Object.freeze({ ...record, created: false, fileCreated: false, detected: undefined, size: begun.size }), marker: begun };
       }
-      const upload = await store.getUpload(uploadId);
-      if (upload.size === undefined || upload.offset !== upload.size) throw new TusAnswer(409, "UPLOAD_INCOMPLETE", `Finishing upload ${uploadId}: ${upload.offset} of ${upload.size ?? "?"} bytes are in.`);
-      const originalName = upload.metadata?.filename ?? "";
-      const userId = upload.metadata?.userId ?? undefined;
       let media: IntakenMedia;
-      try {
-        media = await intakeThrough(
-          (intake) => storeCompleteFile(filePath(uploadId), { ...storeOptions, originalName, ...(intake.beforePlace ? { beforePlace: intake.beforePlace } : {}) }),
-          { ...storeOptions, originalName, token, client, ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.journal ? { journal: opts.journal } : {}), ...(logger ? { logger } : {}) },
-          token === undefined && userId ? { userId } : {},
-        );
-      } catch (error) {
-        // Placed but its record not confirmed: the journal settles it; the upload is done.
-        if (error instanceof MediaRecordPendingError) await finished(uploadId, { mediaId: error.id, size: upload.size });
-        else if (!(await exists(filePath(uploadId))) || isRefusal(error)) await removeUpload(uploadId);
-        throw error;
+      let userId: string;
+      if (begun && !(await exists(filePath(uploadId)))) {
+        // Placed (the upload's own name is gone) by a finish that stopped after it.
+        media = await placedMedia(begun, token);
+        userId = begun.userId;
+      } else {
+        const upload = await store.getUpload(uploadId);
+        if (upload.size === undefined || upload.offset !== upload.size) throw new TusAnswer(409, "UPLOAD_INCOMPLETE", `Finishing upload ${uploadId}: ${upload.offset} of ${upload.size ?? "?"} bytes are in.`);
+        const { size } = upload;
+        const originalName = upload.metadata?.filename ?? "";
+        const owner = upload.metadata?.userId ?? undefined;
+        userId = owner ?? (await userIdFromToken(token, opts.auth));
+        try {
+          media = await intakeThrough(
+            (intake) =>
+              storeCompleteFile(filePath(uploadId), {
+                ...storeOptions,
+                originalName,
+                // Journaled (the intake), then marked: from here the upload's own name may go at any moment.
+                beforePlace: async (placing) => {
+                  await intake.beforePlace?.(placing);
+                  await markers.write(uploadId, { state: "placing", mediaId: placing.id, path: placing.path, size, userId });
+                },
+              }),
+            { ...storeOptions, originalName, token, client, ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.journal ? { journal: opts.journal } : {}), ...(logger ? { logger } : {}) },
+            token === undefined && owner ? { userId: owner } : {},
+          );
+        } catch (error) {
+          // Placed but its record not confirmed: the journal settles it, and the next finish goes on from the marker.
+          if (!(error instanceof MediaRecordPendingError) && (!(await exists(filePath(uploadId))) || isRefusal(error))) {
+            await removeUpload(uploadId);
+            await markers.remove(uploadId);
+          }
+          throw error;
+        }
       }
-      const marker = { mediaId: media.id, size: upload.size };
-      await finished(uploadId, marker);
+      const extra = (await opts.onMediaIntaken?.(media, { token })) ?? undefined;
+      const marker: FinishMarker = { state: "done", mediaId: media.id, path: media.path, size: media.size, userId, ...(extra ? { extra } : {}) };
+      await markers.write(uploadId, marker);
+      await removeUpload(uploadId);
       return { media, marker };
     } finally {
       await lock.unlock();
     }
   };
-  /** The upload is media: its marker stays (for a HEAD after a lost answer) until it expires. */
-  const finished = async (uploadId: string, marker: { mediaId: string; size: number }) => {
-    await writeFile(markerPath(uploadId), JSON.stringify(marker));
-    await removeUpload(uploadId);
-  };
 
-  /** The caller's token (`Authorization`) checked, and for an existing upload, that it is theirs. */
+  /**
+   * The caller's token (`Authorization`) checked, and for an existing upload, finished or not,
+   * that it is theirs: another user gets 404, as for an upload that does not exist. The marker
+   * is read only once the upload's metadata is gone (not on every PATCH).
+   */
   const authorize = async (token: string | undefined, uploadId: string | undefined) => {
     let userId: string;
     try {
@@ -327,10 +231,29 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       throw tusAnswerFor(error);
     }
     if (uploadId) {
-      const owner = (await readInfo(uploadId))?.metadata?.userId;
-      if (owner && owner !== userId) throw new TusAnswer(403, "FORBIDDEN", `Upload ${uploadId} belongs to another user.`);
+      const info = await readInfo(uploadId);
+      const owner = info ? info.metadata?.userId : (await markers.read(uploadId))?.userId;
+      if (owner && owner !== userId) throw new TusAnswer(404, "UPLOAD_NOT_FOUND", `No upload ${uploadId}.`);
     }
     return { token, userId };
+  };
+
+  /**
+   * One rule for `Upload-Length`, however many digits: at most `maxBytes`, and at most what the
+   * uploads volume can hold (its total size). A statfs per creation, none per chunk.
+   */
+  const checkUploadLength = async (value: string) => {
+    // Not a number: @tus/server's own 400.
+    if (!/^\d+$/.test(value)) return;
+    const volume = await statfs(uploadsDir).then(
+      (fs) => fs.blocks * fs.bsize,
+      () => Number.MAX_SAFE_INTEGER,
+    );
+    const limit = Math.min(maxBytes ?? Number.MAX_SAFE_INTEGER, volume, Number.MAX_SAFE_INTEGER);
+    if (BigInt(value) > BigInt(limit)) {
+      const what = maxBytes !== undefined && maxBytes <= volume ? `the limit of ${maxBytes} bytes` : `what the uploads volume holds (${volume} bytes)`;
+      throw new TusAnswer(413, "MEDIA_TOO_LARGE", `Upload-Length ${value.length > 24 ? `${value.slice(0, 24)}…` : value} is more than ${what}.`);
+    }
   };
 
   const server = new Server({
@@ -355,24 +278,33 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     },
     async onUploadFinish(request, upload) {
       const token = request.headers.get("authorization") ?? undefined;
-      const { media } = await finishUpload(upload.id, token);
-      const extra = (await opts.onMediaIntaken?.(media, { token })) ?? {};
-      return { status_code: 200, headers: { "Content-Type": "application/json", "Media-Id": media.id }, body: JSON.stringify({ ...extra, media }) };
+      const { media, marker } = await finishUpload(upload.id, token);
+      // A creation-with-upload keeps its 201, which carries the Location the client needs.
+      return {
+        ...(request.method === "POST" ? {} : { status_code: 200 }),
+        headers: { "Content-Type": "application/json", "Media-Id": media.id },
+        body: JSON.stringify({ ...marker.extra, media }),
+      };
     },
     async onResponseError(request, error) {
-      if (error instanceof TusAnswer) return { status_code: error.status_code, body: error.body };
-      if (error instanceof MediaIntakeError || !(error as { status_code?: number }).status_code) {
-        const answer = tusAnswerFor(error);
+      let answer: TusAnswer;
+      if (error instanceof TusAnswer) answer = error;
+      else if (error instanceof MediaIntakeError || !(error as { status_code?: number }).status_code) {
+        answer = tusAnswerFor(error);
         if (answer.status_code >= 500) logger?.warn?.({ error: (error as Error)?.message, url: request.url }, "tus request failed");
-        return { status_code: answer.status_code, body: answer.body };
+      } else {
+        const { status_code, body } = error as { status_code: number; body: string };
+        // A deferred length past the limit: the bytes so far are not kept either.
+        if (status_code === 413 && request.method === "PATCH") {
+          const uploadId = uploadIdOf(new URL(request.url).pathname);
+          if (uploadId) await removeUpload(uploadId);
+        }
+        return { status_code, body: JSON.stringify({ error: { code: tusCodes[status_code] ?? (status_code >= 500 ? "INTERNAL" : "BAD_REQUEST"), message: body.trim() } }) };
       }
-      const { status_code, body } = error as { status_code: number; body: string };
-      // A deferred length past the limit: the bytes so far are not kept either.
-      if (status_code === 413 && request.method === "PATCH") {
-        const uploadId = uploadIdOf(new URL(request.url).pathname);
-        if (uploadId) await removeUpload(uploadId);
-      }
-      return { status_code, body: JSON.stringify({ error: { code: tusCodes[status_code] ?? (status_code >= 500 ? "INTERNAL" : "BAD_REQUEST"), message: body.trim() } }) };
+      // @tus/server takes a status and a body only: the headers (Retry-After) go on the Node response it then writes.
+      const res = (request as { node?: { res?: ServerResponse } }).node?.res;
+      if (res && !res.headersSent) for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+      return { status_code: answer.status_code, body: answer.body };
     },
   });
 
@@ -383,7 +315,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
   };
 
   /** Our own answers (a HEAD of a finished upload, a refusal before tus): tus headers, JSON bodies. */
-  const reply = (req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
+  const reply = (req: IncomingMessage, res: ServerResponse, status: number, headers: Readonly<Record<string, string>>, body?: string) => {
     res.writeHead(status, {
       "Tus-Resumable": "1.0.0",
       "Access-Control-Allow-Origin": "*",
@@ -403,13 +335,16 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       // Every request but a browser's preflight: a valid token, and an existing upload its own.
       if (req.method === "OPTIONS") return await server.handle(req, res);
       const { token } = await authorize(req.headers.authorization, uploadId);
+      const length = req.headers["upload-length"];
+      if (typeof length === "string") await checkUploadLength(length);
       if (req.method === "HEAD" && uploadId) {
-        let marker = await readMarker(uploadId);
-        // Complete but not finished: a crash, or a final answer lost with the process. Finish it now.
-        if (!marker) {
+        let marker = await markers.read(uploadId);
+        if (marker?.state !== "done") {
+          // Complete but not finished, or a finish that stopped half-way: a crash, a final answer
+          // lost with the process, a token that expired meanwhile. Finish it now.
           const info = await readInfo(uploadId);
           const size = await stat(filePath(uploadId)).then((s) => s.size, () => undefined);
-          if (info?.size !== undefined && size === info.size) marker = (await finishUpload(uploadId, token)).marker;
+          if (marker || (info?.size !== undefined && size === info.size)) marker = (await finishUpload(uploadId, token)).marker;
         }
         if (marker) {
           const size = String(marker.size);
@@ -419,7 +354,8 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       }
     } catch (error) {
       const answer = error instanceof TusAnswer ? error : tusAnswerFor(error);
-      reply(req, res, answer.status_code, {}, answer.body);
+      if (answer.status_code >= 500) logger?.warn?.({ error: (error as Error)?.message, url: url.pathname }, "tus request failed");
+      reply(req, res, answer.status_code, answer.headers, answer.body);
       return;
     }
     await server.handle(req, res);
@@ -430,47 +366,8 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     sweeping ??= sweepUploads().finally(() => (sweeping = undefined));
     return sweeping;
   };
-  const sweepUploads = async (): Promise<TusSweepReport> => {
-    const report = { finished: [] as string[], removed: [] as string[], failed: [] as Array<{ uploadId: string; error: unknown }> };
-    const names = await readdir(uploadsDir).catch(() => [] as string[]);
-    const ids = new Set(names.map((name) => name.replace(/\.(json|media)$/, "")).filter((id) => UPLOAD_ID.test(id)));
-    const now = Date.now();
-    for (const uploadId of ids) {
-      try {
-        const marker = await stat(markerPath(uploadId)).catch(() => undefined);
-        if (marker) {
-          if (now - marker.mtimeMs > opts.expireAfterMs) await rm(markerPath(uploadId), { force: true });
-          // A finish that wrote its marker and crashed before removing the upload.
-          if (names.includes(`${uploadId}.json`)) await removeUpload(uploadId);
-          continue;
-        }
-        const info = await readInfo(uploadId);
-        const file = await stat(filePath(uploadId)).catch(() => undefined);
-        const created = info?.creation_date ? Date.parse(info.creation_date) : (file?.mtimeMs ?? now);
-        if (!info || !file) {
-          // Half-created by a crash (a file without its metadata, or the reverse), or a finish
-          // that placed the file and crashed: nothing to resume.
-          if (!file || now - created > opts.expireAfterMs || now - file.mtimeMs > ABANDONED_FINISH_MS) {
-            await removeUpload(uploadId);
-            report.removed.push(uploadId);
-          }
-          continue;
-        }
-        if (info.size !== undefined && file.size === info.size) {
-          if (now - file.mtimeMs < ABANDONED_FINISH_MS) continue;
-          await finishUpload(uploadId, undefined);
-          report.finished.push(uploadId);
-        } else if (now - created > opts.expireAfterMs) {
-          await removeUpload(uploadId);
-          report.removed.push(uploadId);
-        }
-      } catch (error) {
-        report.failed.push({ uploadId, error });
-        logger?.warn?.({ uploadId, error: (error as Error)?.message }, "tus upload not swept");
-      }
-    }
-    return Object.freeze(report);
-  };
+  const sweepUploads = () =>
+    sweepTusUploads({ uploadsDir, expireAfterMs: opts.expireAfterMs, markers, filePath, readInfo, removeUpload, finishUpload: (uploadId) => finishUpload(uploadId, undefined), logger });
   const timer = opts.sweepIntervalMs > 0 ? setInterval(() => void sweep().catch(() => {}), opts.sweepIntervalMs) : undefined;
   timer?.unref();
 
@@ -491,10 +388,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** A refusal of the upload itself, which no retry changes: the upload goes. */
-function isRefusal(error: unknown): boolean {
-  const status = httpErrorFor(error).status;
-  return error instanceof MediaIntakeError && status >= 400 && status < 500 && status !== 401 && status !== 403;
 }

@@ -1,0 +1,127 @@
+// The options of createTusIntake: their type, their checks, and the start-time check that a
+// finished upload can be linked (never copied) into the storage directories.
+import { mkdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import type { Locker } from "@tus/server";
+import type { AnnotationsClient } from "../annotations/index.ts";
+import type { UserIdFromTokenOptions } from "../auth/index.ts";
+import type { IntakenMedia } from "../intake/intake.ts";
+import type { MediaJournal } from "../lifecycle/journal.ts";
+import type { LifecycleLogger } from "../lifecycle/settle.ts";
+import type { MediaTypeOptions } from "../media-type/index.ts";
+import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
+import { rejectUnknownOptions } from "../utils/options.ts";
+
+/** Options of {@link createTusIntake}. */
+export interface TusIntakeOptions {
+  /** Where the media go, as for `intakeMedia`. */
+  directories: StorageDirectories;
+  /** The annotations client: the caller's token is passed per call; its own token serves background finishes. */
+  client: AnnotationsClient;
+  /** The route the endpoint answers, as @tus/server takes it (upload URLs are `<path>/<upload id>`). @default "/files" */
+  path?: string;
+  /** How the user ID is read from the token; see `userIdFromToken`. */
+  auth?: UserIdFromTokenOptions;
+  /**
+   * The largest upload, in bytes: a larger `Upload-Length` is refused at creation (413), a
+   * deferred length once the bytes pass it. With or without it, an `Upload-Length` larger than
+   * the file system of `uploadsDir` (its total size, however empty) is refused the same way,
+   * whatever its number of digits: no upload can be larger than the volume it is written to.
+   * @default no limit but the volume's size
+   */
+  maxBytes?: number;
+  /**
+   * Where partial uploads live (`<upload id>` and `<upload id>.json`). It must be on the same file
+   * system as both storage directories: a finished upload is linked into place, never copied.
+   * @default `<videosDir>/.media-intake-uploads`
+   */
+  uploadsDir?: string;
+  /** An upload not finished this long after its creation expires (410), and the sweep removes it. @default 86_400_000 (one day) */
+  expireAfterMs?: number;
+  /** How often expired uploads are removed and complete ones a crash left are finished; 0: never (call `sweep()` yourself). @default 60_000 */
+  sweepIntervalMs?: number;
+  /** The tus locker: @tus/server's `MemoryLocker` for one process; `createRedisTusLocker` (media-intake/queue) for several. */
+  locker?: Locker;
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  journal?: MediaJournal;
+  /** Gets a line per background finish, sweep failure and 5xx. */
+  logger?: LifecycleLogger;
+  /**
+   * Runs once a finished upload is media (its record exists), before the upload counts as
+   * finished and before the final answer: start detection here. It runs on whatever finishes
+   * the upload (the final PATCH or a creation-with-upload POST with the uploader's token; a HEAD
+   * with the token it brings; the sweep with `token` undefined), and again on the next finish
+   * until it has resolved once: resolve only once detection is durable, a BullMQ job enqueued
+   * or a `trackMediaProcessing` run whose AIProcessing is recorded (its journal settles a crash
+   * from there). What it returns (JSON) is added to the final response body beside `media`,
+   * and kept for a finish that comes again. A throw fails that answer with its error (the media
+   * stay; the next HEAD, or the sweep, finishes again).
+   */
+  onMediaIntaken?: (media: IntakenMedia, context: { token: string | undefined }) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
+  /** As for `storeMedia`. */
+  naming?: StorageNaming;
+  /** As for `storeMedia`. */
+  mediaTypes?: MediaTypeOptions;
+  /** As for `storeMedia`. @default "reject" */
+  verify?: "reject" | "warn" | "off";
+  /** As for `storeMedia`. @default false */
+  fsync?: boolean;
+}
+
+const optionNames = [
+  "directories",
+  "client",
+  "path",
+  "auth",
+  "maxBytes",
+  "uploadsDir",
+  "expireAfterMs",
+  "sweepIntervalMs",
+  "locker",
+  "journal",
+  "logger",
+  "onMediaIntaken",
+  "naming",
+  "mediaTypes",
+  "verify",
+  "fsync",
+] as const;
+const defaults = { path: "/files", expireAfterMs: 86_400_000, sweepIntervalMs: 60_000 } as const;
+
+/** The options checked, with their defaults, and the directories made. */
+export function normalizeOptions(options: TusIntakeOptions) {
+  if (options === null || typeof options !== "object") throw new TypeError("Expected options with `directories` and `client`.");
+  rejectUnknownOptions(options, optionNames, "createTusIntake");
+  if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
+  const directories = normalizeStorageDirectories(options.directories);
+  const { maxBytes, expireAfterMs = defaults.expireAfterMs, sweepIntervalMs = defaults.sweepIntervalMs, path = defaults.path } = options;
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) throw new TypeError(`Expected \`maxBytes\` to be a positive integer, got ${String(maxBytes)}.`);
+  if (!Number.isSafeInteger(expireAfterMs) || expireAfterMs < 1) throw new TypeError(`Expected \`expireAfterMs\` to be a positive integer, got ${String(expireAfterMs)}.`);
+  if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new TypeError(`Expected \`sweepIntervalMs\` to be a non-negative integer, got ${String(sweepIntervalMs)}.`);
+  if (typeof path !== "string" || !path.startsWith("/") || path.endsWith("/")) throw new TypeError(`Expected \`path\` to be a route such as "/files", got ${JSON.stringify(path)}.`);
+  if (options.onMediaIntaken !== undefined && typeof options.onMediaIntaken !== "function") throw new TypeError("Expected `onMediaIntaken` to be a function.");
+  const uploadsDir = resolve(options.uploadsDir ?? join(directories.videosDir, ".media-intake-uploads"));
+  return { ...options, directories, maxBytes, expireAfterMs, sweepIntervalMs, path, uploadsDir };
+}
+
+/** The device of a path, or of its nearest ancestor that exists (nothing is created to ask). */
+function deviceOf(path: string): number {
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      return statSync(current).dev;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || dirname(current) === current) throw error;
+    }
+  }
+}
+
+/** Refuses, at start, an uploads directory a finished upload could not be linked from; then makes the directories. */
+export function checkSameFileSystem(uploadsDir: string, directories: StorageDirectories): void {
+  const device = deviceOf(uploadsDir);
+  for (const [name, dir] of [["videosDir", directories.videosDir], ["imagesDir", directories.imagesDir]] as const) {
+    if (deviceOf(dir) !== device) {
+      throw new TypeError(`Expected \`uploadsDir\` (${uploadsDir}) on the same file system as \`${name}\` (${dir}): a finished upload is linked into place, never copied.`);
+    }
+  }
+  for (const dir of [uploadsDir, directories.videosDir, directories.imagesDir]) mkdirSync(dir, { recursive: true });
+}
