@@ -321,6 +321,19 @@ describe("createTusIntake", () => {
     expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
   });
 
+  it("a second uploader of the same content gets the content's answer without the first uploader's user ID and name", async () => {
+    const png = samplePng(64, 48, 11);
+    const id = await computeMediaId(png);
+    const first = await tusUpload(png, "alice-secret-name.png");
+    expect(first.body.media).toMatchObject({ id, userId: "alice", name: "alice-secret-name.png" });
+    const second = await tusUpload(png, "mine.png", { token: await tokenFor("mallory") });
+    expect(second.mediaId).toBe(id);
+    expect(second.body.media).toMatchObject({ id, created: false, fileCreated: false });
+    expect(second.body.media).not.toHaveProperty("userId");
+    expect(second.body.media).not.toHaveProperty("name");
+    expect(JSON.stringify(second.body)).not.toMatch(/alice/);
+  });
+
   it("a final answer lost on the way: the client resumes, and the HEAD says complete with the media ID", async () => {
     const png = samplePng(200, 100, 9);
     const id = await computeMediaId(png);

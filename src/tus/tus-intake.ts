@@ -283,7 +283,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       return {
         ...(request.method === "POST" ? {} : { status_code: 200 }),
         headers: { "Content-Type": "application/json", "Media-Id": media.id },
-        body: JSON.stringify({ ...marker.extra, media }),
+        body: JSON.stringify({ ...marker.extra, media: media.userId === marker.userId ? media : withoutOwner(media) }),
       };
     },
     async onResponseError(request, error) {
@@ -388,4 +388,13 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * The media as a second uploader of the same content sees them (docs/authorization.md): the
+ * content's answer, without who uploaded it first and under what name.
+ */
+function withoutOwner(media: IntakenMedia): Omit<IntakenMedia, "userId" | "name"> {
+  const { userId: _userId, name: _name, ...shown } = media;
+  return shown;
 }
