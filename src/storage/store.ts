@@ -254,7 +254,8 @@ export type StoreCompleteFileOptions = Omit<StoreMediaOptions, "signal" | "onPro
  * (never replacing a file, one content one file, a byte-compared duplicate dropped) and its own
  * name removed. A duplicate or an ID collision removes it, as any store drops its temp file; on
  * any other failure (too large, content that is not what its name says, a throwing
- * `beforePlace`, a disk error) it is left where it was, for the caller to decide.
+ * `beforePlace`, a disk error) it is left where it was, for the caller to decide. With `fsync`,
+ * as for {@link storeMedia}: the file's data is synced before it is linked, its directory after.
  *
  * @example
  * const stored = await storeCompleteFile("/data/videos/.uploads/9f2c…", { originalName: "clip.mp4", directories });
@@ -274,6 +275,12 @@ export async function storeCompleteFile(path: string, options: StoreCompleteFile
     await readAt(handle, head, head.length, 0);
     const detected = opts.verify === "off" ? undefined : await checkContent(head, mediaType, opts);
     media = { id: computeMediaIdSync(handle.fd), mediaType, size, detected };
+    // As storeMedia: the file's data on disk before its name is (a read-only descriptor syncs too).
+    if (opts.fsync) {
+      await handle.sync().catch((error: unknown) => {
+        throw writeError(path, error);
+      });
+    }
   } finally {
     await handle.close();
   }
