@@ -2,14 +2,9 @@
 // puts only what fits on disk and says so (a short write); space freed a moment later must not
 // let the next write land past a hole. Every write loop errors with ENOSPC, never succeeds
 // for bytes that are not on disk, and a store leaves nothing half-written behind.
-//
-// Mounting needs root (CAP_SYS_ADMIN) on Linux, as CI runs. Where it is impossible these tests
-// FAIL with the reason, never skip: a full disk is a guarantee the README states, and a suite
-// that silently skips its proof is a suite that proves nothing.
-import { execFileSync } from "node:child_process";
+// Mounting needs root: where it is impossible these tests fail with the reason (helpers/tmpfs.ts).
 import { unlinkSync } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rm, rmdir, statfs, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -17,6 +12,7 @@ import { httpErrorFor, MediaWriteError, storeMedia } from "../src/index.ts";
 import { writeChunksAt } from "../src/storage/store.ts";
 import { lcg } from "./helpers/content.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
+import { mountSmallTmpfs, type SmallTmpfs } from "./helpers/tmpfs.ts";
 
 const locality = vi.hoisted(() => ({ local: undefined as boolean | undefined }));
 
@@ -28,24 +24,14 @@ vi.mock("../src/utils/local-fs.ts", async (importOriginal) => {
 });
 
 const SIZE = 1 << 20;
-let mountPoint = "";
+let disk: SmallTmpfs;
 
 beforeAll(async () => {
-  mountPoint = await mkdtemp(join(tmpdir(), "media-intake-full-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${SIZE},mode=0755`, "tmpfs", mountPoint], { stdio: "pipe" });
-  } catch (error) {
-    await rmdir(mountPoint);
-    mountPoint = "";
-    const reason = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
-    throw new Error(`These tests need a small real tmpfs to fill up, and mounting one failed: ${reason}. Run them as root on Linux (CI does).`);
-  }
+  disk = await mountSmallTmpfs(SIZE);
 });
 
 afterAll(async () => {
-  if (!mountPoint) return;
-  execFileSync("umount", [mountPoint]);
-  await rmdir(mountPoint);
+  await disk?.unmount();
 });
 
 beforeEach(() => {
@@ -54,22 +40,15 @@ beforeEach(() => {
 
 // The tmpfs is emptied after each test, so each starts with the whole MiB free.
 afterEach(async () => {
-  if (mountPoint) await rm(join(mountPoint, "d"), { recursive: true, force: true });
+  if (disk) await rm(join(disk.path, "d"), { recursive: true, force: true });
 });
-
-/** Free bytes on the tmpfs. */
-async function free(): Promise<number> {
-  const stats = await statfs(mountPoint);
-  return stats.bavail * stats.bsize;
-}
 
 /** A directory on the tmpfs, and a filler file leaving `left` bytes free. */
 async function fillUp(left: number): Promise<{ root: string; filler: string }> {
-  const root = join(mountPoint, "d");
+  const root = join(disk.path, "d");
   await mkdir(root, { recursive: true });
   const filler = join(root, "filler");
-  await writeFile(filler, Buffer.alloc((await free()) - left, 1));
-  expect(await free()).toBe(left);
+  await disk.fillUp(filler, left);
   return { root, filler };
 }
 
@@ -107,7 +86,7 @@ describe.each([
     expect(httpErrorFor(error).status).toBe(507);
     expect(await filesUnder(root)).toEqual(["filler"]);
     await rm(filler);
-    expect(await free()).toBe(SIZE);
+    expect(await disk.free()).toBe(SIZE);
   });
 
   it("never stores a hole when space is freed after a short write", async () => {
