@@ -254,7 +254,8 @@ export type StoreCompleteFileOptions = Omit<StoreMediaOptions, "signal" | "onPro
  * (never replacing a file, one content one file, a byte-compared duplicate dropped) and its own
  * name removed. A duplicate or an ID collision removes it, as any store drops its temp file; on
  * any other failure (too large, content that is not what its name says, a throwing
- * `beforePlace`, a disk error) it is left where it was, for the caller to decide.
+ * `beforePlace`, a disk error) it is left where it was, for the caller to decide. With `fsync`,
+ * as for {@link storeMedia}: the file's data is synced before it is linked, its directory after.
  *
  * @example
  * const stored = await storeCompleteFile("/data/videos/.uploads/9f2c…", { originalName: "clip.mp4", directories });
@@ -274,6 +275,12 @@ export async function storeCompleteFile(path: string, options: StoreCompleteFile
     await readAt(handle, head, head.length, 0);
     const detected = opts.verify === "off" ? undefined : await checkContent(head, mediaType, opts);
     media = { id: computeMediaIdSync(handle.fd), mediaType, size, detected };
+    // As storeMedia: the file's data on disk before its name is (a read-only descriptor syncs too).
+    if (opts.fsync) {
+      await handle.sync().catch((error: unknown) => {
+        throw writeError(path, error);
+      });
+    }
   } finally {
     await handle.close();
   }
@@ -371,7 +378,9 @@ async function writeAll(
  * Writes `chunks` into `handle` from `position` through two pooled buffers: each full buffer
  * goes out in one positional `write` while the other fills, so reading and writing overlap and
  * memory stays at two buffers. `onChunk` sees each chunk before it is copied (a throw stops
- * the write); resolves to the bytes written. The handle is the caller's to close.
+ * the write); resolves to the bytes written, once every one of them is on disk: a short write
+ * is continued from the first byte missing, a failed one (ENOSPC) rejects, and what is on disk
+ * is then always a true prefix. The handle is the caller's to close.
  */
 export async function writeChunksAt(
   handle: WritableFile,
@@ -394,13 +403,13 @@ export async function writeChunksAt(
   let [active, spare] = pair;
   let filled = 0;
   let written = 0;
-  const writes = oneWriteInFlight(hooks);
+  const writes = oneWriteInFlight(handle, hooks);
   const flush = async () => {
     const buffer = active;
     const length = filled;
     const at = position + written;
     // The other buffer is reused next: the write still running on it must end first.
-    await writes.next(() => handle.write(buffer, 0, length, at), (written += length));
+    await writes.next(() => handle.write(buffer, 0, length, at), [buffer.subarray(0, length)], at, length, (written += length));
     [active, spare] = [spare, active];
     filled = 0;
   };
@@ -442,15 +451,15 @@ async function gatherChunksAt(
   let batch: Uint8Array[] = [];
   let gathered = 0;
   let written = 0;
-  const writes = oneWriteInFlight(hooks);
+  const writes = oneWriteInFlight(handle, hooks);
   const flush = async () => {
     const buffers = batch;
+    const length = gathered;
     const at = position + written;
-    const end = (written += gathered);
     batch = [];
     gathered = 0;
     // The next batch gathers while this one is written.
-    await writes.next(() => handle.writev(buffers, at), end);
+    await writes.next(() => handle.writev(buffers, at), buffers, at, length, (written += length));
   };
   try {
     for await (const chunk of chunks) {
@@ -472,26 +481,52 @@ async function gatherChunksAt(
 
 /**
  * The write loops' writes, one in flight at a time: `next` waits for the one running, then
- * starts its own, which reports `end` when done or fails as `describe` says. `last` is the
- * last write; `settled` waits for it, whatever its outcome.
+ * starts its own (`write`, of the `length` bytes of `buffers` at `at`), which reports `end`
+ * once every byte is written or fails as `describe` says. A short write is continued
+ * ({@link writeRest}); the whole write is one comparison more. `last` is the last write;
+ * `settled` waits for it, whatever its outcome.
  */
-function oneWriteInFlight(hooks: Pick<Parameters<typeof writeChunksAt>[3] & {}, "onWritten" | "describe">) {
+function oneWriteInFlight(handle: WritableFile, hooks: Pick<Parameters<typeof writeChunksAt>[3] & {}, "onWritten" | "describe">) {
   let pending: Promise<void> | undefined;
+  const fail = (error: unknown) => {
+    throw hooks.describe ? hooks.describe(error) : error;
+  };
   return {
-    async next(write: () => Promise<unknown>, end: number): Promise<void> {
+    async next(write: () => Promise<{ bytesWritten: number }>, buffers: Uint8Array[], at: number, length: number, end: number): Promise<void> {
       await pending;
-      pending = write().then(
-        () => hooks.onWritten?.(end),
-        (error: unknown) => {
-          throw hooks.describe ? hooks.describe(error) : error;
-        },
-      );
+      pending = write().then(({ bytesWritten }) => {
+        if (bytesWritten === length) return hooks.onWritten?.(end);
+        return writeRest(handle, buffers, at, bytesWritten).then(() => hooks.onWritten?.(end), fail);
+      }, fail);
       // Seen by the next write or the end of the loop; until then not an unhandled rejection.
       pending.catch(() => {});
     },
     last: () => pending,
     settled: () => pending?.catch(() => {}),
   };
+}
+
+/**
+ * The rest of a write that came back short: `buffers` go at `position`, the first `done` bytes
+ * of them are on disk. Written on from the first byte missing, one positional write at a time,
+ * until all are on disk or a write fails (a full disk: ENOSPC). A write that takes no byte
+ * fails too, rather than loop: never a success for bytes that are not on disk.
+ */
+async function writeRest(handle: WritableFile, buffers: Uint8Array[], position: number, done: number): Promise<void> {
+  let at = position;
+  let skip = Number.isSafeInteger(done) && done > 0 ? done : 0;
+  for (const buffer of buffers) {
+    let offset = Math.min(skip, buffer.byteLength);
+    skip -= offset;
+    while (offset < buffer.byteLength) {
+      const { bytesWritten } = await handle.write(buffer, offset, buffer.byteLength - offset, at + offset);
+      if (!(bytesWritten > 0)) {
+        throw new Error(`a write at byte ${at + offset} took no byte of ${buffer.byteLength - offset} (the file system made no progress)`);
+      }
+      offset += bytesWritten;
+    }
+    at += buffer.byteLength;
+  }
 }
 
 /**
@@ -668,12 +703,16 @@ async function readAt(handle: FileHandle, buffer: Buffer, length: number, positi
   return total;
 }
 
-/** What the store writes to: a `FileHandle`, or a descriptor opened on the event loop. */
+/**
+ * What the store writes to: a `FileHandle`, or a descriptor opened on the event loop. Each
+ * write is one system call and may write fewer bytes than asked (a disk filling up, a network
+ * file system): the write loops continue it ({@link writeRest}).
+ */
 export interface WritableFile {
   readonly fd: number;
-  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<unknown>;
-  /** All of `buffers`, in order, from `position`. */
-  writev?(buffers: Uint8Array[], position: number): Promise<unknown>;
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  /** `buffers`, in order, from `position`. */
+  writev?(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }>;
   sync(): Promise<void>;
   close(): Promise<void>;
 }
@@ -689,26 +728,11 @@ async function openTemp(temp: string, directory: string): Promise<WritableFile> 
   let closed = false;
   return {
     fd,
-    async write(buffer, offset, length, position) {
-      // Positional writes of the whole range (a short write is continued, not dropped).
-      for (let done = 0; done < length; ) {
-        done += await new Promise<number>((resolve, reject) =>
-          writeFd(fd, buffer, offset + done, length - done, position + done, (error, count) => (error ? reject(error) : resolve(count))),
-        );
-      }
-    },
-    async writev(buffers, position) {
-      let rest = buffers;
-      for (let at = position; rest.length > 0; ) {
-        let count = await new Promise<number>((resolve, reject) => writevFd(fd, rest, at, (error, n) => (error ? reject(error) : resolve(n))));
-        at += count;
-        // A short write: on from the first byte not written.
-        let skip = 0;
-        while (skip < rest.length && count >= rest[skip]!.byteLength) count -= rest[skip++]!.byteLength;
-        rest = rest.slice(skip);
-        if (count > 0 && rest.length > 0) rest = [rest[0]!.subarray(count), ...rest.slice(1)];
-      }
-    },
+    // One system call each, as a FileHandle's: a short write is continued by the write loop.
+    write: (buffer, offset, length, position) =>
+      new Promise((resolve, reject) => writeFd(fd, buffer, offset, length, position, (error, bytesWritten) => (error ? reject(error) : resolve({ bytesWritten })))),
+    writev: (buffers, position) =>
+      new Promise((resolve, reject) => writevFd(fd, buffers, position, (error, bytesWritten) => (error ? reject(error) : resolve({ bytesWritten })))),
     sync: () => new Promise<void>((resolve, reject) => fsyncFd(fd, (error) => (error ? reject(error) : resolve()))),
     async close() {
       if (closed) return;
