@@ -36,6 +36,8 @@ const faults = vi.hoisted(() => {
     hold?: Promise<void>;
     onHit?: () => void;
     after?: () => void;
+    /** A write that takes only this many of the bytes asked (a short write). */
+    takes?: (asked: number) => number;
   }
   const rules: Rule[] = [];
   const fdPaths = new Map<number, string>();
@@ -94,6 +96,12 @@ vi.mock("node:fs", async (importOriginal) => {
     writeSync(fd: number, buffer: Buffer, ...rest: never[]) {
       const rule = faults.take("write", pathOf(fd), Buffer.isBuffer(buffer) ? buffer.toString("utf8", rest[0] ?? 0) : "");
       if (rule?.code) throw faults.errorOf(rule, "write", pathOf(fd));
+      if (rule?.takes) {
+        const offset = (rest[0] as number | undefined) ?? 0;
+        const asked = (rest[1] as number | undefined) ?? buffer.length - offset;
+        const taken = rule.takes(asked);
+        return taken === 0 ? 0 : fs.writeSync(fd, buffer, offset, taken);
+      }
       return (fs.writeSync as (...args: unknown[]) => number)(fd, buffer, ...rest);
     },
     write(fd: number, buffer: Buffer, ...rest: unknown[]) {
@@ -173,6 +181,25 @@ describe("the file journal under file-system faults", () => {
     } finally {
       await service.close();
     }
+  });
+
+  it("continues a short write of a log line, and fails an add whose write takes no byte instead of spinning", async () => {
+    const location = join(await makeTempDir(), "journal");
+    const journal = createFileJournal(location);
+    const first = await journal.add(run("00000000000007d1"));
+    const log = logOf(first);
+    faults.rules.push({ call: "write", match: (path) => path === log, takes: (asked) => Math.max(1, asked >> 1), times: 3 });
+    const second = await journal.add(run("00000000000007d2"));
+    expect(logOf(second)).toBe(log);
+    expect([...(await onDisk(log)).keys()].sort()).toEqual(["00000000000007d1", "00000000000007d2"]);
+
+    faults.rules.push({ call: "write", match: (path) => path === log, takes: () => 0, times: 1 });
+    const stuck = await journal.add(run("00000000000007d3")).catch((e: unknown) => e);
+    expect(stuck).toBeInstanceOf(JournalUnavailableError);
+    expect((stuck as Error).message).toMatch(/took no byte/);
+    // The journal carries on (on a new log), and every entry it answered is readable.
+    await journal.add(run("00000000000007d4"));
+    expect((await journal.list()).map((r) => r.entry.id).sort()).toEqual(["00000000000007d1", "00000000000007d2", "00000000000007d4"]);
   });
 
   it("never takes an owner whose heartbeat cannot be read (EIO) for dead", async () => {

@@ -55,10 +55,21 @@ export interface LogCalls {
   /** A file gone already is fine. */
   unlink(path: string): Promise<void>;
 }
+/** A write's count, or an error when the file system took no byte (a loop would spin for ever). */
+function progress(count: number, at: number, length: number): number {
+  if (count > 0) return count;
+  throw Object.assign(new Error(`a journal write at byte ${at} of ${length} took no byte (the file system made no progress)`), { code: "EIO" });
+}
+
+/** Writes all of `bytes` at the file's position, continuing short writes. */
+export function writeAllSync(fd: number, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length; ) written += progress(writeSync(fd, bytes, written), written, bytes.length);
+}
+
 export const onEventLoop: LogCalls = {
   open: async (path, flags) => openSync(path, flags),
   async write(fd, bytes) {
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+    writeAllSync(fd, bytes);
   },
   links: async (fd) => fstatSync(fd).nlink,
   close: async (fd) => closeSync(fd),
@@ -68,7 +79,7 @@ export const inThreadPool: LogCalls = {
   open: (path, flags) => new Promise((resolve, reject) => open(path, flags, (error, fd) => (error ? reject(error) : resolve(fd)))),
   async write(fd, bytes) {
     for (let written = 0; written < bytes.length; ) {
-      written += await new Promise<number>((resolve, reject) => write(fd, bytes, written, (error, count) => (error ? reject(error) : resolve(count))));
+      written += progress(await new Promise<number>((resolve, reject) => write(fd, bytes, written, (error, count) => (error ? reject(error) : resolve(count)))), written, bytes.length);
     }
   },
   links: (fd) => new Promise((resolve, reject) => fstat(fd, (error, stats) => (error ? reject(error) : resolve(stats.nlink)))),

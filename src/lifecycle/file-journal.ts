@@ -10,10 +10,10 @@
 // Entries written by 0.1.0 (one JSON file each) are still listed, claimed and settled. Only
 // ENOENT means a file is gone: any other failure to read one keeps it for the next pass.
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { closeSync, fdatasync, fsync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsync, openSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callback, groupSync, ifGone, inThreadPool, lineOf, type LogCalls, onceSucceeded, oneAtATime, onEventLoop, removeIfThere, replay, syncPath, uniqueName } from "./file-journal-io.ts";
+import { callback, groupSync, ifGone, inThreadPool, lineOf, type LogCalls, onceSucceeded, oneAtATime, onEventLoop, removeIfThere, replay, syncPath, uniqueName, writeAllSync } from "./file-journal-io.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "../storage/index.ts";
 import { isLocalFileSystem } from "../utils/local-fs.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
@@ -398,7 +398,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
     try {
       const fd = openSync(temp, "wx");
       try {
-        writeSync(fd, JSON.stringify(entry));
+        writeAllSync(fd, Buffer.from(JSON.stringify(entry)));
         await callback((done) => fsync(fd, done));
       } finally {
         closeSync(fd);
