@@ -4,6 +4,7 @@ import {
   AnnotationsUnavailableError,
   AuthTokenError,
   httpErrorFor,
+  JournalUnavailableError,
   MediaRecordPendingError,
   MediaTooLargeError,
   MediaWriteError,
@@ -36,6 +37,12 @@ describe("httpErrorFor", () => {
     expect(pending).toMatchObject({ status: 503, code: "MEDIA_RECORD_PENDING", mediaId: "6a9b7ce7844aa871", headers: { "retry-after": "5" } });
     expect(pending.message).not.toContain("/srv");
     expect(httpErrorFor(new AuthTokenError("key-unavailable", "the JWKS could not be fetched"))).toMatchObject({ status: 503 });
+  });
+
+  it("answers a journal that cannot be written (Redis down) with 503 and Retry-After, never naming where it lives", () => {
+    const down = httpErrorFor(new JournalUnavailableError("Adding a journal entry", "redis media-intake:journal", new Error("connect ECONNREFUSED 10.0.0.7:6379")));
+    expect(down).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" }, log: true });
+    expect(down.message).not.toMatch(/ECONNREFUSED|10\.0\.0\.7|media-intake:journal/);
   });
 
   it("maps multer's errors to the same codes, and keeps an exposable 4xx of other middleware", () => {

@@ -19,4 +19,4 @@ export {
   MediaNotFoundError,
   type ProblemDetails,
 } from "./annotations.ts";
-export { MediaRecordPendingError, MediaStatusUpdateError } from "./lifecycle.ts";
+export { JournalUnavailableError, MediaRecordPendingError, MediaStatusUpdateError } from "./lifecycle.ts";

@@ -53,3 +53,21 @@ export class MediaStatusUpdateError<Result = unknown> extends MediaIntakeError {
     this.result = result?.value;
   }
 }
+
+/**
+ * The journal (or the queue beside it) cannot be written now: Redis cannot be reached or does
+ * not answer, or the journal folder cannot be written. Nothing was done; the call can be tried
+ * again once it is back (a 503 with `Retry-After` for an HTTP caller). `cause` is the failure
+ * underneath.
+ */
+export class JournalUnavailableError extends MediaIntakeError {
+  /** Where the journal lives, as its `location` says (`redis <prefix>`, or a folder). */
+  readonly location: string;
+
+  constructor(doing: string, location: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${doing} (${location}): ${reason}`, { code: "JOURNAL_UNAVAILABLE", cause });
+    this.name = "JournalUnavailableError";
+    this.location = location;
+  }
+}

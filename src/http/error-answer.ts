@@ -36,6 +36,7 @@ const serverErrors: Readonly<Record<string, { status: number; message: string }>
   ANNOTATIONS_HTTP_ERROR: { status: 502, message: "The annotations service refused or failed the request." },
   ANNOTATIONS_BAD_RESPONSE: { status: 502, message: "The annotations service answered something unreadable." },
   MEDIA_STATUS_UPDATE_FAILED: { status: 502, message: "The media's processing status could not be recorded." },
+  JOURNAL_UNAVAILABLE: { status: 503, message: "The server cannot record work in flight right now; nothing was kept. Try again later." },
 };
 
 /** File-system codes that mean the disk is full: 507 Insufficient Storage. */
@@ -68,10 +69,11 @@ function systemCode(error: unknown): string | undefined {
 /**
  * Maps any error to the HTTP answer a client should get (docs/contract.md errors at the edge): 401 a
  * bad token, 413 too large, 415 a type or content refused, 409 an ID collision, 404 no such
- * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable or a
- * record still pending, 502 it failing, 500 anything else. multer's errors map to the same
- * codes (`LIMIT_FILE_SIZE` is `MEDIA_TOO_LARGE`). An error that carries an exposable 4xx
- * `status` (http-errors, body parsers) keeps it. Messages of 5xx answers are fixed sentences:
+ * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable, a
+ * record still pending or the journal unavailable (Redis down, its folder unwritable), 502 the
+ * service failing, 500 anything else. multer's errors map to the same codes (`LIMIT_FILE_SIZE`
+ * is `MEDIA_TOO_LARGE`). An error that carries an exposable 4xx `status` (http-errors, body
+ * parsers) keeps it. Messages of 5xx answers are fixed sentences:
  * the real error is for the log (`log: true`).
  *
  * @example
