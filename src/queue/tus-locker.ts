@@ -5,7 +5,8 @@
 // takes it when the holder's unlock says so (or its key expires, if the holder died).
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { JournalUnavailableError } from "../errors/lifecycle.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
@@ -100,6 +101,13 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
   const { redis, ownClient } = redisFrom(options.connection);
   const channels = { release: `${prefix}:release`, unlocked: `${prefix}:unlocked` };
   const keyOf = (id: string) => `${prefix}:${id}`;
+  /**
+   * One call to Redis, promptly: while Redis cannot be reached a request fails at once (or after
+   * 5 s without an answer) with a `JournalUnavailableError`, a 503 at the edge, never a wait in
+   * ioredis's offline queue.
+   */
+  const promptly = <T>(doing: string, call: () => Promise<T>, client: Redis = redis) =>
+    callRedisPromptly(client, DEFAULT_REDIS_TIMEOUT_MS, call, (cause) => new JournalUnavailableError(doing, `redis ${prefix}`, cause));
 
   /** Locks this process holds, by upload ID: whom to ask to let go. */
   const held = new Map<string, Holding>();
@@ -107,18 +115,26 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
   const waiters = new Map<string, Set<() => void>>();
   let subscriber: Redis | undefined;
   let subscribed: Promise<unknown> | undefined;
+  // Never kept when it failed: the next request subscribes again, once Redis is back.
   const subscribe = () =>
     (subscribed ??= (async () => {
-      subscriber = redis.duplicate();
-      subscriber.on("error", () => {});
-      subscriber.on("message", (channel: string, id: string) => {
+      const client = redis.duplicate();
+      subscriber = client;
+      client.on("error", () => {});
+      client.on("message", (channel: string, id: string) => {
         if (channel === channels.release) {
           const holding = held.get(id);
           if (holding) askToRelease(holding);
-        }
-        else for (const wake of waiters.get(id) ?? []) wake();
+        } else for (const wake of waiters.get(id) ?? []) wake();
       });
-      await subscriber.subscribe(channels.release, channels.unlocked);
+      try {
+        await promptly("Subscribing to tus lock releases", () => client.subscribe(channels.release, channels.unlocked), client);
+      } catch (error) {
+        subscribed = undefined;
+        subscriber = undefined;
+        client.disconnect();
+        throw error;
+      }
     })());
 
   return {
@@ -139,12 +155,12 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
             const wakers = waiters.get(id) ?? new Set();
             waiters.set(id, wakers.add(wake));
             try {
-              if ((await redis.set(key, token, "PX", ttl, "NX")) === "OK") {
+              if ((await promptly(`Locking tus upload ${id}`, () => redis.set(key, token, "PX", ttl, "NX"))) === "OK") {
                 const taken: Holding = { requestRelease, asked: false };
                 holding = taken;
                 held.set(id, taken);
                 renewal = setInterval(() => {
-                  void redis.eval(RENEW, 1, key, token, String(ttl)).then(
+                  void promptly(`Renewing the lock of tus upload ${id}`, () => redis.eval(RENEW, 1, key, token, String(ttl))).then(
                     (renewed) => {
                       // Lost (this process stalled past the TTL): stop writing at once.
                       if (renewed !== 1) askToRelease(taken);
@@ -159,7 +175,7 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
               if (left <= 0) throw await lockTimeout();
               // Sent at each look (a message lost to a reconnection is sent again); the holder's
               // process asks the holder once.
-              await redis.publish(channels.release, id);
+              await promptly(`Asking the holder of tus upload ${id} to release it`, () => redis.publish(channels.release, id));
               let timer: NodeJS.Timeout | undefined;
               const onAbort = () => wake();
               signal.addEventListener("abort", onAbort, { once: true });
@@ -181,7 +197,10 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
           // Only this lock's own entry: a lock it lost may be held by a newer lock of this process.
           if (held.get(id) === mine) held.delete(id);
           // A lock this holder lost (to a TTL it outstalled) is another's now: it is left alone.
-          await redis.eval(RELEASE, 2, key, channels.unlocked, token, id);
+          // Redis unreachable: the key lapses after its TTL, and the request's own answer stands.
+          await promptly(`Unlocking tus upload ${id}`, () => redis.eval(RELEASE, 2, key, channels.unlocked, token, id)).catch((error: unknown) => {
+            if (!(error instanceof JournalUnavailableError)) throw error;
+          });
         },
       };
     },

@@ -265,7 +265,7 @@ describe("detection on BullMQ", () => {
     await closed;
     const refused = await detections.enqueue({ id }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(JournalUnavailableError);
-    expect(refused).toMatchObject({ code: "JOURNAL_UNAVAILABLE", location: `redis queue ${name}`, message: expect.stringMatching(new RegExp(`^Queueing detection job ${id} \\(redis queue ${name}\\): Redis cannot be reached`)) });
+    expect(refused).toMatchObject({ code: "JOURNAL_UNAVAILABLE", location: `redis queue ${name}`, message: expect.stringMatching(new RegExp(`^Queueing detection job ${id} \\(redis queue ${name}\\): `)) });
     const ready = once(client, "ready");
     await redis.start();
     await ready;

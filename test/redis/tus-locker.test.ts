@@ -4,22 +4,27 @@
 // acquired rejects), written here for this locker, on a real redis-server; plus what only a
 // locker across processes meets: a lock lost to its TTL while a newer lock of the same process holds it.
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { ERRORS } from "@tus/server";
 import { Redis } from "ioredis";
 import { beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import type { LocalRedis } from "../../examples/local-redis.ts";
+import { JournalUnavailableError } from "../../src/index.ts";
 import { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions } from "../../src/queue/index.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
 
+let redis: LocalRedis;
 let redisUrl: string;
 let prefix: string;
 
 beforeEach(async () => {
-  redisUrl = (await startRedisServer()).url;
+  redis = await startRedisServer();
+  redisUrl = redis.url;
   prefix = `tus-lock-${randomUUID()}`;
 });
 
-/** A locker of its own (its own connections, as another process would have) on the test's Redis. */
-function locker(options: Omit<RedisTusLockerOptions, "connection" | "prefix"> = {}): RedisTusLocker {
+/** A locker of its own (its own connections, as another process would have, unless given a client) on the test's Redis. */
+function locker(options: Partial<Omit<RedisTusLockerOptions, "prefix">> = {}): RedisTusLocker {
   const made = createRedisTusLocker({ connection: redisUrl, prefix, ...options });
   onTestFinished(() => made.close());
   return made;
@@ -132,5 +137,53 @@ describe("the Redis tus locker across processes", () => {
     await elsewhere.lock(never(), () => {});
     expect(newerAsked.count).toBe(1);
     await elsewhere.unlock();
+  });
+
+  it("Redis stopped: a lock request fails promptly with JournalUnavailableError (never waits in the offline queue), an unlock lets go, and locks work again once Redis is back", async () => {
+    // As BullMQ wants its clients: ioredis alone would hold every command until Redis is back.
+    const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    client.on("error", () => {});
+    onTestFinished(() => client.disconnect());
+    await once(client, "ready");
+    const tus = locker({ connection: client });
+    const held = tus.newLock(randomUUID());
+    await held.lock(never(), () => {});
+    const closed = once(client, "close");
+    await redis.stop();
+    await closed;
+    const id = randomUUID();
+    const refused = await tus.newLock(id).lock(never(), () => {}).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(JournalUnavailableError);
+    expect(refused).toMatchObject({ code: "JOURNAL_UNAVAILABLE", message: expect.stringMatching(new RegExp(`^Locking tus upload ${id} \\(redis ${prefix}\\): Redis cannot be reached`)) });
+    // The request that held a lock ends as it would: its key lapses after its TTL.
+    await held.unlock();
+    const ready = once(client, "ready");
+    await redis.start();
+    await ready;
+    const again = tus.newLock(id);
+    await again.lock(never(), () => {});
+    await again.unlock();
+  });
+
+  it("Redis down at the first request: the failed subscription is not kept, and the next request once Redis is back subscribes and locks", async () => {
+    const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    client.on("error", () => {});
+    onTestFinished(() => client.disconnect());
+    await once(client, "ready");
+    const closed = once(client, "close");
+    await redis.stop();
+    await closed;
+    const tus = locker({ connection: client });
+    const id = randomUUID();
+    await expect(tus.newLock(id).lock(never(), () => {})).rejects.toBeInstanceOf(JournalUnavailableError);
+    const ready = once(client, "ready");
+    await redis.start();
+    await ready;
+    // Subscribed this time: a holder in another locker is asked, lets go, and the lock is had.
+    const holder = locker().newLock(id);
+    await holder.lock(never(), () => holder.unlock());
+    const lock = tus.newLock(id);
+    await lock.lock(never(), () => {});
+    await lock.unlock();
   });
 });
