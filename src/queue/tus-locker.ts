@@ -5,7 +5,7 @@
 // takes it when the holder's unlock says so (or its key expires, if the holder died).
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "./redis-connection.ts";
 import { JournalUnavailableError } from "../errors/lifecycle.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
@@ -155,7 +155,12 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
             const wakers = waiters.get(id) ?? new Set();
             waiters.set(id, wakers.add(wake));
             try {
-              if ((await promptly(`Locking tus upload ${id}`, () => redis.set(key, token, "PX", ttl, "NX"))) === "OK") {
+              const set = await promptly(`Locking tus upload ${id}`, () => redis.set(key, token, "PX", ttl, "NX")).catch((error: unknown) => {
+                // Sent, and given up: it may still land once Redis answers; let go of it right after.
+                if (!((error as Error).cause instanceof RedisDisconnectedError)) void redis.eval(RELEASE, 2, key, channels.unlocked, token, id).catch(() => {});
+                throw error;
+              });
+              if (set === "OK") {
                 const taken: Holding = { requestRelease, asked: false };
                 holding = taken;
                 held.set(id, taken);
