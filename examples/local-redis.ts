@@ -26,6 +26,8 @@ export interface LocalRedis {
   restart(): Promise<void>;
   /** SIGKILLs it and waits until it is gone. */
   stop(): Promise<void>;
+  /** Starts it again after `stop()`, on the same port and directory; does nothing while it runs. */
+  start(): Promise<void>;
 }
 
 /**
@@ -76,5 +78,9 @@ export async function startLocalRedis(
       await launch();
     },
     stop,
+    async start() {
+      if (child.exitCode === null && child.signalCode === null) return;
+      await launch();
+    },
   };
 }

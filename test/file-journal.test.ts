@@ -6,12 +6,17 @@ import { claimsHeldIn } from "../src/lifecycle/file-journal.ts";
 import { isOwnerAlive, processOwnerKey } from "../src/utils/process-identity.ts";
 import { startChild } from "./helpers/child.ts";
 import { startFaultFixture } from "./helpers/fault-fixture.ts";
-import { describeJournalConformance } from "./helpers/journal-conformance.ts";
+import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "./helpers/journal-conformance.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 
 describeJournalConformance("file", async () => {
   const location = join(await makeTempDir(), "journal");
-  return { journal: createFileJournal(location), another: () => createFileJournal(location), child: { engine: "file", location } };
+  return {
+    journal: createFileJournal(location),
+    another: () => createFileJournal(location),
+    child: { engine: "file", location },
+    broken: () => fileJournalWithUnwritableHeartbeat((folder) => createFileJournal(folder)),
+  };
 });
 
 const childScript = resolve(import.meta.dirname, "fixtures/journal-child.ts");

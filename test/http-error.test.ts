@@ -56,6 +56,12 @@ describe("httpErrorFor", () => {
     expect(down.message).not.toMatch(/ECONNREFUSED|10\.0\.0\.7|media-intake:journal/);
   });
 
+  it("answers a journal that cannot be written (Redis down) with 503 and Retry-After, never naming where it lives", () => {
+    const down = httpErrorFor(new JournalUnavailableError("Adding a journal entry", "redis media-intake:journal", new Error("connect ECONNREFUSED 10.0.0.7:6379")));
+    expect(down).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" }, log: true });
+    expect(down.message).not.toMatch(/ECONNREFUSED|10\.0\.0\.7|media-intake:journal/);
+  });
+
   it("maps multer's errors to the same codes, and keeps an exposable 4xx of other middleware", () => {
     const multerError = (code: string) => Object.assign(new Error(code), { name: "MulterError", code });
     expect(httpErrorFor(multerError("LIMIT_FILE_SIZE"))).toMatchObject({ status: 413, code: "MEDIA_TOO_LARGE" });

@@ -67,7 +67,7 @@ export class JournalUnavailableError extends MediaIntakeError {
 
   constructor(doing: string, location: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`${doing} (journal at ${location}): ${reason}`, { code: "JOURNAL_UNAVAILABLE", cause });
+    super(`${doing} (${location}): ${reason}`, { code: "JOURNAL_UNAVAILABLE", cause });
     this.name = "JournalUnavailableError";
     this.location = location;
   }

@@ -66,7 +66,9 @@ export interface TrackMediaProcessingOptions extends TrackCallOptions {
   /**
    * For callers that retry (a queue's attempts): told the function's error, says whether this
    * failure ends the run. `false` leaves the record in AIProcessing for the next try, and records
-   * nothing; the call still rejects with the error. An abort always ends the run.
+   * nothing; the call still rejects with the error. An abort always ends the run. Also told the
+   * failure to record AIProcessing: `true` (no try follows) moves a record an earlier try left in
+   * AIProcessing to Error, in the background.
    * @default every failure ends the run (Error is recorded)
    */
   isFinalFailure?: (error: unknown) => boolean;
@@ -185,8 +187,11 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
     const before = media.mediaStatus;
     const notStarted = await record(id, MediaStatus.AIProcessing, before, call, signal);
     if (notStarted !== undefined) {
-      // Refused for good: the record did not move. Otherwise it may have: check it later.
-      const pending = await finish(entry, isDefiniteRefusal(notStarted) ? false : {});
+      // A caller that retries may have left the record in AIProcessing on an earlier try: when no
+      // try follows this one, the record goes to Error (over AIProcessing only). Otherwise:
+      // refused for good, the record did not move; else it may have: check it later.
+      const lastTry = options.isFinalFailure !== undefined && isFinal(notStarted);
+      const pending = await finish(entry, lastTry ? { status: MediaStatus.Error } : isDefiniteRefusal(notStarted) ? false : {});
       report({ id, from: before, to: MediaStatus.AIProcessing, error: notStarted, ...(pending ? { pending } : {}) });
       if (signal.aborted) throw signal.reason;
       throw new MediaStatusUpdateError(id, before, MediaStatus.AIProcessing, "AIProcessing", notStarted);

@@ -6,11 +6,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
 import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
 import { MediaIntakeError } from "../errors/base.ts";
+import { JournalUnavailableError } from "../errors/lifecycle.ts";
 import type { JournalEntry, MediaJournal } from "../lifecycle/journal.ts";
 import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
 import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/track.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS } from "./redis-connection.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
 export type DetectionJobData = TrackedMedia;
@@ -44,6 +46,12 @@ export interface DetectionQueueOptions {
   backoffMs?: number;
   /** How long a finished job's result stays retrievable. @default 86_400 (one day) */
   keepResultsSeconds?: number;
+  /**
+   * How long `enqueue` waits for Redis: past it, or at once while the connection is lost, it
+   * rejects with a `JournalUnavailableError` (503 with `Retry-After` at the edge) rather than
+   * wait in ioredis's offline queue. @default 5_000
+   */
+  timeoutMs?: number;
 }
 
 /** What {@link DetectionQueue.enqueue} did. */
@@ -59,7 +67,8 @@ export interface DetectionQueue<Result = unknown> {
   /**
    * Queues detection of the media. The media ID is the job ID: a duplicate (from any replica)
    * joins the job already there, and a finished one's result is kept (`keepResultsSeconds`).
-   * `rerun: true` queues a new run of stored media; a failed job is tried again.
+   * `rerun: true` queues a new run of stored media; a failed job is tried again. While Redis
+   * cannot be reached, rejects promptly with a `JournalUnavailableError` (see `timeoutMs`).
    */
   enqueue(media: DetectionJobData, options?: { rerun?: boolean }): Promise<EnqueuedDetection>;
   /**
@@ -74,7 +83,7 @@ export interface DetectionQueue<Result = unknown> {
   close(): Promise<void>;
 }
 
-const defaults = { name: "media-detection", attempts: 3, backoffMs: 1_000, keepResultsSeconds: 86_400 } as const;
+const defaults = { name: "media-detection", attempts: 3, backoffMs: 1_000, keepResultsSeconds: 86_400, timeoutMs: DEFAULT_REDIS_TIMEOUT_MS } as const;
 
 function positiveInteger(name: string, value: unknown): number {
   if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${String(value)}.`);
@@ -90,40 +99,49 @@ function positiveInteger(name: string, value: unknown): number {
  * const result = await detections.result(jobId, { timeoutMs: 30_000, signal });
  */
 export function createDetectionQueue<Result = unknown>(options: DetectionQueueOptions): DetectionQueue<Result> {
-  rejectUnknownOptions(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds"], "createDetectionQueue");
+  rejectUnknownOptions(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds", "timeoutMs"], "createDetectionQueue");
   const name = options.name ?? defaults.name;
   const attempts = positiveInteger("attempts", options.attempts ?? defaults.attempts);
   const backoffMs = positiveInteger("backoffMs", options.backoffMs ?? defaults.backoffMs);
   const keep = positiveInteger("keepResultsSeconds", options.keepResultsSeconds ?? defaults.keepResultsSeconds);
+  const timeoutMs = positiveInteger("timeoutMs", options.timeoutMs ?? defaults.timeoutMs);
   const queue = new Queue<DetectionJobData, Result>(name, { connection: options.connection });
+  // A queue with no listener would throw its connection errors; they reach callers through the calls that fail.
+  queue.on("error", () => {});
+
+  /** Adds the job, or joins (or retries) the one there. */
+  async function enqueueJob(media: DetectionJobData, id: string, jobId: string, rerun: boolean): Promise<EnqueuedDetection> {
+    const existing = rerun ? undefined : await queue.getJob(jobId);
+    if (existing) {
+      // A failed job is tried again; a queued, running or finished one is joined.
+      if (await existing.isFailed()) {
+        await existing.retry();
+        return Object.freeze({ jobId, created: true });
+      }
+      return Object.freeze({ jobId, created: false });
+    }
+    // The name carries a mark of this call: BullMQ answers an add of an ID it has with the job
+    // it has, so the mark tells whether this call made the job or joined another replica's.
+    const mark = `detect ${randomBytes(6).toString("hex")}`;
+    const job = await queue.add(mark, { ...media, id }, {
+      jobId,
+      attempts,
+      backoff: { type: "exponential", delay: backoffMs },
+      removeOnComplete: { age: keep },
+      removeOnFail: { age: keep },
+    });
+    // The job as Redis holds it: ours when it bears this call's mark.
+    const stored = job.name === mark ? await queue.getJob(jobId) : job;
+    return Object.freeze({ jobId, created: stored?.name === mark });
+  }
 
   return {
-    async enqueue(media, { rerun = false } = {}) {
+    enqueue(media, { rerun = false } = {}) {
       const id = normalizeMediaId(media.id);
       // A rerun's ID is unguessable: the media ID is not (anyone holding the bytes computes it).
       const jobId = rerun ? `${id}-rerun-${randomBytes(16).toString("hex")}` : id;
-      const existing = rerun ? undefined : await queue.getJob(jobId);
-      if (existing) {
-        // A failed job is tried again; a queued, running or finished one is joined.
-        if (await existing.isFailed()) {
-          await existing.retry();
-          return Object.freeze({ jobId, created: true });
-        }
-        return Object.freeze({ jobId, created: false });
-      }
-      // The name carries a mark of this call: BullMQ answers an add of an ID it has with the job
-      // it has, so the mark tells whether this call made the job or joined another replica's.
-      const mark = `detect ${randomBytes(6).toString("hex")}`;
-      const job = await queue.add(mark, { ...media, id }, {
-        jobId,
-        attempts,
-        backoff: { type: "exponential", delay: backoffMs },
-        removeOnComplete: { age: keep },
-        removeOnFail: { age: keep },
-      });
-      // The job as Redis holds it: ours when it bears this call's mark.
-      const stored = job.name === mark ? await queue.getJob(jobId) : job;
-      return Object.freeze({ jobId, created: stored?.name === mark });
+      const unavailable = (cause: unknown) => new JournalUnavailableError(`Queueing detection job ${jobId}`, `redis queue ${name}`, cause);
+      return callRedisPromptly(queue.getBackend().client, timeoutMs, () => enqueueJob(media, id, jobId, rerun), unavailable);
     },
     async result(jobId, { timeoutMs, signal } = {}) {
       // Polls the job's state (50 ms, growing to 1 s): no blocking connection to hold or close.
@@ -254,11 +272,14 @@ export function startDetectionWorker<Result>(
     },
   );
   worker.on("error", (error) => logger?.warn?.({ error: error.message }, "detection worker error"));
-  // A job that stalled once too often is failed by BullMQ when a worker next takes it, without
-  // a try: its record goes to Error here, journaled (written until it lands, only over AIProcessing).
+  // A job that will not come back: failed for good (its last try, or an UnrecoverableError), or
+  // stalled once too often (BullMQ fails it when a worker next takes it, without a try). Its
+  // record goes to Error here, journaled: written until it lands, and only over AIProcessing, so
+  // a run that recorded its own end is left as it is. This holds whatever the last try managed
+  // to record (its AIProcessing with no known outcome, say).
   worker.on("failed", (job) => {
-    if (!job?.deferredFailure) return;
-    logger?.warn?.({ id: job.data.id, jobId: job.id, reason: job.deferredFailure }, "detection job given up");
+    if (!job || !(job.deferredFailure || job.finishedOn)) return;
+    logger?.warn?.({ id: job.data.id, jobId: job.id, reason: job.deferredFailure ?? job.failedReason }, "detection job given up");
     base
       .add({ kind: "run", id: normalizeMediaId(job.data.id), state: "settle", status: MediaStatus.Error, at: Date.now() })
       .then(() => settleInBackground(base, client, logger))

@@ -1,4 +1,5 @@
-// One way to turn the `connection` option of the Redis engines into an ioredis client.
+// One way to turn the `connection` option of the Redis engines into an ioredis client, and one
+// way to call Redis promptly or not at all.
 import { Redis, type RedisOptions } from "ioredis";
 
 /** What the Redis engines take: a client of yours, or a `redis://` URL or ioredis options for one made here. */
@@ -14,4 +15,56 @@ export function redisFrom(connection: RedisConnection): { redis: Redis; ownClien
   const redis = typeof connection === "string" ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
   redis.on("error", () => {});
   return { redis, ownClient: true };
+}
+
+/** How long a call waits for Redis before it is given up, unless the engine's options say otherwise. */
+export const DEFAULT_REDIS_TIMEOUT_MS = 5_000;
+
+/** ioredis statuses of a client that has lost its connection: a command would wait in its offline queue. */
+const disconnected = new Set(["reconnecting", "close", "end"]);
+
+/** Redis's own refusals that pass once Redis is itself again (loading, a failover, out of memory, a busy script). */
+const transientReply = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
+
+/** The connection was already lost when the call came: nothing was sent. */
+export class RedisDisconnectedError extends Error {
+  constructor(status: string) {
+    super(`Redis cannot be reached (the connection is ${status === "end" ? "closed" : "lost, reconnecting"})`);
+    this.name = "RedisDisconnectedError";
+  }
+}
+
+/**
+ * Runs `call` promptly or not at all: at once refused while the client has lost its connection
+ * (ioredis would hold the command in its offline queue: for good with `maxRetriesPerRequest:
+ * null`, as BullMQ wants it), and given up after `timeoutMs` when Redis does not answer (paused,
+ * a partition, a first connection that does not come). Every such failure, and Redis's transient
+ * refusals, reject with `unavailable(cause)`; other replies of Redis (a script's error) as they are.
+ * A call given up after it was sent may still land once Redis answers again.
+ */
+export async function callRedisPromptly<Client extends { status: string }, T>(
+  client: Client | Promise<Client>,
+  timeoutMs: number,
+  call: (client: Client) => Promise<T>,
+  unavailable: (cause: unknown) => Error,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      (async () => {
+        const ready = await client;
+        if (disconnected.has(ready.status)) throw new RedisDisconnectedError(ready.status);
+        return call(ready);
+      })(),
+      deadline,
+    ]);
+  } catch (error) {
+    const reply = (error as Error | undefined)?.name === "ReplyError" && !transientReply.test((error as Error).message);
+    throw reply ? error : unavailable(error);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -4,7 +4,8 @@
 // is a script that moves the entry to the claimer only while its owner's key is gone: exactly
 // one claimer wins. Entries are never renewed, so a removed entry never comes back.
 import { randomBytes } from "node:crypto";
-import { type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { JournalUnavailableError } from "../errors/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "../lifecycle/journal.ts";
 import { processOwnerKey } from "../utils/process-identity.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
@@ -21,6 +22,13 @@ export interface RedisJournalOptions {
    * @default 10_000
    */
   heartbeatMs?: number;
+  /**
+   * How long a journal call waits for Redis: past it, or at once while the connection is lost,
+   * the call rejects with a `JournalUnavailableError` (503 with `Retry-After` at the edge) rather
+   * than wait in ioredis's offline queue. Calls work again as soon as Redis is back.
+   * @default 5_000
+   */
+  timeoutMs?: number;
 }
 
 /** Moves an entry to the claimer while its owner is the one expected and its owner key is gone. */
@@ -52,11 +60,12 @@ return 1`;
  * startRecovery({ client, directories, journal });
  */
 export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
-  rejectUnknownOptions(options, ["connection", "prefix", "heartbeatMs"], "createRedisJournal");
-  const { prefix = "media-intake:journal", heartbeatMs = 10_000 } = options;
+  rejectUnknownOptions(options, ["connection", "prefix", "heartbeatMs", "timeoutMs"], "createRedisJournal");
+  const { prefix = "media-intake:journal", heartbeatMs = 10_000, timeoutMs = DEFAULT_REDIS_TIMEOUT_MS } = options;
   if (typeof heartbeatMs !== "number" || !Number.isFinite(heartbeatMs) || heartbeatMs < 50) {
     throw new TypeError(`Expected \`heartbeatMs\` to be a number of milliseconds, at least 50, got ${String(heartbeatMs)}.`);
   }
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new TypeError(`Expected \`timeoutMs\` to be a positive integer of milliseconds, got ${String(timeoutMs)}.`);
   const { redis, ownClient } = redisFrom(options.connection);
   const keys = {
     entries: `${prefix}:entries`,
@@ -64,14 +73,25 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
     byId: (id: string) => `${prefix}:id:${id}`,
     alive: (owner: string) => `${prefix}:alive:${owner}`,
   };
+  const location = `redis ${prefix}`;
+  /** One call to Redis, promptly or a `JournalUnavailableError` saying what was being done. */
+  const promptly = <T>(doing: string, call: () => Promise<T>) =>
+    callRedisPromptly(redis, timeoutMs, call, (cause) => new JournalUnavailableError(doing, location, cause));
   let timer: NodeJS.Timeout | undefined;
   let beating: Promise<unknown> | undefined;
-  const beat = () => redis.set(keys.alive(processOwnerKey), "1", "PX", 3 * heartbeatMs);
+  const beat = () => promptly("Renewing this process's journal heartbeat", () => redis.set(keys.alive(processOwnerKey), "1", "PX", 3 * heartbeatMs));
+  // Never kept when it failed: the next call tries again, so an outage heals once Redis is back.
   const prepare = () =>
-    (beating ??= beat().then(() => {
-      timer = setInterval(() => void beat().catch(() => {}), heartbeatMs);
-      timer.unref();
-    }));
+    (beating ??= beat().then(
+      () => {
+        timer ??= setInterval(() => void beat().catch(() => {}), heartbeatMs);
+        timer.unref();
+      },
+      (error: unknown) => {
+        beating = undefined;
+        throw error;
+      },
+    ));
 
   function handleFor(key: string, entry: JournalEntry): JournalHandle {
     let current = entry;
@@ -82,49 +102,63 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
       },
       async update(changes) {
         const next = Object.freeze({ ...current, ...changes }) as JournalEntry;
-        const done = await redis.eval(UPDATE, 2, keys.owners, keys.entries, key, processOwnerKey, JSON.stringify(next));
+        const done = await promptly(`Updating journal entry ${key}`, () => redis.eval(UPDATE, 2, keys.owners, keys.entries, key, processOwnerKey, JSON.stringify(next)));
         if (done !== 1) throw new Error(`Updating journal entry ${key}: it is no longer this process's (taken over, or removed).`);
         current = next;
       },
       async remove() {
-        await redis.eval(REMOVE, 3, keys.owners, keys.entries, keys.byId(current.id), key, processOwnerKey);
+        await promptly(`Removing journal entry ${key}`, () => redis.eval(REMOVE, 3, keys.owners, keys.entries, keys.byId(current.id), key, processOwnerKey));
       },
     };
   }
 
   const journal: MediaJournal = {
-    location: `redis ${prefix}`,
+    location,
     async add(entry) {
       await prepare();
       const key = `${entry.id}.${entry.kind}.${randomBytes(6).toString("hex")}`;
       const frozen = Object.freeze({ ...entry });
-      await redis.multi().hset(keys.entries, key, JSON.stringify(frozen)).hset(keys.owners, key, processOwnerKey).sadd(keys.byId(entry.id), key).exec();
+      try {
+        await promptly(`Adding a journal entry for media ${entry.id}`, () =>
+          redis.multi().hset(keys.entries, key, JSON.stringify(frozen)).hset(keys.owners, key, processOwnerKey).sadd(keys.byId(entry.id), key).exec(),
+        );
+      } catch (error) {
+        // Sent, and given up: it may still land once Redis answers. Taken back after it, in order
+        // on the same connection, so the refused call leaves nothing behind.
+        if (!((error as Error).cause instanceof RedisDisconnectedError)) {
+          void redis.eval(REMOVE, 3, keys.owners, keys.entries, keys.byId(entry.id), key, processOwnerKey).catch(() => {});
+        }
+        throw error;
+      }
       return handleFor(key, frozen);
     },
-    async list(id) {
-      const names = id === undefined ? await redis.hkeys(keys.entries) : await redis.smembers(keys.byId(id));
-      if (names.length === 0) return [];
-      const [entries, owners] = await Promise.all([redis.hmget(keys.entries, ...names), redis.hmget(keys.owners, ...names)]);
-      const distinct = [...new Set(owners.filter((owner): owner is string => owner !== null))];
-      const alive = await Promise.all(distinct.map(async (owner) => owner === processOwnerKey || (await redis.exists(keys.alive(owner))) === 1));
-      const isAlive = new Map(distinct.map((owner, index) => [owner, alive[index] === true]));
-      const records: JournalRecord[] = [];
-      names.forEach((key, index) => {
-        const text = entries[index];
-        const owner = owners[index];
-        // Removed between the listing and the read.
-        if (!text || !owner) return;
-        records.push(
-          Object.freeze({ key, owner, ownerAlive: isAlive.get(owner) === true, mine: owner === processOwnerKey, entry: Object.freeze(JSON.parse(text) as JournalEntry) }),
-        );
-      });
-      return records;
-    },
+    list: (id) =>
+      promptly(id === undefined ? "Listing the journal" : `Listing the journal entries of media ${id}`, async () => {
+        const names = id === undefined ? await redis.hkeys(keys.entries) : await redis.smembers(keys.byId(id));
+        if (names.length === 0) return [];
+        const [entries, owners] = await Promise.all([redis.hmget(keys.entries, ...names), redis.hmget(keys.owners, ...names)]);
+        const distinct = [...new Set(owners.filter((owner): owner is string => owner !== null))];
+        const alive = await Promise.all(distinct.map(async (owner) => owner === processOwnerKey || (await redis.exists(keys.alive(owner))) === 1));
+        const isAlive = new Map(distinct.map((owner, index) => [owner, alive[index] === true]));
+        const records: JournalRecord[] = [];
+        names.forEach((key, index) => {
+          const text = entries[index];
+          const owner = owners[index];
+          // Removed between the listing and the read.
+          if (!text || !owner) return;
+          records.push(
+            Object.freeze({ key, owner, ownerAlive: isAlive.get(owner) === true, mine: owner === processOwnerKey, entry: Object.freeze(JSON.parse(text) as JournalEntry) }),
+          );
+        });
+        return records;
+      }),
     async claim(record) {
       if (record.mine) return handleFor(record.key, record.entry);
       if (record.ownerAlive) return undefined;
       await prepare();
-      const text = (await redis.eval(CLAIM, 3, keys.owners, keys.entries, keys.alive(record.owner), record.key, record.owner, processOwnerKey)) as string | null;
+      const text = (await promptly(`Claiming journal entry ${record.key}`, () =>
+        redis.eval(CLAIM, 3, keys.owners, keys.entries, keys.alive(record.owner), record.key, record.owner, processOwnerKey),
+      )) as string | null;
       if (!text) return undefined;
       const handle = handleFor(record.key, Object.freeze(JSON.parse(text) as JournalEntry));
       if (handle.entry.state !== "settle") await handle.update({ state: "settle" });
@@ -138,7 +172,7 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
       if (timer) clearInterval(timer);
       timer = undefined;
       beating = undefined;
-      await redis.del(keys.alive(processOwnerKey)).catch(() => {});
+      await promptly("Closing the journal", () => redis.del(keys.alive(processOwnerKey))).catch(() => {});
       if (ownClient) await redis.quit().catch(() => {});
     },
   };

@@ -5,14 +5,19 @@
 // takes it when the holder's unlock says so (or its key expires, if the holder died).
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { JournalUnavailableError } from "../errors/lifecycle.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
-/** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package). */
+/** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
 export interface TusLock {
-  /** Resolves once held; asks the holder to release it meanwhile; rejects after the acquire timeout or on `signal`. */
+  /**
+   * Resolves once held. Meanwhile the holder (in any process) is asked once to release it: its
+   * `requestRelease` is called once per holding. Rejects with @tus/server's
+   * `ERRORS.ERR_LOCK_TIMEOUT` after the acquire timeout or once `signal` aborts.
+   */
   lock(signal: AbortSignal, requestRelease: () => void | Promise<void>): Promise<void>;
-  /** Lets go of it. */
+  /** Lets go of it; rejects when this lock is not held (never acquired, or released already). */
   unlock(): Promise<void>;
 }
 
@@ -45,14 +50,32 @@ const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("DEL",
 /** A waiter looks again this often even without word from the holder (a holder that died says nothing). */
 const RECHECK_MS = 250;
 
-/** What @tus/server answers when a lock cannot be had (its `ERR_LOCK_TIMEOUT`). */
-class LockTimeoutError extends Error {
-  readonly status_code = 500;
-  readonly body = "failed to acquire lock before timeout";
-  constructor(id: string, timeoutMs: number) {
-    super(`Locking tus upload ${id}: still held by another request after ${timeoutMs} ms.`);
-    this.name = "LockTimeoutError";
+/**
+ * @tus/server's own `ERRORS.ERR_LOCK_TIMEOUT`: what its lockers reject with (a plain object, not
+ * an Error: its locker contract checks for this very value) and what it answers (500). Loaded
+ * only when a lock cannot be had, so this entry does not need @tus/server to load.
+ */
+async function lockTimeout(): Promise<unknown> {
+  try {
+    return (await import("@tus/server")).ERRORS.ERR_LOCK_TIMEOUT;
+  } catch {
+    return { status_code: 500, body: "failed to acquire lock before timeout" };
   }
+}
+
+/** A lock this process holds, and whether its holder was asked to let go (once is enough). */
+interface Holding {
+  readonly requestRelease: () => void | Promise<void>;
+  asked: boolean;
+}
+
+/** Asks a holder to let go, once per holding; a throw inside its callback is the holder's own. */
+function askToRelease(holding: Holding): void {
+  if (holding.asked) return;
+  holding.asked = true;
+  void Promise.resolve()
+    .then(holding.requestRelease)
+    .catch(() => {});
 }
 
 function positive(name: string, value: unknown): number {
@@ -78,22 +101,40 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
   const { redis, ownClient } = redisFrom(options.connection);
   const channels = { release: `${prefix}:release`, unlocked: `${prefix}:unlocked` };
   const keyOf = (id: string) => `${prefix}:${id}`;
+  /**
+   * One call to Redis, promptly: while Redis cannot be reached a request fails at once (or after
+   * 5 s without an answer) with a `JournalUnavailableError`, a 503 at the edge, never a wait in
+   * ioredis's offline queue.
+   */
+  const promptly = <T>(doing: string, call: () => Promise<T>, client: Redis = redis) =>
+    callRedisPromptly(client, DEFAULT_REDIS_TIMEOUT_MS, call, (cause) => new JournalUnavailableError(doing, `redis ${prefix}`, cause));
 
   /** Locks this process holds, by upload ID: whom to ask to let go. */
-  const held = new Map<string, { requestRelease: () => void | Promise<void> }>();
+  const held = new Map<string, Holding>();
   /** Waiters of this process, by upload ID: woken when a holder anywhere unlocks it. */
   const waiters = new Map<string, Set<() => void>>();
   let subscriber: Redis | undefined;
   let subscribed: Promise<unknown> | undefined;
+  // Never kept when it failed: the next request subscribes again, once Redis is back.
   const subscribe = () =>
     (subscribed ??= (async () => {
-      subscriber = redis.duplicate();
-      subscriber.on("error", () => {});
-      subscriber.on("message", (channel: string, id: string) => {
-        if (channel === channels.release) void held.get(id)?.requestRelease();
-        else for (const wake of waiters.get(id) ?? []) wake();
+      const client = redis.duplicate();
+      subscriber = client;
+      client.on("error", () => {});
+      client.on("message", (channel: string, id: string) => {
+        if (channel === channels.release) {
+          const holding = held.get(id);
+          if (holding) askToRelease(holding);
+        } else for (const wake of waiters.get(id) ?? []) wake();
       });
-      await subscriber.subscribe(channels.release, channels.unlocked);
+      try {
+        await promptly("Subscribing to tus lock releases", () => client.subscribe(channels.release, channels.unlocked), client);
+      } catch (error) {
+        subscribed = undefined;
+        subscriber = undefined;
+        client.disconnect();
+        throw error;
+      }
     })());
 
   return {
@@ -101,25 +142,33 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
       const key = keyOf(id);
       const token = randomBytes(12).toString("hex");
       let renewal: NodeJS.Timeout | undefined;
+      let holding: Holding | undefined;
       return {
         async lock(signal, requestRelease) {
           await subscribe();
           const deadline = Date.now() + acquireTimeoutMs;
           for (;;) {
-            signal.throwIfAborted();
+            if (signal.aborted) throw await lockTimeout();
             // Listen before trying, so that an unlock between the try and the wait is not missed.
             let wake!: () => void;
             const woken = new Promise<void>((resolve) => (wake = resolve));
-            const mine = waiters.get(id) ?? new Set();
-            waiters.set(id, mine.add(wake));
+            const wakers = waiters.get(id) ?? new Set();
+            waiters.set(id, wakers.add(wake));
             try {
-              if ((await redis.set(key, token, "PX", ttl, "NX")) === "OK") {
-                held.set(id, { requestRelease });
+              const set = await promptly(`Locking tus upload ${id}`, () => redis.set(key, token, "PX", ttl, "NX")).catch((error: unknown) => {
+                // Sent, and given up: it may still land once Redis answers; let go of it right after.
+                if (!((error as Error).cause instanceof RedisDisconnectedError)) void redis.eval(RELEASE, 2, key, channels.unlocked, token, id).catch(() => {});
+                throw error;
+              });
+              if (set === "OK") {
+                const taken: Holding = { requestRelease, asked: false };
+                holding = taken;
+                held.set(id, taken);
                 renewal = setInterval(() => {
-                  void redis.eval(RENEW, 1, key, token, String(ttl)).then(
+                  void promptly(`Renewing the lock of tus upload ${id}`, () => redis.eval(RENEW, 1, key, token, String(ttl))).then(
                     (renewed) => {
                       // Lost (this process stalled past the TTL): stop writing at once.
-                      if (renewed !== 1) void requestRelease();
+                      if (renewed !== 1) askToRelease(taken);
                     },
                     () => {},
                   );
@@ -128,8 +177,10 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
                 return;
               }
               const left = deadline - Date.now();
-              if (left <= 0) throw new LockTimeoutError(id, acquireTimeoutMs);
-              await redis.publish(channels.release, id);
+              if (left <= 0) throw await lockTimeout();
+              // Sent at each look (a message lost to a reconnection is sent again); the holder's
+              // process asks the holder once.
+              await promptly(`Asking the holder of tus upload ${id} to release it`, () => redis.publish(channels.release, id));
               let timer: NodeJS.Timeout | undefined;
               const onAbort = () => wake();
               signal.addEventListener("abort", onAbort, { once: true });
@@ -137,17 +188,24 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
               clearTimeout(timer);
               signal.removeEventListener("abort", onAbort);
             } finally {
-              mine.delete(wake);
-              if (mine.size === 0) waiters.delete(id);
+              wakers.delete(wake);
+              if (wakers.size === 0) waiters.delete(id);
             }
           }
         },
         async unlock() {
+          const mine = holding;
+          if (!mine) throw new Error(`Releasing an unlocked lock: tus upload ${id} is not locked by this lock.`);
+          holding = undefined;
           clearInterval(renewal);
           renewal = undefined;
-          held.delete(id);
+          // Only this lock's own entry: a lock it lost may be held by a newer lock of this process.
+          if (held.get(id) === mine) held.delete(id);
           // A lock this holder lost (to a TTL it outstalled) is another's now: it is left alone.
-          await redis.eval(RELEASE, 2, key, channels.unlocked, token, id);
+          // Redis unreachable: the key lapses after its TTL, and the request's own answer stands.
+          await promptly(`Unlocking tus upload ${id}`, () => redis.eval(RELEASE, 2, key, channels.unlocked, token, id)).catch((error: unknown) => {
+            if (!(error instanceof JournalUnavailableError)) throw error;
+          });
         },
       };
     },

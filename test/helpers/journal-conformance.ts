@@ -1,9 +1,12 @@
 // One conformance suite for every journal engine (files now, Redis in `media-intake/queue`):
 // each engine's test file calls it with a factory, and the same cases run against it.
-import { resolve } from "node:path";
+import { mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { JournalEntry, MediaJournal } from "../../src/index.ts";
+import { processOwnerKey } from "../../src/utils/process-identity.ts";
 import { startChild } from "./child.ts";
+import { makeTempDir } from "./temp-dir.ts";
 
 const childScript = resolve(import.meta.dirname, "../fixtures/journal-child.ts");
 
@@ -14,6 +17,8 @@ export interface JournalEngineUnderTest {
   another: () => MediaJournal;
   /** What the child fixture needs to open the same location. */
   child: { engine: string; location: string };
+  /** A journal of this process whose first heartbeat cannot be written until `heal()` (see the outage cases). */
+  broken: () => Promise<BrokenJournal>;
 }
 
 const intake = (id: string, at = Date.now()): JournalEntry => ({
@@ -108,6 +113,43 @@ export function describeJournalConformance(name: string, setup: () => Promise<Jo
       await journal.sweep();
       expect(await journal.list()).toEqual([expect.objectContaining({ ownerAlive: true, entry: expect.objectContaining({ id: "00000000000000d1" }) })]);
       await live.kill();
+    });
+  });
+
+  describeOutageConformance(name, setup);
+}
+
+// Outages (issue 18, item 9): a journal that could not be written, once it can again, works
+// again without a restart. Each engine injects its own fault through `broken`.
+
+/** A journal that cannot be written until `heal()`, which resolves once it can be. */
+export interface BrokenJournal {
+  journal: MediaJournal;
+  heal: () => Promise<void>;
+}
+
+/** The file engine's fault: a folder where this process's heartbeat file goes. */
+export async function fileJournalWithUnwritableHeartbeat(open: (location: string) => MediaJournal): Promise<BrokenJournal> {
+  const location = join(await makeTempDir(), "journal");
+  const heartbeat = join(location, `${processOwnerKey}.alive`);
+  await mkdir(heartbeat, { recursive: true });
+  return { journal: open(location), heal: () => rm(heartbeat, { recursive: true }) };
+}
+
+function describeOutageConformance(name: string, setup: () => Promise<JournalEngineUnderTest>): void {
+  describe(`${name} journal conformance: outages`, () => {
+    it("a failed first heartbeat heals: calls fail while the journal cannot be written, and work once it can", async () => {
+      const { broken } = await setup();
+      const { journal, heal } = await broken();
+      await expect(journal.add(run("0000000000000e01"))).rejects.toThrow();
+      // Still down: tried again, not a failure kept from the first call.
+      await expect(journal.add(intake("0000000000000e02"))).rejects.toThrow();
+      await heal();
+      const handle = await journal.add(run("0000000000000e03"));
+      expect(await journal.list()).toEqual([expect.objectContaining({ key: handle.key, mine: true, ownerAlive: true, entry: handle.entry })]);
+      await handle.update({ state: "settle", status: 3 });
+      await handle.remove();
+      expect(await journal.list()).toEqual([]);
     });
   });
 }

@@ -1,10 +1,12 @@
 // Detection as BullMQ jobs on a real redis-server: replicas enqueue, workers run the detector
 // under the status lifecycle, and a worker killed mid-job is recovered by BullMQ itself.
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { resolve } from "node:path";
 import { Queue, UnrecoverableError } from "bullmq";
+import { Redis } from "ioredis";
 import { beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
-import { createAnnotationsClient, MediaStatus, recoverInterrupted } from "../../src/index.ts";
+import { createAnnotationsClient, JournalUnavailableError, MediaStatus, recoverInterrupted } from "../../src/index.ts";
 import { createDetectionQueue, createRedisJournal, DetectionFailedError, startDetectionWorker } from "../../src/queue/index.ts";
 import { startChild } from "../helpers/child.ts";
 import type { FakeAnnotations, FakeRequest, Fault } from "../helpers/fake-annotations.ts";
@@ -98,6 +100,26 @@ describe("detection on BullMQ", () => {
     expect(tries).toEqual([1, 2, 3]);
     await vi.waitFor(() => expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.Error]));
     expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.Error);
+  });
+
+  it("the last try's AIProcessing write has no known outcome (a 503): the job fails for good, and the record an earlier try left in AIProcessing ends Error", async () => {
+    const detections = queue({ attempts: 2 });
+    const tries: number[] = [];
+    // The second AIProcessing write (the last try's) gets a 503, unapplied.
+    let aiProcessingWrites = 0;
+    intercept = (request) => {
+      if (request.method !== "PUT" || (JSON.parse(request.body) as { MediaStatus: number }).MediaStatus !== MediaStatus.AIProcessing) return undefined;
+      return ++aiProcessingWrites === 2 ? { status: 503 } : undefined;
+    };
+    worker(async (_media, { attempt }) => {
+      tries.push(attempt);
+      throw new Error(`model crashed (try ${attempt})`);
+    });
+    await detections.enqueue({ id });
+    await expect(detections.result(id)).rejects.toMatchObject({ code: "DETECTION_FAILED", failedReason: expect.stringMatching(/Recording status AIProcessing.*503/) });
+    expect(tries).toEqual([1]);
+    await vi.waitFor(() => expect(fake.records.get(id)?.mediaStatus).toBe(MediaStatus.Error), { timeout: 30_000, interval: 50 });
+    expect(statusesWritten()).toEqual([MediaStatus.AIProcessing, MediaStatus.AIProcessing, MediaStatus.Error]);
   });
 
   it("an UnrecoverableError (a corrupt file) ends the job and the record at once, with no further try", async () => {
@@ -227,5 +249,27 @@ describe("detection on BullMQ", () => {
     const raw = new Queue(name, { connection });
     onTestFinished(() => raw.close());
     expect(await raw.getActiveCount()).toBe(0);
+  });
+
+  it("Redis stopped: enqueue fails promptly with JournalUnavailableError (never waits in the offline queue), and works once Redis is back", async () => {
+    // The web side's own client, as BullMQ wants it (no retry limit: ioredis alone would hold the add until Redis is back).
+    const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    client.on("error", () => {});
+    onTestFinished(() => client.disconnect());
+    await once(client, "ready");
+    const detections = createDetectionQueue({ connection: client, name });
+    onTestFinished(() => detections.close());
+    await detections.enqueue({ id: "00000000000000c2" });
+    const closed = once(client, "close");
+    await redis.stop();
+    await closed;
+    const refused = await detections.enqueue({ id }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(JournalUnavailableError);
+    expect(refused).toMatchObject({ code: "JOURNAL_UNAVAILABLE", location: `redis queue ${name}`, message: expect.stringMatching(new RegExp(`^Queueing detection job ${id} \\(redis queue ${name}\\): `)) });
+    const ready = once(client, "ready");
+    await redis.start();
+    await ready;
+    expect(await detections.enqueue({ id })).toEqual({ jobId: id, created: true });
+    expect(await detections.state(id)).toMatchObject({ state: "waiting" });
   });
 });
