@@ -74,10 +74,13 @@ export interface DetectionQueue<Result = unknown> {
   /**
    * Waits for the job's result: resolves to it, rejects with a {@link DetectionFailedError} after
    * the last try, rejects with a `TimeoutError` after `timeoutMs` (the job goes on) or with
-   * `signal.reason` on abort.
+   * `signal.reason` on abort, and with a `JournalUnavailableError` while Redis cannot be reached.
    */
   result(jobId: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result>;
-  /** Where the job is now, for clients that poll: its state, and its result or failure once done. */
+  /**
+   * Where the job is now, for clients that poll: its state, and its result or failure once done.
+   * While Redis cannot be reached, rejects promptly with a `JournalUnavailableError`.
+   */
   state(jobId: string): Promise<{ state: string; result?: Result; failedReason?: string }>;
   /** Closes the queue's connections. */
   close(): Promise<void>;
@@ -135,6 +138,20 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
     return Object.freeze({ jobId, created: stored?.name === mark });
   }
 
+  /** A job's state, and the job once it is finished; promptly `JournalUnavailableError` while Redis cannot be reached. */
+  function readJob(doing: string, jobId: string) {
+    return callRedisPromptly(
+      queue.getBackend().client,
+      timeoutMs,
+      async () => {
+        const state = await queue.getJobState(jobId);
+        const finished = state === "completed" || state === "failed";
+        return { state, job: finished ? await Job.fromId<DetectionJobData, Result>(queue, jobId) : undefined };
+      },
+      (cause) => new JournalUnavailableError(doing, `redis queue ${name}`, cause),
+    );
+  }
+
   return {
     enqueue(media, { rerun = false } = {}) {
       const id = normalizeMediaId(media.id);
@@ -149,13 +166,12 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
       for (let pause = 50; ; pause = Math.min(1_000, pause * 1.5)) {
         signal?.throwIfAborted();
         // The state first: a finished job's result is in place by the time its state says so.
-        const state = await queue.getJobState(jobId);
-        if (state === "unknown") throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
-        if (state === "completed" || state === "failed") {
-          const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
-          if (!job) throw new Error(`Waiting for detection job ${jobId}: its result expired.`);
-          if (state === "completed") return job.returnvalue;
-          throw new DetectionFailedError(jobId, job.failedReason);
+        const read = await readJob(`Waiting for detection job ${jobId}`, jobId);
+        if (read.state === "unknown") throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
+        if (read.state === "completed" || read.state === "failed") {
+          if (!read.job) throw new Error(`Waiting for detection job ${jobId}: its result expired.`);
+          if (read.state === "completed") return read.job.returnvalue;
+          throw new DetectionFailedError(jobId, read.job.failedReason);
         }
         const left = deadline - Date.now();
         if (left <= 0) throw new DOMException(`Waiting for detection job ${jobId}: no result within ${timeoutMs} ms (the job goes on).`, "TimeoutError");
@@ -163,9 +179,8 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
       }
     },
     async state(jobId) {
-      const state = await queue.getJobState(jobId);
+      const { state, job } = await readJob(`Reading detection job ${jobId}`, jobId);
       if (state !== "completed" && state !== "failed") return { state };
-      const job = await Job.fromId<DetectionJobData, Result>(queue, jobId);
       if (!job) return { state: "unknown" };
       return state === "completed" ? { state, result: job.returnvalue } : { state, failedReason: job.failedReason };
     },
