@@ -19,7 +19,7 @@ let url: string;
 let close: () => Promise<void>;
 const tokens: Record<string, string> = {};
 
-async function startApp(options: { serviceUserIds?: string[]; authorize?: AuthorizeMedia } = {}) {
+async function startApp(options: { serviceUserIds?: string[]; authorize?: AuthorizeMedia; detector?: Parameters<typeof createDetectionsApp>[0]["detector"] } = {}) {
   const app = createDetectionsApp({
     client: createAnnotationsClient({ baseUrl: annotations.url, token: tokens.service as string }),
     directories: { videosDir: join(root, "videos"), imagesDir: join(root, "images") },
@@ -92,8 +92,42 @@ describe("the example's routes, tried as another user", () => {
       expect(second.body.media).not.toHaveProperty("name");
       expect(JSON.stringify(second.body)).not.toContain("alice");
     }
-    // Afterwards, by its ID, the record stays the first uploader's.
+    // Afterwards, by its ID, the record stays the first uploader's, and their uploads moved it not at all.
     expect(await call("GET", `/media/${first.body.media.id}`, "bob")).toMatchObject({ status: 404 });
+    expect(await history(first.body.media.id)).toEqual([1, 2, 3]);
+  });
+
+  it("a second uploader who goes away during detection leaves the first uploader's record as it was", async () => {
+    await close();
+    // A detector that tells when it runs for whom, and ends only when its signal does.
+    const runs: Array<{ id: string; aborted: Promise<void> }> = [];
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    await startApp({
+      serviceUserIds: ["ops"],
+      detector: async (_path, id, signal) => {
+        if (runs.length === 0) {
+          runs.push({ id, aborted: Promise.resolve() });
+          return [];
+        }
+        runs.push({ id, aborted: new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true })) });
+        started();
+        await new Promise<void>((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+        return [];
+      },
+    });
+    const png = samplePng(20, 20, 33);
+    const first = await call("POST", "/detect", "alice", form(png, "alice-private.png"));
+    expect(first).toMatchObject({ status: 200, body: { media: { mediaStatus: 3 } } });
+    const gone = new AbortController();
+    const second = fetch(`${url}/detect`, { method: "POST", headers: { authorization: `Bearer ${tokens.bob}` }, body: form(png, "bob.png"), signal: gone.signal }).catch((e: unknown) => e);
+    await running;
+    gone.abort();
+    await second;
+    await runs[1]?.aborted;
+    // Whatever the server does after the abort has had its turn: the next request is answered after it.
+    expect(await call("GET", `/media/${first.body.media.id}`, "alice")).toMatchObject({ status: 200, body: { mediaStatus: 3 } });
+    expect(await history(first.body.media.id)).toEqual([1, 2, 3]);
   });
 
   it("an authorize hook decides instead of the default rule", async () => {

@@ -141,6 +141,20 @@ describe("POST /files (tus)", () => {
     expect(await media(service)).toEqual([`images/${id}.png`]);
   });
 
+  it("another user's upload of the same content through /files leaves the record alone and offers no poll of it", async () => {
+    const service = await startService();
+    const png = samplePng(90, 60, 14);
+    const id = await computeMediaId(png);
+    expect((await multipart(service, png, "alice.png")).body.media).toMatchObject({ id, created: true, mediaStatus: MediaStatus.AIProcessed });
+    const bob = `Bearer ${await new SignJWT({ sub: "bob" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret))}`;
+    const again = await tusUpload(service, png, "bob.png", bob);
+    expect(again.body.media).toMatchObject({ id, created: false });
+    expect(again.body.media).not.toHaveProperty("userId");
+    expect(again.body).toEqual({ media: expect.anything(), detection: {} });
+    // Any run the upload had started would have moved the record before its answer came.
+    expect(await history(service, id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing, MediaStatus.AIProcessed]);
+  });
+
   it("a whole file sent with its creation (uploadDataDuringCreation) succeeds with the media; the answer comes once detection has started", async () => {
     let release = () => {};
     const held = new Promise<[]>((resolve) => (release = () => resolve([])));

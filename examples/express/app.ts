@@ -219,8 +219,18 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     { client, directories, logger, onStatusChange: (change) => runStarted(change) },
   );
 
+  /**
+   * Detection for a caller who may not see the record (a second uploader of another user's
+   * content): their answer, with the record left alone. Their upload must not move another
+   * user's record, nor end it in Error when they go away (docs/authorization.md).
+   */
+  const detectUntracked = async (media: MediaRecord | IntakenMedia, signal: AbortSignal) => {
+    if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
+    return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+  };
+
   const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, seesRecord: boolean) => {
-    const detections = await detection.with({ ...(token ? { token } : {}), signal })(media);
+    const detections = seesRecord ? await detection.with({ ...(token ? { token } : {}), signal })(media) : await detectUntracked(media, signal);
     const record = await client.media.get(media.id, token ? { token } : {});
     res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
   };
@@ -305,7 +315,9 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     ...(config.tusLocker ? { locker: config.tusLocker } : {}),
     ...(config.tusUploadsDir ? { uploadsDir: config.tusUploadsDir } : {}),
     ...(config.tusExpireAfterMs ? { expireAfterMs: config.tusExpireAfterMs } : {}),
-    onMediaIntaken: async (media, { token }) => {
+    onMediaIntaken: async (media, { token, userId }) => {
+      // A second upload of another user's content: the record and its detection are theirs.
+      if (!(await authorize(Object.freeze({ ...media }), Object.freeze({ userId, token: token ?? "" })))) return { detection: {} };
       if (queue) {
         const { id, path, mediaType, name, userId } = media;
         const { jobId } = await queue.detections.enqueue({ id, path, mediaType, name, userId });

@@ -55,9 +55,11 @@ export interface TusIntakeOptions {
    * or a `trackMediaProcessing` run whose AIProcessing is recorded (its journal settles a crash
    * from there). What it returns (JSON) is added to the final response body beside `media`,
    * and kept for a finish that comes again. A throw fails that answer with its error (the media
-   * stay; the next HEAD, or the sweep, finishes again).
+   * stay; the next HEAD, or the sweep, finishes again). `context.userId` is the uploader's user
+   * ID (recorded at creation, known in the background too): when it is not `media.userId`, the
+   * upload was a second upload of content another user's record holds (docs/authorization.md).
    */
-  onMediaIntaken?: (media: IntakenMedia, context: { token: string | undefined }) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
+  onMediaIntaken?: (media: IntakenMedia, context: { readonly token: string | undefined; readonly userId: string }) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
   /** As for `storeMedia`. */
   naming?: StorageNaming;
   /** As for `storeMedia`. */

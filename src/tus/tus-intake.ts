@@ -208,7 +208,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
           throw error;
         }
       }
-      const extra = (await opts.onMediaIntaken?.(media, { token })) ?? undefined;
+      const extra = (await opts.onMediaIntaken?.(media, Object.freeze({ token, userId }))) ?? undefined;
       const marker: FinishMarker = { state: "done", mediaId: media.id, path: media.path, size: media.size, userId, ...(extra ? { extra } : {}) };
       await markers.write(uploadId, marker);
       await removeUpload(uploadId);
