@@ -321,6 +321,26 @@ describe("createTusIntake", () => {
     expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
   });
 
+  it("another user's upload and an upload that does not exist get the same 404, on every method", async () => {
+    const url = await createdOnly(sampleMp4(2 * MiB), "mine.mp4");
+    const missing = `${endpoint}/${"0".repeat(32)}`;
+    const mallory = await tokenFor("mallory");
+    const answer = async (target: string, method: string) => {
+      const headers: Record<string, string> = method === "PATCH" ? { "content-type": "application/offset+octet-stream", "upload-offset": "0" } : {};
+      const response = await tusRequest(target, method, mallory, headers, method === "PATCH" ? Buffer.from("x") : undefined);
+      const id = target.split("/").pop() as string;
+      const text = method === "HEAD" ? "" : (await response.text()).replace(id, "<id>");
+      return { status: response.status, type: response.headers.get("content-type"), text };
+    };
+    for (const method of ["HEAD", "PATCH", "DELETE", "GET"]) {
+      const theirs = await answer(url, method);
+      expect(theirs.status, method).toBe(404);
+      expect(await answer(missing, method), method).toEqual(theirs);
+    }
+    // Nothing changed: the owner resumes it.
+    expect((await tusRequest(url, "HEAD", token)).status).toBe(200);
+  });
+
   it("a second uploader of the same content gets the content's answer without the first uploader's user ID and name", async () => {
     const png = samplePng(64, 48, 11);
     const id = await computeMediaId(png);
@@ -565,7 +585,12 @@ describe("createTusIntake", () => {
     }
     expect(await partials()).toEqual([]);
     expect((await create(String(volume))).status).toBe(201);
-    expect((await create("12x")).status).toBe(400);
+    for (const length of ["12x", "-1", "1e3", "0x10", "1.5", "12, 13"]) {
+      const response = await create(length);
+      expect(response.status, length).toBe(400);
+      expect(response.headers.get("content-type"), length).toMatch(/^application\/json/);
+      expect(((await response.json()) as { error: { code: string; message: string } }).error, length).toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/^Upload-Length .* is not a length/) });
+    }
     await closeServer();
     await startTus({ maxBytes: 5 * MiB });
     expect((await create(String(5 * MiB + 1))).status).toBe(413);

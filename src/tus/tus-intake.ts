@@ -232,8 +232,10 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     }
     if (uploadId) {
       const info = await readInfo(uploadId);
-      const owner = info ? info.metadata?.userId : (await markers.read(uploadId))?.userId;
-      if (owner && owner !== userId) throw new TusAnswer(404, "UPLOAD_NOT_FOUND", `No upload ${uploadId}.`);
+      const marker = info ? undefined : await markers.read(uploadId);
+      // Another user's upload and one that does not exist get the same answer: existence does not leak.
+      const owner = info ? info.metadata?.userId : marker?.userId;
+      if ((!info && !marker) || (owner && owner !== userId)) throw new TusAnswer(404, "UPLOAD_NOT_FOUND", `No upload ${uploadId}.`);
     }
     return { token, userId };
   };
@@ -243,8 +245,10 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
    * uploads volume can hold (its total size). A statfs per creation, none per chunk.
    */
   const checkUploadLength = async (value: string) => {
-    // Not a number: @tus/server's own 400.
-    if (!/^\d+$/.test(value)) return;
+    if (!/^\d+$/.test(value)) {
+      const shown = value.length > 24 ? `${value.slice(0, 24)}…` : value;
+      throw new TusAnswer(400, "BAD_REQUEST", `Upload-Length ${JSON.stringify(shown)} is not a length: one header, digits only.`);
+    }
     const volume = await statfs(uploadsDir).then(
       (fs) => fs.blocks * fs.bsize,
       () => Number.MAX_SAFE_INTEGER,
