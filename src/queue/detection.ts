@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
 import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
-import { MediaIntakeError } from "../errors/base.ts";
+import { isMediaIntakeError, MediaIntakeError } from "../errors/base.ts";
 import { JournalUnavailableError } from "../errors/lifecycle.ts";
 import type { JournalEntry, MediaJournal } from "../lifecycle/journal.ts";
 import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
@@ -74,7 +74,8 @@ export interface DetectionQueue<Result = unknown> {
   /**
    * Waits for the job's result: resolves to it, rejects with a {@link DetectionFailedError} after
    * the last try, rejects with a `TimeoutError` after `timeoutMs` (the job goes on) or with
-   * `signal.reason` on abort, and with a `JournalUnavailableError` while Redis cannot be reached.
+   * `signal.reason` on abort. Redis out of reach is waited through (a restart is a blip); still
+   * out of reach at the deadline, it rejects with a `JournalUnavailableError`.
    */
   result(jobId: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result>;
   /**
@@ -166,14 +167,22 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
       for (let pause = 50; ; pause = Math.min(1_000, pause * 1.5)) {
         signal?.throwIfAborted();
         // The state first: a finished job's result is in place by the time its state says so.
-        const read = await readJob(`Waiting for detection job ${jobId}`, jobId);
-        if (read.state === "unknown") throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
-        if (read.state === "completed" || read.state === "failed") {
+        // Redis out of reach is waited through like a job still running (a restart is a blip),
+        // and is the answer if it lasts to the deadline.
+        let unavailable: unknown;
+        const read = await readJob(`Waiting for detection job ${jobId}`, jobId).catch((error: unknown) => {
+          if (!isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) throw error;
+          unavailable = error;
+          return undefined;
+        });
+        if (read?.state === "unknown") throw new Error(`Waiting for detection job ${jobId}: no such job (never queued, or its result expired).`);
+        if (read?.state === "completed" || read?.state === "failed") {
           if (!read.job) throw new Error(`Waiting for detection job ${jobId}: its result expired.`);
           if (read.state === "completed") return read.job.returnvalue;
           throw new DetectionFailedError(jobId, read.job.failedReason);
         }
         const left = deadline - Date.now();
+        if (left <= 0 && unavailable !== undefined) throw unavailable;
         if (left <= 0) throw new DOMException(`Waiting for detection job ${jobId}: no result within ${timeoutMs} ms (the job goes on).`, "TimeoutError");
         await sleep(Math.min(pause, left), undefined, signal ? { signal } : {});
       }
