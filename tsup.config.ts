@@ -8,6 +8,8 @@ const library = {
   index: "src/index.ts",
   "dev-annotations": "src/dev-server/index.ts",
   multer: "src/multer/index.ts",
+  // The Redis journal, beside the journal API: its only peer dependency is ioredis.
+  "journal/redis": "src/journal/redis.ts",
   queue: "src/queue/index.ts",
   tus: "src/tus/index.ts",
   schema: "src/schema/index.ts",

@@ -13,7 +13,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Queue, Worker } from "bullmq";
 import { startLocalRedis } from "../examples/local-redis.ts";
 import { createAnnotationsClient, MediaStatus } from "../src/index.ts";
-import { createRedisJournal, startDetectionWorker } from "../src/queue/index.ts";
+import { createRedisJournal } from "../src/journal/redis.ts";
+import { startDetectionWorker } from "../src/queue/index.ts";
 import { machine, median } from "./lib.ts";
 
 const JOBS = 500;

@@ -21,7 +21,7 @@ import { SignJWT } from "jose";
 import { Upload } from "tus-js-client";
 import { startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus, mediaStatusName } from "../src/index.ts";
-import { createRedisJournal } from "../src/queue/index.ts";
+import { createRedisJournal } from "../src/journal/redis.ts";
 import { missingRedisMessage, startLocalRedis } from "./local-redis.ts";
 import { sampleMp4, samplePng } from "./sample-media.ts";
 

@@ -6,5 +6,6 @@ export type { ByteStream } from "./utils/byte-source.ts";
 export * from "./auth/index.ts";
 export * from "./annotations/index.ts";
 export * from "./intake/index.ts";
+export * from "./journal/index.ts";
 export * from "./lifecycle/index.ts";
 export * from "./http/index.ts";

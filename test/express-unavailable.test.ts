@@ -12,7 +12,7 @@ import { serve } from "../examples/express/serve.ts";
 import { samplePng } from "../examples/sample-media.ts";
 import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
-import { JOURNAL_DIRECTORY_NAME } from "../src/lifecycle/file-journal.ts";
+import { JOURNAL_DIRECTORY_NAME } from "../src/journal/index.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 const secret = "express-unavailable-secret-0123456789abcdef";

@@ -22,7 +22,7 @@ import { startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
 import { unwritableFolder } from "./folders.ts";
-import type { RedisTusLocker } from "../../src/queue/index.ts";
+import type { RedisTusLocker } from "../../src/tus/index.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
 import { serviceClientFrom } from "./service-client.ts";
@@ -66,7 +66,11 @@ const client = await serviceClientFrom(env, annotationsUrl);
 let queue: QueuedDetection | undefined;
 let tusLocker: RedisTusLocker | undefined;
 if (env.REDIS_URL) {
-  const { createDetectionQueue, createRedisJournal, createRedisTusLocker } = await import("../../src/queue/index.ts");
+  const [{ createDetectionQueue }, { createRedisJournal }, { createRedisTusLocker }] = await Promise.all([
+    import("../../src/queue/index.ts"),
+    import("../../src/journal/redis.ts"),
+    import("../../src/tus/index.ts"),
+  ]);
   // The PATCHes of one tus upload may reach any web process: they take turns on Redis.
   tusLocker = createRedisTusLocker({ connection: env.REDIS_URL });
   const prefix = env.REDIS_PREFIX ?? "media-intake";

@@ -12,7 +12,8 @@
 import { setTimeout } from "node:timers/promises";
 import { UnrecoverableError } from "bullmq";
 import { pino } from "pino";
-import { createRedisJournal, startDetectionWorker } from "../../src/queue/index.ts";
+import { createRedisJournal } from "../../src/journal/redis.ts";
+import { startDetectionWorker } from "../../src/queue/index.ts";
 import { CorruptMediaError, detect } from "./detector.ts";
 import { serviceClientFrom } from "./service-client.ts";
 

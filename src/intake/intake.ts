@@ -1,8 +1,7 @@
 import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
 import { userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
-import { fileJournalFor } from "../lifecycle/file-journal.ts";
-import type { JournalEntry, JournalHandle, MediaJournal } from "../lifecycle/journal.ts";
+import { fileJournalFor, type JournalEntry, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
 import { sanitizeMediaName, type StoredMedia, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
@@ -17,7 +16,7 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
   client: AnnotationsClient;
   /** How the user ID is read from the token: claim and verification; see {@link userIdFromToken}. */
   auth?: UserIdFromTokenOptions;
-  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/journal/redis`). */
   journal?: MediaJournal;
   /** Gets a line when journal work is handed to the background, and per failure to settle it. */
   logger?: LifecycleLogger;

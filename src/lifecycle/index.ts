@@ -1,13 +1,3 @@
-export { createFileJournal, type FileJournalOptions, fileJournalFor, JOURNAL_DIRECTORY_NAME } from "./file-journal.ts";
-export type {
-  IntakeJournalEntry,
-  JournalEntry,
-  JournalEntryState,
-  JournalHandle,
-  JournalRecord,
-  MediaJournal,
-  RunJournalEntry,
-} from "./journal.ts";
 export {
   type RecoverInterruptedOptions,
   type RecoveryHandle,

@@ -1,8 +1,7 @@
 import type { AnnotationsClient } from "../annotations/index.ts";
 import { type StorageDirectories, sweepPartials } from "../storage/index.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
-import { fileJournalFor } from "./file-journal.ts";
-import type { MediaJournal } from "./journal.ts";
+import { fileJournalFor, type MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, type SettleReport, settleJournal, useServiceCredentials } from "./settle.ts";
 
 /** Options of {@link recoverInterrupted}. */
@@ -11,7 +10,7 @@ export interface RecoverInterruptedOptions {
   client: AnnotationsClient;
   /** The storage directories: their temp files are swept, and their file journal settled. */
   directories: StorageDirectories;
-  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/journal/redis`). */
   journal?: MediaJournal;
   /** The service's own token for the recovery's calls (docs/contract.md "The service's own token"). */
   token?: string;

@@ -6,7 +6,7 @@ import { AnnotationsHttpError, MediaNotFoundError } from "../errors/index.ts";
 import { computeMediaId } from "../media-id/index.ts";
 import { restoreRetiredFile, retireStoredFile } from "../storage/store.ts";
 import { createKeyedLock } from "../utils/keyed-lock.ts";
-import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "./journal.ts";
+import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "../journal/index.ts";
 
 /** A pino-compatible logger; every method is optional. */
 export interface LifecycleLogger {

@@ -4,8 +4,7 @@ import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
 import { raceAbort } from "../utils/byte-source.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
-import { fileJournalFor } from "./file-journal.ts";
-import type { JournalHandle, MediaJournal } from "./journal.ts";
+import { fileJournalFor, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
 
 /** One status change, handed to `onStatusChange` frozen. */
@@ -61,7 +60,7 @@ export interface TrackMediaProcessingOptions extends TrackCallOptions {
    * journaled and a status that cannot be written is only reported.
    */
   directories?: StorageDirectories;
-  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/journal/redis`). */
   journal?: MediaJournal;
   /**
    * For callers that retry (a queue's attempts): told the function's error, says whether this

@@ -6,7 +6,7 @@ import type { Locker } from "@tus/server";
 import type { AnnotationsClient } from "../annotations/index.ts";
 import type { UserIdFromTokenOptions } from "../auth/index.ts";
 import type { IntakenMedia } from "../intake/intake.ts";
-import type { MediaJournal } from "../lifecycle/journal.ts";
+import type { MediaJournal } from "../journal/index.ts";
 import type { LifecycleLogger } from "../lifecycle/settle.ts";
 import type { MediaTypeOptions } from "../media-type/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
@@ -40,9 +40,9 @@ export interface TusIntakeOptions {
   expireAfterMs?: number;
   /** How often expired uploads are removed and complete ones a crash left are finished; 0: never (call `sweep()` yourself). @default 60_000 */
   sweepIntervalMs?: number;
-  /** The tus locker: @tus/server's `MemoryLocker` for one process; `createRedisTusLocker` (media-intake/queue) for several. */
+  /** The tus locker: @tus/server's `MemoryLocker` for one process; `createRedisTusLocker` (media-intake/tus) for several. */
   locker?: Locker;
-  /** Another journal than the directories' file journal (the Redis one of `media-intake/queue`). */
+  /** Another journal than the directories' file journal (the Redis one of `media-intake/journal/redis`). */
   journal?: MediaJournal;
   /** Gets a line per background finish, sweep failure and 5xx. */
   logger?: LifecycleLogger;

@@ -1,4 +1,4 @@
-// One conformance suite for every journal engine (files now, Redis in `media-intake/queue`):
+// One conformance suite for every journal engine (src/journal/: files, and Redis in `media-intake/journal/redis`):
 // each engine's test file calls it with a factory, and the same cases run against it.
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";

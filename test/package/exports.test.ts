@@ -17,7 +17,7 @@ beforeAll(async () => {
   const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
-  // The optional peers of media-intake/queue and media-intake/tus, as a user of those entries installs them.
+  // The optional peers of media-intake/journal/redis, media-intake/queue and media-intake/tus, as a user of those entries installs them.
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), "ioredis@^5", "bullmq@^6.7.0", "@tus/server@^2.4.0", "@tus/file-store@^2.1.0"], { cwd: project });
   await writeFile(join(project, "content.bin"), new Uint8Array(3072).map((_, i) => i % 251));
 });
@@ -61,20 +61,52 @@ describe("the packed tarball", () => {
     expect(id).toBe("f9062671e8bfb6e1");
   });
 
-  it("imports media-intake/dev-annotations, media-intake/multer, media-intake/queue and media-intake/tus from ESM and CJS", async () => {
+  it("imports every entry point from ESM and CJS, the deprecated paths of 0.1 included", async () => {
+    // Each entry's names, and whether the deprecated names of media-intake/queue are the very functions of their new homes.
+    const report = `console.log(JSON.stringify({
+         "dev-annotations": typeof devAnnotations.startDevAnnotationsServer, multer: typeof multer.mediaIntakeStorage,
+         "journal/redis": typeof journalRedis.createRedisJournal,
+         tus: [typeof tus.createTusIntake, typeof tus.createRedisTusLocker],
+         queue: [typeof queue.createDetectionQueue, typeof queue.startDetectionWorker, typeof queue.DetectionFailedError],
+         deprecated: [queue.createRedisJournal === journalRedis.createRedisJournal, queue.createRedisTusLocker === tus.createRedisTusLocker],
+       }));`;
     const esm = await script(
       "entries.mjs",
-      `import { startDevAnnotationsServer } from "media-intake/dev-annotations"; import { mediaIntakeStorage } from "media-intake/multer";
-       import { createRedisJournal, createRedisTusLocker } from "media-intake/queue"; import { createTusIntake } from "media-intake/tus";
-       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal, typeof createRedisTusLocker, typeof createTusIntake);`,
+      `import * as devAnnotations from "media-intake/dev-annotations"; import * as multer from "media-intake/multer";
+       import * as journalRedis from "media-intake/journal/redis"; import * as tus from "media-intake/tus"; import * as queue from "media-intake/queue";
+       ${report}`,
     );
     const cjs = await script(
       "entries.cjs",
-      `const { startDevAnnotationsServer } = require("media-intake/dev-annotations"); const { mediaIntakeStorage } = require("media-intake/multer");
-       const { createRedisJournal, createRedisTusLocker } = require("media-intake/queue"); const { createTusIntake } = require("media-intake/tus");
-       console.log(typeof startDevAnnotationsServer, typeof mediaIntakeStorage, typeof createRedisJournal, typeof createRedisTusLocker, typeof createTusIntake);`,
+      `const devAnnotations = require("media-intake/dev-annotations"); const multer = require("media-intake/multer");
+       const journalRedis = require("media-intake/journal/redis"); const tus = require("media-intake/tus"); const queue = require("media-intake/queue");
+       ${report}`,
     );
-    expect([esm, cjs]).toEqual(["function function function function function", "function function function function function"]);
+    const expected = {
+      "dev-annotations": "function",
+      multer: "function",
+      "journal/redis": "function",
+      tus: ["function", "function"],
+      queue: ["function", "function", "function"],
+      deprecated: [true, true],
+    };
+    expect(JSON.parse(esm)).toEqual(expected);
+    expect(JSON.parse(cjs)).toEqual(expected);
+  });
+
+  it("loads media-intake/tus without ioredis, which only the Redis tus locker needs", async () => {
+    // Every package the entry loads (ESM import and CJS require alike), as the resolver sees it.
+    const watch = `const { registerHooks } = require("node:module");
+       const loaded = new Set();
+       registerHooks({ resolve(specifier, context, next) { const found = next(specifier, context); const m = found.url.match(/node_modules\\/((@[^/]+\\/)?[^/]+)\\//); if (m && m[1] !== "media-intake") loaded.add(m[1]); return found; } });`;
+    const esm = await script("tus-no-redis.mjs", `import { createRequire } from "node:module"; const require = createRequire(import.meta.url); ${watch}
+       const tus = await import("media-intake/tus");
+       console.log(typeof tus.createTusIntake, typeof tus.createRedisTusLocker, loaded.has("@tus/server"), loaded.has("ioredis"));`);
+    const cjs = await script("tus-no-redis.cjs", `${watch}
+       const tus = require("media-intake/tus");
+       console.log(typeof tus.createTusIntake, typeof tus.createRedisTusLocker, loaded.has("@tus/server"), loaded.has("ioredis"));`);
+    // @tus/server seen loading: the watch works; ioredis never is.
+    expect([esm, cjs]).toEqual(["function function true false", "function function true false"]);
   });
 
   it("loads no HTTP, JWT, schema or file-type library at import: only what the media ID needs", async () => {

@@ -12,7 +12,8 @@ import { type Detection, detect } from "../../examples/express/detector.ts";
 import { samplePng } from "../../examples/sample-media.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus } from "../../src/index.ts";
-import { createDetectionQueue, createRedisJournal, type DetectionQueue, startDetectionWorker } from "../../src/queue/index.ts";
+import { createRedisJournal } from "../../src/journal/redis.ts";
+import { createDetectionQueue, type DetectionQueue, startDetectionWorker } from "../../src/queue/index.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
 import { filesUnder, makeTempDir } from "../helpers/temp-dir.ts";
 

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import { sampleMp4 } from "../../examples/sample-media.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupted, type StorageDirectories } from "../../src/index.ts";
-import { createRedisJournal } from "../../src/queue/index.ts";
+import { createRedisJournal } from "../../src/journal/redis.ts";
 import { startChild } from "../helpers/child.ts";
 import type { FakeAnnotations, FakeRequest, Fault } from "../helpers/fake-annotations.ts";
 import { startFaultFixture } from "../helpers/fault-fixture.ts";

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { JournalUnavailableError } from "../../src/index.ts";
-import { createRedisJournal } from "../../src/queue/index.ts";
+import { createRedisJournal } from "../../src/journal/redis.ts";
 import type { LocalRedis } from "../../examples/local-redis.ts";
 import { describeJournalConformance } from "../helpers/journal-conformance.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";

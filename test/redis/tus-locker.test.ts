@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import type { LocalRedis } from "../../examples/local-redis.ts";
 import { JournalUnavailableError } from "../../src/index.ts";
-import { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions } from "../../src/queue/index.ts";
+import { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions } from "../../src/tus/index.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
 
 let redis: LocalRedis;

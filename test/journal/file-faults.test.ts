@@ -16,11 +16,11 @@ import {
   JournalUnavailableError,
   MediaStatus,
   recoverInterrupted,
-} from "../src/index.ts";
-import { processOwnerKey } from "../src/utils/process-identity.ts";
-import { samplePng } from "../examples/sample-media.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+} from "../../src/index.ts";
+import { processOwnerKey } from "../../src/utils/process-identity.ts";
+import { samplePng } from "../../examples/sample-media.ts";
+import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { filesUnder, makeTempDir } from "../helpers/temp-dir.ts";
 
 /**
  * Faults armed by a test: the next `times` calls named `call` whose path (and detail: open's
@@ -71,7 +71,7 @@ const faults = vi.hoisted(() => {
   return { local: true, rules, fdPaths, take, errorOf, viaCallback, viaPromise };
 });
 
-vi.mock("../src/utils/local-fs.ts", () => ({ isLocalFileSystem: () => faults.local }));
+vi.mock("../../src/utils/local-fs.ts", () => ({ isLocalFileSystem: () => faults.local }));
 
 vi.mock("node:fs", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs")>();

@@ -3,11 +3,11 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect, it, vi } from "vitest";
-import { createFileJournal } from "../src/index.ts";
-import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "./helpers/journal-conformance.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { createFileJournal } from "../../src/index.ts";
+import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "../helpers/journal-conformance.ts";
+import { makeTempDir } from "../helpers/temp-dir.ts";
 
-vi.mock("../src/utils/local-fs.ts", () => ({ isLocalFileSystem: () => false }));
+vi.mock("../../src/utils/local-fs.ts", () => ({ isLocalFileSystem: () => false }));
 
 describeJournalConformance("file, thread-pool calls", async () => {
   const location = join(await makeTempDir(), "journal");

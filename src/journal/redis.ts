@@ -2,13 +2,15 @@
 // one hash (and a set per media ID); each owner keeps a key that expires unless it beats, so an
 // owner on a host that died for good is dead once its key expires, whatever host asks. A claim
 // is a script that moves the entry to the claimer only while its owner's key is gone: exactly
-// one claimer wins. Entries are never renewed, so a removed entry never comes back.
+// one claimer wins. Entries are never renewed, so a removed entry never comes back. Its own entry
+// point, `media-intake/journal/redis`, whose only peer dependency is ioredis.
 import { randomBytes } from "node:crypto";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "./redis-connection.ts";
+import { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "../lifecycle/journal.ts";
 import { processOwnerKey } from "../utils/process-identity.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "../utils/redis-connection.ts";
+import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
 /** Options of {@link createRedisJournal}. */
 export interface RedisJournalOptions {
@@ -66,7 +68,7 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
     throw new TypeError(`Expected \`heartbeatMs\` to be a number of milliseconds, at least 50, got ${String(heartbeatMs)}.`);
   }
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new TypeError(`Expected \`timeoutMs\` to be a positive integer of milliseconds, got ${String(timeoutMs)}.`);
-  const { redis, ownClient } = redisFrom(options.connection);
+  const { redis, ownClient } = redisFrom(options.connection, Redis);
   const keys = {
     entries: `${prefix}:entries`,
     owners: `${prefix}:owners`,

@@ -1,18 +1,23 @@
 // One way to turn the `connection` option of the Redis engines into an ioredis client, and one
-// way to call Redis promptly or not at all.
-import { Redis, type RedisOptions } from "ioredis";
+// way to call Redis promptly or not at all. Shared by the Redis journal (journal/redis.ts), the
+// tus locker (tus/redis-locker.ts) and BullMQ detection (queue/), so it sits below all three.
+// It loads no ioredis itself (its imports of ioredis are types only): each engine hands it the
+// ioredis class it loaded, at once for the journal, lazily for the tus locker, so that
+// `media-intake/tus` loads without ioredis installed.
+import type { Redis, RedisOptions } from "ioredis";
 
 /** What the Redis engines take: a client of yours, or a `redis://` URL or ioredis options for one made here. */
 export type RedisConnection = Redis | string | RedisOptions;
 
 /**
- * The client for `connection`, and whether it was made here (then its owner closes it). A client
- * made here reports its connection errors through the commands that fail; without a listener
- * ioredis would print each reconnection attempt.
+ * The client for `connection`, and whether it was made here (then its owner closes it). `Client`
+ * is ioredis's `Redis` class, as the caller loaded it. A client made here reports its connection
+ * errors through the commands that fail; without a listener ioredis would print each
+ * reconnection attempt.
  */
-export function redisFrom(connection: RedisConnection): { redis: Redis; ownClient: boolean } {
-  if (connection instanceof Redis) return { redis: connection, ownClient: false };
-  const redis = typeof connection === "string" ? new Redis(connection, { maxRetriesPerRequest: 3 }) : new Redis({ maxRetriesPerRequest: 3, ...connection });
+export function redisFrom(connection: RedisConnection, Client: typeof Redis): { redis: Redis; ownClient: boolean } {
+  if (connection instanceof Client) return { redis: connection, ownClient: false };
+  const redis = typeof connection === "string" ? new Client(connection, { maxRetriesPerRequest: 3 }) : new Client({ maxRetriesPerRequest: 3, ...connection });
   redis.on("error", () => {});
   return { redis, ownClient: true };
 }

@@ -1,6 +1,7 @@
 // The journal: what is in flight, durably, so that nothing is lost when an outcome is not known
-// or a process dies. One small interface; one factory per engine (files on one host here, Redis
-// across hosts in `media-intake/queue`), and one conformance suite run against each.
+// or a process dies. One small interface; one factory per engine (files on one host in file/,
+// Redis across hosts in redis.ts, `media-intake/journal/redis`), and one conformance suite
+// (test/helpers/journal-conformance.ts) run against each.
 import type { MediaStatus } from "../annotations/index.ts";
 import type { MediaType } from "../media-type/index.ts";
 

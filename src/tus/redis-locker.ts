@@ -2,12 +2,15 @@
 // requests (PATCH, HEAD, DELETE, the finish) take turns across all of them. A lock is a key set
 // only if absent (SET NX) with a TTL that its holder renews; a request that wants a held lock
 // asks the holder to let go (pub/sub), as @tus/server's MemoryLocker does within a process, and
-// takes it when the holder's unlock says so (or its key expires, if the holder died).
+// takes it when the holder's unlock says so (or its key expires, if the holder died). ioredis is
+// loaded when the locker is made, not when `media-intake/tus` is: a tus endpoint on one process
+// needs no ioredis installed.
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "./redis-connection.ts";
-import { JournalUnavailableError } from "../errors/lifecycle.ts";
+import { JournalUnavailableError } from "../errors/index.ts";
+import { onceSucceeded } from "../utils/once-succeeded.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "../utils/redis-connection.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
 export interface TusLock {
@@ -63,6 +66,15 @@ async function lockTimeout(): Promise<unknown> {
   }
 }
 
+/** ioredis's client class, loaded on first use: an optional peer dependency that only this locker needs. */
+async function loadRedisClass(): Promise<typeof Redis> {
+  try {
+    return (await import("ioredis")).Redis;
+  } catch (error) {
+    throw new Error("createRedisTusLocker needs ioredis, an optional peer dependency of media-intake: npm install ioredis", { cause: error });
+  }
+}
+
 /** A lock this process holds, and whether its holder was asked to let go (once is enough). */
 interface Holding {
   readonly requestRelease: () => void | Promise<void>;
@@ -98,16 +110,20 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
   const prefix = options.prefix ?? "media-intake:tus-lock";
   const ttl = positive("lockTtlMs", options.lockTtlMs ?? 30_000);
   const acquireTimeoutMs = positive("acquireTimeoutMs", options.acquireTimeoutMs ?? 30_000);
-  const { redis, ownClient } = redisFrom(options.connection);
+  // The client, made as soon as ioredis is loaded: begun here, so that it connects from the start
+  // as a client made at once would. A load that failed is tried again by the next call.
+  const connect = onceSucceeded(async () => redisFrom(options.connection, await loadRedisClass()));
+  connect().catch(() => {});
   const channels = { release: `${prefix}:release`, unlocked: `${prefix}:unlocked` };
   const keyOf = (id: string) => `${prefix}:${id}`;
   /**
    * One call to Redis, promptly: while Redis cannot be reached a request fails at once (or after
    * 5 s without an answer) with a `JournalUnavailableError`, a 503 at the edge, never a wait in
-   * ioredis's offline queue.
+   * ioredis's offline queue. `call` is given the client (this locker's, or `client`). Without
+   * ioredis installed, rejects with the error that says so.
    */
-  const promptly = <T>(doing: string, call: () => Promise<T>, client: Redis = redis) =>
-    callRedisPromptly(client, DEFAULT_REDIS_TIMEOUT_MS, call, (cause) => new JournalUnavailableError(doing, `redis ${prefix}`, cause));
+  const promptly = async <T>(doing: string, call: (redis: Redis) => Promise<T>, client?: Redis) =>
+    callRedisPromptly(client ?? (await connect()).redis, DEFAULT_REDIS_TIMEOUT_MS, call, (cause) => new JournalUnavailableError(doing, `redis ${prefix}`, cause));
 
   /** Locks this process holds, by upload ID: whom to ask to let go. */
   const held = new Map<string, Holding>();
@@ -118,7 +134,7 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
   // Never kept when it failed: the next request subscribes again, once Redis is back.
   const subscribe = () =>
     (subscribed ??= (async () => {
-      const client = redis.duplicate();
+      const client = (await connect()).redis.duplicate();
       subscriber = client;
       client.on("error", () => {});
       client.on("message", (channel: string, id: string) => {
@@ -155,9 +171,13 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
             const wakers = waiters.get(id) ?? new Set();
             waiters.set(id, wakers.add(wake));
             try {
-              const set = await promptly(`Locking tus upload ${id}`, () => redis.set(key, token, "PX", ttl, "NX")).catch((error: unknown) => {
+              const set = await promptly(`Locking tus upload ${id}`, (redis) => redis.set(key, token, "PX", ttl, "NX")).catch((error: unknown) => {
                 // Sent, and given up: it may still land once Redis answers; let go of it right after.
-                if (!((error as Error).cause instanceof RedisDisconnectedError)) void redis.eval(RELEASE, 2, key, channels.unlocked, token, id).catch(() => {});
+                if (!((error as Error).cause instanceof RedisDisconnectedError)) {
+                  void connect()
+                    .then(({ redis }) => redis.eval(RELEASE, 2, key, channels.unlocked, token, id))
+                    .catch(() => {});
+                }
                 throw error;
               });
               if (set === "OK") {
@@ -165,7 +185,7 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
                 holding = taken;
                 held.set(id, taken);
                 renewal = setInterval(() => {
-                  void promptly(`Renewing the lock of tus upload ${id}`, () => redis.eval(RENEW, 1, key, token, String(ttl))).then(
+                  void promptly(`Renewing the lock of tus upload ${id}`, (redis) => redis.eval(RENEW, 1, key, token, String(ttl))).then(
                     (renewed) => {
                       // Lost (this process stalled past the TTL): stop writing at once.
                       if (renewed !== 1) askToRelease(taken);
@@ -180,7 +200,7 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
               if (left <= 0) throw await lockTimeout();
               // Sent at each look (a message lost to a reconnection is sent again); the holder's
               // process asks the holder once.
-              await promptly(`Asking the holder of tus upload ${id} to release it`, () => redis.publish(channels.release, id));
+              await promptly(`Asking the holder of tus upload ${id} to release it`, (redis) => redis.publish(channels.release, id));
               let timer: NodeJS.Timeout | undefined;
               const onAbort = () => wake();
               signal.addEventListener("abort", onAbort, { once: true });
@@ -203,7 +223,7 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
           if (held.get(id) === mine) held.delete(id);
           // A lock this holder lost (to a TTL it outstalled) is another's now: it is left alone.
           // Redis unreachable: the key lapses after its TTL, and the request's own answer stands.
-          await promptly(`Unlocking tus upload ${id}`, () => redis.eval(RELEASE, 2, key, channels.unlocked, token, id)).catch((error: unknown) => {
+          await promptly(`Unlocking tus upload ${id}`, (redis) => redis.eval(RELEASE, 2, key, channels.unlocked, token, id)).catch((error: unknown) => {
             if (!(error instanceof JournalUnavailableError)) throw error;
           });
         },
@@ -212,7 +232,9 @@ export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLo
     async close() {
       await subscribed?.catch(() => {});
       await subscriber?.quit().catch(() => {});
-      if (ownClient) await redis.quit().catch(() => {});
+      // The client once made (or its load, when it fails again: nothing to close then).
+      const made = await connect().catch(() => undefined);
+      if (made?.ownClient) await made.redis.quit().catch(() => {});
     },
   };
 }

@@ -1,13 +1,13 @@
 import { mkdir, readdir, readFile, rm, rmdir, utimes, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createAnnotationsClient, createFileJournal, httpErrorFor, JournalUnavailableError, MediaStatus, recoverInterrupted } from "../src/index.ts";
-import { claimsHeldIn } from "../src/lifecycle/file-journal.ts";
-import { isOwnerAlive, processOwnerKey } from "../src/utils/process-identity.ts";
-import { startChild } from "./helpers/child.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
-import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "./helpers/journal-conformance.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { createAnnotationsClient, createFileJournal, httpErrorFor, JournalUnavailableError, MediaStatus, recoverInterrupted } from "../../src/index.ts";
+import { claimsHeldIn } from "../../src/journal/file/log.ts";
+import { isOwnerAlive, processOwnerKey } from "../../src/utils/process-identity.ts";
+import { startChild } from "../helpers/child.ts";
+import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "../helpers/journal-conformance.ts";
+import { makeTempDir } from "../helpers/temp-dir.ts";
 
 describeJournalConformance("file", async () => {
   const location = join(await makeTempDir(), "journal");
@@ -19,7 +19,7 @@ describeJournalConformance("file", async () => {
   };
 });
 
-const childScript = resolve(import.meta.dirname, "fixtures/journal-child.ts");
+const childScript = resolve(import.meta.dirname, "../fixtures/journal-child.ts");
 
 describe("the file journal", () => {
   it("judges an owner on this host by pid and start time, at once", async () => {
@@ -258,7 +258,7 @@ describe("the file journal", () => {
 
 describe("isLocalFileSystem", () => {
   it.runIf(process.platform === "linux")("tells tmpfs as local, procfs and a missing directory as not", async () => {
-    const { isLocalFileSystem } = await import("../src/utils/local-fs.ts");
+    const { isLocalFileSystem } = await import("../../src/utils/local-fs.ts");
     const { existsSync } = await import("node:fs");
     if (existsSync("/dev/shm")) expect(isLocalFileSystem("/dev/shm")).toBe(true);
     expect(isLocalFileSystem("/proc")).toBe(false);

@@ -1,8 +1,8 @@
 // The file journal's lower layer: its file calls (on the event loop on a local file system, in
-// the thread pool elsewhere), the syncs that concurrent changes share, and a log's line format.
+// the thread pool elsewhere), the syncs that concurrent changes share, and unique names.
 import { randomBytes } from "node:crypto";
 import { close, closeSync, fstat, fstatSync, fsync, open, openSync, unlink, unlinkSync, write, writeSync } from "node:fs";
-import type { JournalEntry } from "./journal.ts";
+import { readdir } from "node:fs/promises";
 
 /** 12 hex digits unique in this process (with the owner key in a name: unique on the host). */
 const namePrefix = randomBytes(3).toString("hex");
@@ -31,6 +31,14 @@ export async function syncPath(path: string): Promise<void> {
 export function ifGone(error: NodeJS.ErrnoException): undefined {
   if (error.code === "ENOENT") return undefined;
   throw error;
+}
+
+/** The names in a folder; none when the folder is gone. */
+export async function listNames(folder: string): Promise<string[]> {
+  return readdir(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return [] as string[];
+    throw error;
+  });
 }
 
 /** Removes a file; one that is gone already is fine. */
@@ -120,44 +128,4 @@ export function oneAtATime(): <T>(operation: () => Promise<T>) => Promise<T> {
     last = next.catch(() => {});
     return next;
   };
-}
-
-/**
- * Runs `run` once it succeeds: concurrent callers share the attempt under way, and a failed one
- * is forgotten, so the next caller tries again (never a rejection kept for good).
- */
-export function onceSucceeded(run: () => Promise<void>): () => Promise<void> {
-  let attempt: Promise<void> | undefined;
-  return () =>
-    (attempt ??= run().catch((error: unknown) => {
-      attempt = undefined;
-      throw error;
-    }));
-}
-
-/** A line of a log: an entry put under its key, or (without `e`) the key removed. */
-export interface LogLine {
-  k: string;
-  e?: JournalEntry;
-}
-
-/** Each line starts with a newline, which also ends a line a crash cut short: parsing skips it. */
-export const lineOf = (line: LogLine) => `\n${JSON.stringify(line)}`;
-
-/** The entries a log holds, by key; cut or unreadable lines are skipped. */
-export function replay(text: string): Map<string, JournalEntry> {
-  const entries = new Map<string, JournalEntry>();
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    let parsed: LogLine;
-    try {
-      parsed = JSON.parse(line) as LogLine;
-    } catch {
-      continue;
-    }
-    if (typeof parsed?.k !== "string") continue;
-    if (parsed.e && typeof parsed.e === "object") entries.set(parsed.k, Object.freeze(parsed.e));
-    else entries.delete(parsed.k);
-  }
-  return entries;
 }
