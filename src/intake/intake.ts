@@ -6,7 +6,7 @@ import type { JournalEntry, JournalHandle, MediaJournal } from "../lifecycle/jou
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
 import { sanitizeMediaName, type StoredMedia, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
-import { storeOptionNames } from "../storage/store.ts";
+import { storeOptionNames } from "../storage/index.ts";
 import { rejectUnknownOptions } from "../utils/options.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */

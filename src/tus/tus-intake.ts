@@ -11,7 +11,7 @@ import { userIdFromToken } from "../auth/index.ts";
 import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from "../errors/index.ts";
 import { type IntakenMedia, intakeThrough } from "../intake/intake.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/resolve.ts";
-import { checkMediaHead, storeCompleteFile, writeChunksAt } from "../storage/store.ts";
+import { checkMediaHead, storeCompleteFile, writeChunksAt } from "../storage/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
 import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
