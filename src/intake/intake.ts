@@ -7,7 +7,7 @@ import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackg
 import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
 import { sanitizeMediaName, type StoredMedia, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
 import { storeOptionNames } from "../storage/index.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */
 export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace"> {
@@ -23,7 +23,11 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
   logger?: LifecycleLogger;
 }
 
-/** Every option of {@link intakeMedia}, for the check of unknown ones. */
+/**
+ * Every option of {@link intakeMedia}, for the check of unknown ones.
+ *
+ * @internal shared through intake/index.ts; not exported by the package.
+ */
 export const intakeOptionNames = [...storeOptionNames.filter((name) => name !== "beforePlace"), "token", "client", "auth", "journal", "logger"] as const;
 
 /** The media an intake produced: its record and what the store saw (frozen). */
@@ -69,6 +73,8 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
  * (`storeMedia` of a stream, or `storeCompleteFile` of a finished resumable upload): the same
  * token check, journal and record rules. `overrides.userId` stands for the token's user when
  * the uploader is not there (the token is then the client's own).
+ *
+ * @internal shared through intake/index.ts; not exported by the package.
  */
 export async function intakeThrough(
   store: (options: StoreMediaOptions) => Promise<StoredMedia>,

@@ -5,7 +5,7 @@ import { type AnnotationsClient, type MediaRecord, MediaStatus } from "../annota
 import { AnnotationsHttpError, MediaNotFoundError } from "../errors/index.ts";
 import { computeMediaId } from "../media-id/index.ts";
 import { restoreRetiredFile, retireStoredFile } from "../storage/index.ts";
-import { createKeyedLock } from "../utils/keyed-lock.ts";
+import { createKeyedLock } from "../utils/index.ts";
 import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "./journal.ts";
 
 /** A pino-compatible logger; every method is optional. */

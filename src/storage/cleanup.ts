@@ -3,8 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { link, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { rejectUnknownOptions } from "../utils/options.ts";
-import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/process-identity.ts";
+import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey, rejectUnknownOptions } from "../utils/index.ts";
 import { writeError } from "./io.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "./plan.ts";
 

@@ -1,8 +1,6 @@
 // The content check: the leading bytes of an upload against the type its name declares.
 import { MediaContentMismatchError } from "../errors/index.ts";
-import { type DetectedMediaKind, detectMediaKind, type MediaType, mediaTypeName, type MediaTypeOptions } from "../media-type/index.ts";
-import { formatFamilies } from "../media-type/extensions.ts";
-import { fileExtension, resolveMediaType } from "../media-type/resolve.ts";
+import { type DetectedMediaKind, detectMediaKind, fileExtension, formatFamilies, type MediaType, mediaTypeName, type MediaTypeOptions, resolveMediaType } from "../media-type/index.ts";
 
 /** How uploaded bytes are checked against the type their name declares. */
 export type ContentVerification = "reject" | "warn" | "off";

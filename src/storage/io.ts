@@ -1,9 +1,8 @@
 // The storage's file helpers: the block size of its reads and writes, positional reads, and the
 // one shape of its write errors.
-import { stat } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import { type FileHandle, stat } from "node:fs/promises";
 import { MediaWriteError } from "../errors/index.ts";
-import { describeFsError } from "../utils/fs-errors.ts";
+import { describeFsError } from "../utils/index.ts";
 
 /**
  * Writes go to disk in batches of this size: 256 KiB writes keep the throughput of 1 MiB ones

@@ -2,7 +2,7 @@
 // into one writev), one write in flight, short writes continued.
 import { closeSync, fsync as fsyncFd, openSync, write as writeFd, writev as writevFd } from "node:fs";
 import { open } from "node:fs/promises";
-import { isLocalFileSystem } from "../utils/local-fs.ts";
+import { isLocalFileSystem } from "../utils/index.ts";
 import { WRITE_BATCH_BYTES } from "./io.ts";
 
 /**
