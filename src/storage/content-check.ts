@@ -1,6 +1,7 @@
 // The content check: the leading bytes of an upload against the type its name declares.
 import { MediaContentMismatchError } from "../errors/index.ts";
-import { type DetectedMediaKind, detectMediaKind, fileExtension, formatFamilies, type MediaType, mediaTypeName, type MediaTypeOptions, resolveMediaType } from "../media-type/index.ts";
+import { type DetectedMediaKind, detectMediaKind, fileExtension, formatFamilies, mediaTypeName, type MediaTypeOptions, resolveMediaType } from "../media-type/index.ts";
+import type { UploadName } from "./upload-name.ts";
 
 /** How uploaded bytes are checked against the type their name declares. */
 export type ContentVerification = "reject" | "warn" | "off";
@@ -9,12 +10,13 @@ export type ContentVerification = "reject" | "warn" | "off";
  * The content check: what the leading bytes are, if they may carry the declared name (the same
  * container family); a mismatch throws ({@link MediaContentMismatchError}) or warns, by `verify`.
  */
-export async function checkContent(head: Uint8Array, mediaType: MediaType, opts: { originalName: string; verify: ContentVerification }): Promise<DetectedMediaKind | undefined> {
+export async function checkContent(head: Uint8Array, name: Pick<UploadName, "originalName" | "mediaType" | "extension">, verify: ContentVerification): Promise<DetectedMediaKind | undefined> {
+  const { originalName, mediaType, extension } = name;
   const detected = await detectMediaKind(head);
-  if (detected?.mediaType === mediaType && sameFamily(fileExtension(opts.originalName), detected.extension)) return detected;
-  const declared = formatFamilies[fileExtension(opts.originalName)] ? `${mediaTypeName(mediaType)} (${fileExtension(opts.originalName)})` : mediaTypeName(mediaType);
-  const mismatch = new MediaContentMismatchError(opts.originalName, declared, detected?.mime);
-  if (opts.verify === "reject") throw mismatch;
+  if (detected?.mediaType === mediaType && sameFamily(extension, detected.extension)) return detected;
+  const declared = formatFamilies[extension] ? `${mediaTypeName(mediaType)} (${extension})` : mediaTypeName(mediaType);
+  const mismatch = new MediaContentMismatchError(originalName, declared, detected?.mime);
+  if (verify === "reject") throw mismatch;
   process.emitWarning(mismatch.message, { code: "MEDIA_INTAKE_CONTENT_MISMATCH" });
   return detected;
 }
@@ -30,7 +32,8 @@ export async function checkMediaHead(
   options: { originalName: string; verify?: ContentVerification | undefined; mediaTypes?: MediaTypeOptions | undefined },
 ): Promise<DetectedMediaKind | undefined> {
   if (options.verify === "off") return undefined;
-  return checkContent(head, resolveMediaType(options.originalName, options.mediaTypes), { originalName: options.originalName, verify: options.verify ?? "reject" });
+  const { originalName } = options;
+  return checkContent(head, { originalName, mediaType: resolveMediaType(originalName, options.mediaTypes), extension: fileExtension(originalName) }, options.verify ?? "reject");
 }
 
 /**

@@ -4,32 +4,42 @@ import { linkSync, unlinkSync } from "node:fs";
 import { link, mkdir, open, rename, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { MediaIdCollisionError, MediaReadError } from "../errors/index.ts";
-import { fileExtension, formatFamilies, type MediaTypeOptions, normalizeMediaTypeOptions } from "../media-type/index.ts";
+import { formatFamilies, type MediaTypeOptions, normalizeMediaTypeOptions } from "../media-type/index.ts";
 import { createKeyedLock, describeFsError, isLocalFileSystem, syncDirectory } from "../utils/index.ts";
 import type { ContentVerification } from "./content-check.ts";
 import { isFile, readAt, WRITE_BATCH_BYTES, writeError } from "./io.ts";
-import { planStoragePath } from "./plan.ts";
+import { planNamedPath, type StorageDirectories, type StorageNameInfo, type StorageNaming } from "./plan.ts";
 
 /** Placements of one ID in this process, one after another (so two names of one content never both land). */
 export const withIdLock = createKeyedLock();
+
+/** Where a store's file goes: its checked directories, what a custom `naming` is told, and `naming`. */
+export interface PlacementPlan {
+  readonly directories: Readonly<StorageDirectories>;
+  readonly info: StorageNameInfo;
+  readonly naming: StorageNaming | undefined;
+}
 
 /**
  * Where the same content may already be stored under another extension of its type (`.mov`
  * after `.mp4`, `.jpeg` after `.jpg`): the path each extension would get, this upload's first.
  */
-export async function siblingPaths(plan: Parameters<typeof planStoragePath>[0], path: string, opts: { mediaTypes?: MediaTypeOptions | undefined; verify: ContentVerification }): Promise<string[]> {
-  const own = fileExtension(plan.originalName);
+export async function siblingPaths(plan: PlacementPlan, path: string, opts: { mediaTypes?: MediaTypeOptions | undefined; verify: ContentVerification }): Promise<string[]> {
+  const { info } = plan;
+  const own = info.extension;
   // Under the content check, bytes can only ever be stored under the extensions of their own
   // container family (JPEG bytes are refused as `.png`), or under an extension outside every
   // known family (which takes any format of its type): only those are looked at.
   const family = opts.verify === "reject" ? formatFamilies[own] : undefined;
   const extensions = [...normalizeMediaTypeOptions(opts.mediaTypes)]
-    .filter(([extension, type]) => type === plan.mediaType && extension !== own && (family === undefined || formatFamilies[extension] === undefined || formatFamilies[extension] === family))
+    .filter(([extension, type]) => type === info.mediaType && extension !== own && (family === undefined || formatFamilies[extension] === undefined || formatFamilies[extension] === family))
     .map(([extension]) => extension);
   // The default name is `<id><ext>` beside `path`, in a directory planned (and checked) already:
   // no need to plan each sibling, which would walk realpath a dozen times per upload.
-  if (!plan.naming) return extensions.map((extension) => join(dirname(path), `${plan.id}${extension}`));
-  const paths = await Promise.all(extensions.map((extension) => planStoragePath({ ...plan, originalName: `x${extension}` }).catch(() => undefined)));
+  if (!plan.naming) return extensions.map((extension) => join(dirname(path), `${info.id}${extension}`));
+  const paths = await Promise.all(
+    extensions.map((extension) => planNamedPath(plan.directories, Object.freeze({ ...info, extension, originalName: `x${extension}` }), plan.naming).catch(() => undefined)),
+  );
   return [...new Set(paths.filter((other): other is string => other !== undefined && other !== path))];
 }
 

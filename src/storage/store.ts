@@ -5,14 +5,14 @@ import { mkdir, open, rm, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { MediaReadError, MediaTooLargeError } from "../errors/index.ts";
 import { computeMediaIdSync, initMediaIdHasher, type MediaId } from "../media-id/index.ts";
-import { type DetectedMediaKind, DETECTION_BYTES, MediaType, type MediaTypeOptions, normalizeMediaTypeOptions, resolveMediaType } from "../media-type/index.ts";
+import { type DetectedMediaKind, DETECTION_BYTES, type MediaType, type MediaTypeOptions, normalizeMediaTypeOptions } from "../media-type/index.ts";
 import { abandonSource, type ByteStream, describeFsError, isByteStream, iterateBytes, rejectUnknownOptions } from "../utils/index.ts";
 import { partialPathIn } from "./cleanup.ts";
 import { checkContent, type ContentVerification } from "./content-check.ts";
 import { readAt, WRITE_BATCH_BYTES, writeError } from "./io.ts";
-import { sanitizeMediaName } from "./name.ts";
-import { placeFile, siblingPaths, withIdLock } from "./place.ts";
-import { directoryFor, normalizeStorageDirectories, planStoragePath, type StorageDirectories, type StorageNaming } from "./plan.ts";
+import { type PlacementPlan, placeFile, siblingPaths, withIdLock } from "./place.ts";
+import { directoryFor, normalizeStorageDirectories, planNamedPath, type StorageDirectories, type StorageNaming } from "./plan.ts";
+import { type UploadName, uploadNameOf } from "./upload-name.ts";
 import { openTemp, type WritableFile, writeChunksAt } from "./write.ts";
 
 /** What {@link storeMedia} accepts: a stream, bytes, or the path of an existing file to copy in. */
@@ -149,10 +149,21 @@ function normalizeStoreOptions(options: StoreMediaOptions): NormalizedStoreOptio
  * const stored = await storeMedia(req, { originalName: "clip.MP4", directories, maxBytes: 4 * 2 ** 30 });
  * // { id: "6a9b7ce7844aa871", mediaType: 1, path: "/data/videos/6a9b7ce7844aa871.mp4", created: true, ... }
  */
-export async function storeMedia(source: StoreMediaSource, options: StoreMediaOptions): Promise<StoredMedia> {
+export function storeMedia(source: StoreMediaSource, options: StoreMediaOptions): Promise<StoredMedia> {
+  return storeMediaNamed(source, options, undefined);
+}
+
+/**
+ * {@link storeMedia}, the upload's name resolved by the caller (the intake, once per upload):
+ * `resolved` is used when it was resolved from these very options.
+ *
+ * @internal shared through storage/index.ts; not exported by the package.
+ */
+export async function storeMediaNamed(source: StoreMediaSource, options: StoreMediaOptions, resolved: UploadName | undefined): Promise<StoredMedia> {
   const opts = normalizeStoreOptions(options);
   opts.signal?.throwIfAborted();
-  const mediaType = resolveMediaType(opts.originalName, opts.mediaTypes);
+  const name = uploadNameOf(opts, resolved);
+  const { mediaType } = name;
   // A path source is checked first; then the directory and the temp file; the source is opened
   // last, and let go of on any failure before it was read (never a leaked descriptor, never a
   // request left stalled).
@@ -186,12 +197,12 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
     // A Node stream's chunks are handed over (it never writes into one it pushed): written as
     // they are. Bytes and other iterables are the caller's: copied.
     const owned = opened !== undefined || source instanceof Readable;
-    const { size, detected } = await writeAll(handle, chunks, mediaType, opts, owned);
+    const { size, detected } = await writeAll(handle, chunks, name, opts, owned);
     if (opts.fsync) await handle.sync();
     const id = computeMediaIdSync(handle.fd);
     await handle.close();
     handle = undefined;
-    return await placeStored(temp, { id, mediaType, size, detected }, opts);
+    return await placeStored(temp, { id, size, detected }, name, opts);
   } catch (error) {
     abandonSource(opened ?? source);
     await handle?.close().catch(() => {});
@@ -207,15 +218,18 @@ export async function storeMedia(source: StoreMediaSource, options: StoreMediaOp
  */
 async function placeStored(
   temp: string,
-  media: { id: MediaId; mediaType: MediaType; size: number; detected: DetectedMediaKind | undefined },
+  media: { id: MediaId; size: number; detected: DetectedMediaKind | undefined },
+  name: UploadName,
   opts: NormalizedStoreOptions,
 ): Promise<StoredMedia> {
-  const { id, mediaType, size, detected } = media;
-  const plan = { id, originalName: opts.originalName, mediaType, directories: opts.directories, naming: opts.naming };
-  const path = await planStoragePath(plan);
+  const { id, size, detected } = media;
+  const { mediaType } = name;
+  const info = Object.freeze({ id, extension: name.extension, originalName: opts.originalName, mediaType });
+  const plan: PlacementPlan = { directories: opts.directories, info, naming: opts.naming };
+  const path = await planNamedPath(plan.directories, info, plan.naming);
   await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
   const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts), id, size, opts.fsync === true));
-  return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: sanitizeMediaName(opts.originalName), created: placed.created });
+  return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: name.name, created: placed.created });
 }
 
 /** Options of {@link storeCompleteFile}: the store's, less what only a stream has. */
@@ -234,9 +248,20 @@ export type StoreCompleteFileOptions = Omit<StoreMediaOptions, "signal" | "onPro
  * @example
  * const stored = await storeCompleteFile("/data/videos/.uploads/9f2c…", { originalName: "clip.mp4", directories });
  */
-export async function storeCompleteFile(path: string, options: StoreCompleteFileOptions): Promise<StoredMedia> {
+export function storeCompleteFile(path: string, options: StoreCompleteFileOptions): Promise<StoredMedia> {
+  return storeCompleteFileNamed(path, options, undefined);
+}
+
+/**
+ * {@link storeCompleteFile}, the upload's name resolved by the caller (the intake, once per
+ * upload): `resolved` is used when it was resolved from these very options.
+ *
+ * @internal shared through storage/index.ts; not exported by the package.
+ */
+export async function storeCompleteFileNamed(path: string, options: StoreCompleteFileOptions, resolved: UploadName | undefined): Promise<StoredMedia> {
   const opts = normalizeStoreOptions(options);
-  const mediaType = resolveMediaType(opts.originalName, opts.mediaTypes);
+  const name = uploadNameOf(opts, resolved);
+  const { mediaType } = name;
   await initMediaIdHasher();
   const handle = await open(path, "r").catch((error: unknown) => {
     throw new MediaReadError(path, describeFsError(error), error);
@@ -247,8 +272,8 @@ export async function storeCompleteFile(path: string, options: StoreCompleteFile
     if (opts.maxBytes !== undefined && size > opts.maxBytes) throw new MediaTooLargeError(opts.originalName, opts.maxBytes);
     const head = Buffer.alloc(Math.min(size, DETECTION_BYTES));
     await readAt(handle, head, head.length, 0);
-    const detected = opts.verify === "off" ? undefined : await checkContent(head, mediaType, opts);
-    media = { id: computeMediaIdSync(handle.fd), mediaType, size, detected };
+    const detected = opts.verify === "off" ? undefined : await checkContent(head, name, opts.verify);
+    media = { id: computeMediaIdSync(handle.fd), size, detected };
     // As storeMedia: the file's data on disk before its name is (a read-only descriptor syncs too).
     if (opts.fsync) {
       await handle.sync().catch((error: unknown) => {
@@ -258,12 +283,12 @@ export async function storeCompleteFile(path: string, options: StoreCompleteFile
   } finally {
     await handle.close();
   }
-  await mkdir(directoryFor(opts.directories, mediaType), { recursive: true }).catch((error: unknown) => {
-    throw writeError(directoryFor(opts.directories, mediaType), error);
+  const directory = directoryFor(opts.directories, mediaType);
+  await mkdir(directory, { recursive: true }).catch((error: unknown) => {
+    throw writeError(directory, error);
   });
-  return placeStored(path, media, opts);
+  return placeStored(path, media, name, opts);
 }
-
 
 async function checkSourceFile(path: string): Promise<void> {
   const stats = await stat(path).catch((error: unknown) => {
@@ -283,7 +308,7 @@ async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 async function writeAll(
   handle: WritableFile,
   chunks: AsyncIterable<Uint8Array>,
-  mediaType: MediaType,
+  name: UploadName,
   opts: NormalizedStoreOptions,
   owned: boolean,
 ): Promise<{ size: number; detected: DetectedMediaKind | undefined }> {
@@ -296,7 +321,7 @@ async function writeAll(
     checked = true;
     const bytes = Buffer.concat(head);
     head.length = 0;
-    detected = await checkContent(bytes, mediaType, opts);
+    detected = await checkContent(bytes, name, opts.verify);
   };
   await writeChunksAt(handle, chunks, 0, {
     async onChunk(chunk) {
