@@ -1,11 +1,42 @@
+// The package's API. Folders whose index.ts also hands internal names to other folders
+// (media-type, storage, intake, utils) have their public names listed here one by one.
 export * from "./errors/index.ts";
 export * from "./media-id/index.ts";
-export * from "./media-type/index.ts";
-export * from "./storage/index.ts";
-export type { ByteStream } from "./utils/byte-source.ts";
+export {
+  defaultImageExtensions,
+  defaultVideoExtensions,
+  type DetectedMediaKind,
+  detectMediaKind,
+  fileExtension,
+  MediaType,
+  mediaTypeName,
+  type MediaTypeOptions,
+  resolveMediaType,
+} from "./media-type/index.ts";
+export {
+  type ContentVerification,
+  normalizeStorageDirectories,
+  type PlannedMedia,
+  planStoragePath,
+  type PlanStoragePathInput,
+  sanitizeMediaName,
+  type StorageDirectories,
+  type StorageNameInfo,
+  type StorageNaming,
+  storeCompleteFile,
+  type StoreCompleteFileOptions,
+  type StoredMedia,
+  storeMedia,
+  type StoreMediaOptions,
+  type StoreMediaSource,
+  type StoreProgress,
+  sweepPartials,
+  type SweepPartialsOptions,
+} from "./storage/index.ts";
+export type { ByteStream } from "./utils/index.ts";
 export * from "./auth/index.ts";
 export * from "./annotations/index.ts";
-export * from "./intake/index.ts";
+export { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "./intake/index.ts";
 export * from "./journal/index.ts";
 export * from "./lifecycle/index.ts";
 export * from "./http/index.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { httpErrorFor, MediaWriteError, storeMedia } from "../src/index.ts";
-import { writeChunksAt } from "../src/storage/store.ts";
+import { writeChunksAt } from "../src/storage/index.ts";
 import { lcg } from "./helpers/content.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
 import { mountSmallTmpfs, type SmallTmpfs } from "./helpers/tmpfs.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { MediaWriteError, storeMedia } from "../src/index.ts";
-import { type WritableFile, writeChunksAt } from "../src/storage/store.ts";
+import { type WritableFile, writeChunksAt } from "../src/storage/index.ts";
 import { lcg } from "./helpers/content.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 

@@ -9,7 +9,7 @@ import {
   MediaNotFoundError,
   type ProblemDetails,
 } from "../errors/index.ts";
-import { raceAbort } from "../utils/byte-source.ts";
+import { raceAbort } from "../utils/index.ts";
 import type { ProblemBody } from "./schema.ts";
 
 /** Whether fetch failed without an answer (undici's "fetch failed", a connection cut: "terminated"). */

@@ -1,5 +1,5 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 import type { createRemoteJWKSet, JWTPayload } from "jose";
 import { AuthTokenError } from "../errors/index.ts";
 

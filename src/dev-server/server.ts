@@ -1,6 +1,6 @@
 // A real annotations service for local development, the demo and integration tests: docs/contract.md's
 // Media API over HTTP, records and their status history in SQLite (node:sqlite, no add-on).
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";

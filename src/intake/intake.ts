@@ -3,10 +3,17 @@ import { userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
 import { fileJournalFor, type JournalEntry, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
-import { type DetectedMediaKind, resolveMediaType } from "../media-type/index.ts";
-import { sanitizeMediaName, type StoredMedia, type StoreMediaOptions, type StoreMediaSource, storeMedia } from "../storage/index.ts";
-import { storeOptionNames } from "../storage/store.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import type { DetectedMediaKind } from "../media-type/index.ts";
+import {
+  resolveUploadName,
+  type StoredMedia,
+  type StoreMediaOptions,
+  storeMediaNamed,
+  type StoreMediaSource,
+  storeOptionNames,
+  type UploadName,
+} from "../storage/index.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */
 export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace"> {
@@ -22,7 +29,11 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
   logger?: LifecycleLogger;
 }
 
-/** Every option of {@link intakeMedia}, for the check of unknown ones. */
+/**
+ * Every option of {@link intakeMedia}, for the check of unknown ones.
+ *
+ * @internal shared through intake/index.ts; not exported by the package.
+ */
 export const intakeOptionNames = [...storeOptionNames.filter((name) => name !== "beforePlace"), "token", "client", "auth", "journal", "logger"] as const;
 
 /** The media an intake produced: its record and what the store saw (frozen). */
@@ -60,17 +71,21 @@ export interface IntakenMedia extends MediaRecord {
  */
 export async function intakeMedia(source: StoreMediaSource, options: IntakeMediaOptions): Promise<IntakenMedia> {
   rejectUnknownOptions(options, intakeOptionNames, "intakeMedia");
-  return intakeThrough((storeOptions) => storeMedia(source, storeOptions), options);
+  return intakeThrough((storeOptions, name) => storeMediaNamed(source, storeOptions, name), options);
 }
 
 /**
  * The intake flow of {@link intakeMedia} around any store step that honours `beforePlace`
  * (`storeMedia` of a stream, or `storeCompleteFile` of a finished resumable upload): the same
  * token check, journal and record rules. `overrides.userId` stands for the token's user when
- * the uploader is not there (the token is then the client's own).
+ * the uploader is not there (the token is then the client's own). The upload's name is
+ * resolved here, once per upload, and handed to `store` to pass on (`storeMediaNamed`,
+ * `storeCompleteFileNamed`) rather than resolved again down the store.
+ *
+ * @internal shared through intake/index.ts; not exported by the package.
  */
 export async function intakeThrough(
-  store: (options: StoreMediaOptions) => Promise<StoredMedia>,
+  store: (options: StoreMediaOptions, name: UploadName) => Promise<StoredMedia>,
   options: IntakeMediaOptions,
   overrides: { userId?: string } = {},
 ): Promise<IntakenMedia> {
@@ -78,7 +93,7 @@ export async function intakeThrough(
   if (!client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   // A background finish (a resumable upload a crash left) names the uploader it recorded.
   const userId = overrides.userId ?? (await userIdFromToken(token, auth));
-  resolveMediaType(storeOptions.originalName, storeOptions.mediaTypes);
+  const name = resolveUploadName(storeOptions.originalName, storeOptions.mediaTypes);
   const journal = givenJournal ?? fileJournalFor(storeOptions.directories);
   const { signal } = storeOptions;
 
@@ -97,23 +112,26 @@ export async function intakeThrough(
 
   let stored: StoredMedia;
   try {
-    stored = await store({
-      ...storeOptions,
-      beforePlace: async ({ id, path, mediaType }) => {
-        // Journaled before the file takes its name: whatever happens next, someone settles it.
-        // A journal that cannot be written refuses the upload (a 503), whatever its engine threw.
-        entry = await addToJournal(journal, {
-          kind: "intake",
-          id,
-          path,
-          mediaType,
-          userId,
-          name: sanitizeMediaName(storeOptions.originalName),
-          state: "active",
-          at: Date.now(),
-        });
+    stored = await store(
+      {
+        ...storeOptions,
+        beforePlace: async ({ id, path, mediaType }) => {
+          // Journaled before the file takes its name: whatever happens next, someone settles it.
+          // A journal that cannot be written refuses the upload (a 503), whatever its engine threw.
+          entry = await addToJournal(journal, {
+            kind: "intake",
+            id,
+            path,
+            mediaType,
+            userId,
+            name: name.name,
+            state: "active",
+            at: Date.now(),
+          });
+        },
       },
-    });
+      name,
+    );
   } catch (error) {
     await drop();
     throw error;

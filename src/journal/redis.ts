@@ -7,9 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { processOwnerKey } from "../utils/process-identity.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "../utils/redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, processOwnerKey, type RedisConnection, RedisDisconnectedError, redisFrom, rejectUnknownOptions } from "../utils/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
 /** Options of {@link createRedisJournal}. */

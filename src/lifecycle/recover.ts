@@ -1,6 +1,6 @@
 import type { AnnotationsClient } from "../annotations/index.ts";
 import { type StorageDirectories, sweepPartials } from "../storage/index.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 import { fileJournalFor, type MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, type SettleReport, settleJournal, useServiceCredentials } from "./settle.ts";
 

@@ -4,8 +4,8 @@ import { stat, unlink } from "node:fs/promises";
 import { type AnnotationsClient, type MediaRecord, MediaStatus } from "../annotations/index.ts";
 import { AnnotationsHttpError, MediaNotFoundError } from "../errors/index.ts";
 import { computeMediaId } from "../media-id/index.ts";
-import { restoreRetiredFile, retireStoredFile } from "../storage/store.ts";
-import { createKeyedLock } from "../utils/keyed-lock.ts";
+import { restoreRetiredFile, retireStoredFile } from "../storage/index.ts";
+import { createKeyedLock } from "../utils/index.ts";
 import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "../journal/index.ts";
 
 /** A pino-compatible logger; every method is optional. */

@@ -2,8 +2,7 @@ import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName 
 import { MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
-import { raceAbort } from "../utils/byte-source.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { raceAbort, rejectUnknownOptions } from "../utils/index.ts";
 import { fileJournalFor, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
 

@@ -1,10 +1,8 @@
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from "node:fs";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { type ByteStream, describeFsError, isByteStream, iterateBytes, rejectUnknownOptions } from "../utils/index.ts";
 import type { FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MediaReadError, MediaSizeMismatchError } from "../errors/index.ts";
-import { type ByteStream, isByteStream, iterateBytes } from "../utils/byte-source.ts";
-import { describeFsError } from "../utils/fs-errors.ts";
 import { formatMediaId, type MediaId } from "./format.ts";
 import { loadedHasher, loadHasher } from "./hasher.ts";
 import {

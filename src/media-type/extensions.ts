@@ -16,6 +16,8 @@ export const otherVideoMimeTypes: readonly string[] = ["application/vnd.ms-asf"]
  * QuickTime file, a `.webm` that file-type calls Matroska). The content check accepts any
  * format of the family the name's extension belongs to. Extensions not listed here (added by
  * users) are checked by media type only.
+ *
+ * @internal shared through media-type/index.ts; not exported by the package.
  */
 export const formatFamilies: Readonly<Record<string, string>> = {
   ".jpg": "jpeg",

@@ -34,6 +34,8 @@ const defaultTable: ReadonlyMap<string, MediaType> = new Map([
 /**
  * Checks `options` and builds its extension table once (later calls with the same object reuse
  * it). Throws a `TypeError` naming the bad option.
+ *
+ * @internal shared through media-type/index.ts; not exported by the package.
  */
 export function normalizeMediaTypeOptions(options: MediaTypeOptions = {}): ReadonlyMap<string, MediaType> {
   const cached = tables.get(options);
@@ -91,7 +93,9 @@ export interface DetectedMediaKind {
   extension: string;
 }
 
-/** How many leading bytes {@link detectMediaKind} looks at; more are ignored. */
+/** How many leading bytes {@link detectMediaKind} looks at; more are ignored. *
+ * @internal shared through media-type/index.ts; not exported by the package.
+ */
 export const DETECTION_BYTES = 4100;
 
 /**

@@ -3,8 +3,8 @@ import type { IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "../index.ts";
-import { intakeOptionNames } from "../intake/intake.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { intakeOptionNames } from "../intake/index.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 
 declare global {
   // multer's `req.file` and `req.files` entries: the media, once through the engine.

@@ -5,14 +5,12 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
 import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
-import { isMediaIntakeError, MediaIntakeError } from "../errors/base.ts";
-import { JournalUnavailableError } from "../errors/lifecycle.ts";
+import { isMediaIntakeError, JournalUnavailableError, MediaIntakeError } from "../errors/index.ts";
 import type { JournalEntry, MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
-import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/track.ts";
+import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS } from "../utils/redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, rejectUnknownOptions } from "../utils/index.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
 export type DetectionJobData = TrackedMedia;

@@ -1,3 +1,6 @@
+// The storage's one door: intake, tus and lifecycle import storage from here only. The public
+// names come first; src/index.ts lists them by name, so the internal ones below stay out of
+// the package's API.
 export { sanitizeMediaName } from "./name.ts";
 export {
   normalizeStorageDirectories,
@@ -7,8 +10,8 @@ export {
   type StorageNameInfo,
   type StorageNaming,
 } from "./plan.ts";
+export { type ContentVerification } from "./content-check.ts";
 export {
-  type ContentVerification,
   type PlannedMedia,
   storeCompleteFile,
   type StoreCompleteFileOptions,
@@ -17,6 +20,12 @@ export {
   type StoreMediaOptions,
   type StoreMediaSource,
   type StoreProgress,
-  sweepPartials,
-  type SweepPartialsOptions,
 } from "./store.ts";
+export { sweepPartials, type SweepPartialsOptions } from "./cleanup.ts";
+
+// Internal: shared with the integrations, not exported by the package.
+export { restoreRetiredFile, retireStoredFile } from "./cleanup.ts";
+export { checkMediaHead } from "./content-check.ts";
+export { storeCompleteFileNamed, storeMediaNamed, storeOptionNames } from "./store.ts";
+export { resolveUploadName, type UploadName } from "./upload-name.ts";
+export { type WritableFile, writeChunksAt } from "./write.ts";

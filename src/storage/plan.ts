@@ -76,10 +76,20 @@ export function directoryFor(directories: StorageDirectories, mediaType: MediaTy
  */
 export async function planStoragePath(input: PlanStoragePathInput): Promise<string> {
   const id = normalizeMediaId(input.id);
-  const directory = directoryFor(normalizeStorageDirectories(input.directories), input.mediaType);
+  const directories = normalizeStorageDirectories(input.directories);
   const extension = fileExtension(input.originalName);
-  const info: StorageNameInfo = Object.freeze({ id, extension, originalName: input.originalName, mediaType: input.mediaType });
-  const name = input.naming ? input.naming(info) : `${id}${extension}`;
+  return planNamedPath(directories, Object.freeze({ id, extension, originalName: input.originalName, mediaType: input.mediaType }), input.naming);
+}
+
+/**
+ * {@link planStoragePath} for a store, which has checked its directories, computed the ID and
+ * taken the extension already (once per upload): `info` is what a custom `naming` is told.
+ *
+ * @internal used within storage/ only.
+ */
+export async function planNamedPath(directories: Readonly<StorageDirectories>, info: StorageNameInfo, naming: StorageNaming | undefined): Promise<string> {
+  const directory = directoryFor(directories, info.mediaType);
+  const name = naming ? naming(info) : `${info.id}${info.extension}`;
   const target = checkInside(directory, name);
   // A name directly in the directory has no directory of its own to be a symlink (and `link`
   // never follows one at the final name): only a name with subdirectories is walked.

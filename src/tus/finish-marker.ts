@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { LifecycleLogger } from "../lifecycle/settle.ts";
+import type { LifecycleLogger } from "../lifecycle/index.ts";
 
 /**
  * `placing` from just before the upload's file is linked into place (its ID known, its record

@@ -5,12 +5,12 @@ import { dirname, join, resolve } from "node:path";
 import type { Locker } from "@tus/server";
 import type { AnnotationsClient } from "../annotations/index.ts";
 import type { UserIdFromTokenOptions } from "../auth/index.ts";
-import type { IntakenMedia } from "../intake/intake.ts";
+import type { IntakenMedia } from "../intake/index.ts";
 import type { MediaJournal } from "../journal/index.ts";
-import type { LifecycleLogger } from "../lifecycle/settle.ts";
+import type { LifecycleLogger } from "../lifecycle/index.ts";
 import type { MediaTypeOptions } from "../media-type/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
+import { rejectUnknownOptions } from "../utils/index.ts";
 
 /** Options of {@link createTusIntake}. */
 export interface TusIntakeOptions {

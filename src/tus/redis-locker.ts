@@ -8,9 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { onceSucceeded } from "../utils/once-succeeded.ts";
-import { rejectUnknownOptions } from "../utils/options.ts";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, RedisDisconnectedError, type RedisConnection, redisFrom } from "../utils/redis-connection.ts";
+import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, onceSucceeded, type RedisConnection, RedisDisconnectedError, redisFrom, rejectUnknownOptions } from "../utils/index.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
 export interface TusLock {

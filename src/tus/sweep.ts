@@ -2,7 +2,7 @@
 // finishes a crash (or a failure) cut off taken up again, from wherever they stopped.
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { LifecycleLogger } from "../lifecycle/settle.ts";
+import type { LifecycleLogger } from "../lifecycle/index.ts";
 import { type FinishMarkers, MARKER_TEMP } from "./finish-marker.ts";
 
 /** What one {@link TusIntake.sweep} did. */

@@ -9,9 +9,9 @@ import { FileStore } from "@tus/file-store";
 import { MemoryLocker, Server, Upload } from "@tus/server";
 import { userIdFromToken } from "../auth/index.ts";
 import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from "../errors/index.ts";
-import { type IntakenMedia, intakeThrough } from "../intake/intake.ts";
-import { DETECTION_BYTES, resolveMediaType } from "../media-type/resolve.ts";
-import { checkMediaHead, storeCompleteFile, writeChunksAt } from "../storage/store.ts";
+import { type IntakenMedia, intakeThrough } from "../intake/index.ts";
+import { DETECTION_BYTES, resolveMediaType } from "../media-type/index.ts";
+import { checkMediaHead, storeCompleteFileNamed, writeChunksAt } from "../storage/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
 import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
@@ -186,16 +186,21 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
         userId = owner ?? (await userIdFromToken(token, opts.auth));
         try {
           media = await intakeThrough(
-            (intake) =>
-              storeCompleteFile(filePath(uploadId), {
-                ...storeOptions,
-                originalName,
-                // Journaled (the intake), then marked: from here the upload's own name may go at any moment.
-                beforePlace: async (placing) => {
-                  await intake.beforePlace?.(placing);
-                  await markers.write(uploadId, { state: "placing", mediaId: placing.id, path: placing.path, size, userId });
+            // The name resolved once, by the intake, and handed down the store.
+            (intake, name) =>
+              storeCompleteFileNamed(
+                filePath(uploadId),
+                {
+                  ...storeOptions,
+                  originalName,
+                  // Journaled (the intake), then marked: from here the upload's own name may go at any moment.
+                  beforePlace: async (placing) => {
+                    await intake.beforePlace?.(placing);
+                    await markers.write(uploadId, { state: "placing", mediaId: placing.id, path: placing.path, size, userId });
+                  },
                 },
-              }),
+                name,
+              ),
             { ...storeOptions, originalName, token, client, ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.journal ? { journal: opts.journal } : {}), ...(logger ? { logger } : {}) },
             token === undefined && owner ? { userId: owner } : {},
           );

@@ -3,7 +3,7 @@
 import { closeSync, fsync, openSync, renameSync } from "node:fs";
 import { readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { OWNER_KEY_PATTERN, processOwnerKey } from "../../utils/process-identity.ts";
+import { OWNER_KEY_PATTERN, processOwnerKey } from "../../utils/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord } from "../journal.ts";
 import { callback, ifGone, oneAtATime, removeIfThere, uniqueName, writeAllSync } from "./io.ts";
 

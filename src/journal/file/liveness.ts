@@ -4,7 +4,7 @@
 import { readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../../utils/process-identity.ts";
+import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../../utils/index.ts";
 import { ifGone } from "./io.ts";
 
 /** A heartbeat file's name; the owner's key is its first group. */

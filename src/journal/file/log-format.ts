@@ -2,7 +2,7 @@
 // (an entry put under its key, or its key removed).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { OWNER_KEY_PATTERN } from "../../utils/process-identity.ts";
+import { OWNER_KEY_PATTERN } from "../../utils/index.ts";
 import type { JournalEntry } from "../journal.ts";
 import { ifGone } from "./io.ts";
 

@@ -4,7 +4,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalUnavailableError } from "../../errors/index.ts";
-import { processOwnerKey } from "../../utils/process-identity.ts";
+import { processOwnerKey } from "../../utils/index.ts";
 import { ENTRY, TEMP } from "./entry-files.ts";
 import { listNames } from "./io.ts";
 import { HEARTBEAT, type Liveness } from "./liveness.ts";
