@@ -341,6 +341,49 @@ describe("createTusIntake", () => {
     expect((await tusRequest(url, "HEAD", token)).status).toBe(200);
   });
 
+  it("an upload's URL spelled any other way (a trailing slash, another case, extra segments) is no upload: another user cannot pass the owner check by it", async () => {
+    const url = await createdOnly(sampleMp4(2 * MiB), "mine.mp4");
+    const { origin, pathname } = new URL(url);
+    const id = pathname.split("/").pop() as string;
+    const mallory = await tokenFor("mallory");
+    /** A request with its path sent exactly as written (fetch would normalise it). */
+    const raw = (method: string, path: string, headers: Record<string, string> = {}, body?: Buffer) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${origin}${path}`, { method, headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${mallory}`, ...headers } }, (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk)).on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    const head = await tusRequest(url, "HEAD", token);
+    const offset = head.headers.get("upload-offset");
+    for (const path of [`/files/${id}/`, `/FILES/${id}`, `/files/x/${id}`, `/files//${id}`, `/files/${id}/.`, `/files/${id.toUpperCase()}`]) {
+      for (const method of ["HEAD", "PATCH", "DELETE", "GET"]) {
+        const patch: Record<string, string> = method === "PATCH" ? { "content-type": "application/offset+octet-stream", "upload-offset": String(offset) } : {};
+        const answer = await raw(method, path, patch, method === "PATCH" ? Buffer.alloc(1000, 7) : undefined);
+        expect(answer.status, `${method} ${path}`).toBe(404);
+        expect(answer.body, `${method} ${path}`).not.toMatch(/mine\.mp4|alice|bWluZS5tcDQ/);
+      }
+    }
+    // The upload is untouched, and still its owner's.
+    const after = await tusRequest(url, "HEAD", token);
+    expect(after.status).toBe(200);
+    expect(after.headers.get("upload-offset")).toBe(offset);
+  });
+
+  it("an upload is never read back: GET answers 405, unfinished or finished, and the server goes on serving", async () => {
+    const url = await createdOnly(sampleMp4(2 * MiB), "unfinished.mp4");
+    const unfinished = await tusRequest(url, "GET", token);
+    expect(unfinished.status).toBe(405);
+    expect(unfinished.headers.get("allow")).toBe("HEAD, PATCH, DELETE, OPTIONS");
+    expect(((await unfinished.json()) as { error: { code: string } }).error.code).toBe("METHOD_NOT_ALLOWED");
+    const png = samplePng(50, 40, 21);
+    const done = await tusUpload(png, "finished.png", { withCreation: true });
+    for (let i = 0; i < 3; i++) expect((await tusRequest(done.uploadUrl, "GET", token)).status).toBe(405);
+    expect((await tusRequest(done.uploadUrl, "HEAD", token)).headers.get("media-id")).toBe(await computeMediaId(png));
+  });
+
   it("a second uploader of the same content gets the content's answer without the first uploader's user ID and name", async () => {
     const png = samplePng(64, 48, 11);
     const id = await computeMediaId(png);
@@ -585,7 +628,7 @@ describe("createTusIntake", () => {
     }
     expect(await partials()).toEqual([]);
     expect((await create(String(volume))).status).toBe(201);
-    for (const length of ["12x", "-1", "1e3", "0x10", "1.5", "12, 13"]) {
+    for (const length of ["12x", "-1", "1e3", "0x10", "1.5", "12, 13", "00100", "+100"]) {
       const response = await create(length);
       expect(response.status, length).toBe(400);
       expect(response.headers.get("content-type"), length).toMatch(/^application\/json/);

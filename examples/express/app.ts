@@ -14,6 +14,7 @@ import {
   httpErrorFor,
   type IntakenMedia,
   intakeMedia,
+  isMediaIntakeError,
   type MediaRecord,
   MediaIntakeError,
   MediaStatus,
@@ -88,7 +89,7 @@ export interface DetectionsAppConfig {
 function sendError(error: unknown, req: Request, res: Response): void {
   const answer =
     error instanceof AppError
-      ? { status: error.status, code: error.code, message: error.message, headers: {}, log: false }
+      ? { status: error.status, code: error.code, message: error.message, headers: error.headers, mediaId: error.mediaId, log: false }
       : error instanceof CorruptMediaError || (error instanceof MediaIntakeError && error.code === "DETECTION_FAILED")
         ? { status: 422, code: "DETECTION_FAILED", message: error.message, headers: {}, log: false }
         : httpErrorFor(error);
@@ -236,12 +237,40 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   };
 
   /**
+   * Queues a job that an upload's request could not queue (Redis out of reach after the media
+   * were stored): tried every 5 s for an hour, in this process. A crash meanwhile leaves the
+   * record New until its content is uploaded again (README "What does not hold").
+   */
+  const enqueueLater = (queued: QueuedDetection, job: Parameters<DetectionQueue<Detection[]>["enqueue"]>[0], tries = 720) => {
+    const timer = globalThis.setTimeout(() => {
+      queued.detections.enqueue(job).then(
+        () => logger.info({ id: job.id }, "detection queued after Redis came back"),
+        (error: unknown) => {
+          if (tries > 1 && isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) enqueueLater(queued, job, tries - 1);
+          else logger.error({ id: job.id, err: error }, "detection could not be queued; the record stays New until its content is uploaded again");
+        },
+      );
+    }, 5_000);
+    timer.unref();
+  };
+
+  /**
    * On the queue: one job per media ID (duplicates on any replica join it). The request waits
    * `resultWaitMs` for the result, then answers 202 with where to poll; the job goes on.
    */
   const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean, seesRecord: boolean) => {
     const { id, path, mediaType, name, userId } = media;
-    const { jobId } = await queued.detections.enqueue({ id, path, mediaType, name, userId }, { rerun });
+    const job = { id, path, mediaType, name, userId };
+    const { jobId } = await queued.detections.enqueue(job, { rerun }).catch((error: unknown) => {
+      // Refused before anything changed (a rerun): the error says so. After an upload the media
+      // are kept, with their record: the job is queued in the background once Redis takes it.
+      if (rerun || !isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) throw error;
+      enqueueLater(queued, job);
+      throw new AppError(503, "DETECTION_NOT_QUEUED", `The media ${id} are stored; their detection could not be queued yet and will be queued once the queue is back (or send the upload again).`, {
+        headers: { "retry-after": "5" },
+        mediaId: id,
+      });
+    });
     const poll = `/detections/${jobId}`;
     let detections: Detection[];
     try {

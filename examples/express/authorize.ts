@@ -33,10 +33,16 @@ export function isOwnerOrService(record: Pick<MediaRecord, "userId">, caller: Pi
 export class AppError extends MediaIntakeError {
   readonly status: number;
   readonly expose = true;
-  constructor(status: number, code: string, message: string) {
+  /** Headers that go with the answer (`Retry-After` of a 503). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The media the answer is about, when they are kept. */
+  readonly mediaId: string | undefined;
+  constructor(status: number, code: string, message: string, extra: { headers?: Record<string, string>; mediaId?: string } = {}) {
     super(message, { code });
     this.name = "AppError";
     this.status = status;
+    this.headers = extra.headers ?? {};
+    this.mediaId = extra.mediaId;
   }
 }
 

@@ -250,9 +250,9 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
    * uploads volume can hold (its total size). A statfs per creation, none per chunk.
    */
   const checkUploadLength = async (value: string) => {
-    if (!/^\d+$/.test(value)) {
+    if (!/^(0|[1-9]\d*)$/.test(value)) {
       const shown = value.length > 24 ? `${value.slice(0, 24)}…` : value;
-      throw new TusAnswer(400, "BAD_REQUEST", `Upload-Length ${JSON.stringify(shown)} is not a length: one header, digits only.`);
+      throw new TusAnswer(400, "BAD_REQUEST", `Upload-Length ${JSON.stringify(shown)} is not a length: one header, digits only, no leading zero.`);
     }
     const volume = await statfs(uploadsDir).then(
       (fs) => fs.blocks * fs.bsize,
@@ -271,6 +271,10 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     locker,
     ...(maxBytes !== undefined ? { maxSize: maxBytes } : {}),
     relativeLocation: true,
+    // The upload's ID as our checks read it, and nothing looser: a path that only resembles an
+    // upload's (a trailing slash, another case, extra segments) is no upload, so the owner check
+    // can never be passed by by spelling the URL differently.
+    getFileIdFromRequest: (request) => uploadIdOf(new URL(request.url).pathname),
     exposedHeaders: ["Media-Id"],
     namingFunction: () => randomBytes(16).toString("hex"),
     async onUploadCreate(request, upload: Upload) {
@@ -343,7 +347,15 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     try {
       // Every request but a browser's preflight: a valid token, and an existing upload its own.
       if (req.method === "OPTIONS") return await server.handle(req, res);
+      const onPath = url.pathname === opts.path;
+      // Only the collection (creation) and an upload's own URL, spelled exactly, are tus's.
+      if (!onPath && !uploadId) throw new TusAnswer(404, "UPLOAD_NOT_FOUND", "No such upload.");
       const { token } = await authorize(req.headers.authorization, uploadId);
+      // An upload is written, never read back (@tus/server's GET would serve a partial file, or
+      // one a finish has moved away): its media, once finished, are the service's to serve.
+      if (uploadId && req.method !== "HEAD" && req.method !== "PATCH" && req.method !== "DELETE") {
+        throw new TusAnswer(405, "METHOD_NOT_ALLOWED", `${req.method} of an upload: an upload takes HEAD, PATCH and DELETE.`, { headers: { Allow: "HEAD, PATCH, DELETE, OPTIONS" } });
+      }
       const length = req.headers["upload-length"];
       if (typeof length === "string") await checkUploadLength(length);
       if (req.method === "HEAD" && uploadId) {

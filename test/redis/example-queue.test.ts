@@ -165,6 +165,43 @@ describe("the example with REDIS_URL", () => {
     expect((await filesUnder(root)).filter((path) => path.startsWith("images/"))).toEqual([]);
   });
 
+  it("the queue out of reach after the media were stored: 503 DETECTION_NOT_QUEUED with the media ID (never 'nothing was kept'), and the job is queued once the queue is back", async () => {
+    // The queue on a Redis of its own that is down, while the journal's Redis answers: the
+    // window in which one connection is back and the other is not yet.
+    const queueRedis = await startRedisServer();
+    const queue = createDetectionQueue<Detection[]>({ connection: { url: queueRedis.url }, timeoutMs: 500 });
+    const journal = createRedisJournal({ connection: redisUrl, prefix: "media-intake:journal" });
+    const client = createAnnotationsClient({ baseUrl: annotationsUrl, token });
+    const app = createDetectionsApp({ client, directories: directories(), auth: { verify: { secret } }, queue: { detections: queue, journal, resultWaitMs: 300 } });
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    onTestFinished(async () => {
+      await new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done())));
+      await queue.close();
+      await journal.close();
+    });
+    await queueRedis.stop();
+    const png = samplePng(30, 30, 23);
+    const id = await computeMediaId(png);
+    const form = new FormData();
+    form.append("file", new Blob([png as Uint8Array<ArrayBuffer>]), "later.png");
+    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/detect`, { method: "POST", body: form, headers: auth() });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toMatchObject({ error: { code: "DETECTION_NOT_QUEUED", mediaId: id, message: expect.stringMatching(/are stored/) } });
+    expect(await filesUnder(directories().imagesDir)).toEqual([`${id}.png`]);
+    expect(await history(id)).toEqual([MediaStatus.New]);
+    // The queue back, and a worker on it: the job the request could not queue runs.
+    await queueRedis.start();
+    const workerJournal = createRedisJournal({ connection: redisUrl, prefix: "media-intake:journal" });
+    const worker = startDetectionWorker(async (media, { signal }) => detect(media.path ?? "", media.id, signal), { connection: { url: queueRedis.url }, client, journal: workerJournal });
+    onTestFinished(async () => {
+      await worker.close(true);
+      await workerJournal.close();
+    });
+    await vi.waitFor(async () => expect(await history(id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing, MediaStatus.AIProcessed]), { timeout: 30_000, interval: 100 });
+  });
+
   it("npm run example:worker on SIGTERM lets the running job finish, then exits 0", async () => {
     const child = spawn(process.execPath, [resolve(import.meta.dirname, "../../examples/express/worker.ts")], {
       env: { ...process.env, REDIS_URL: redisUrl, ANNOTATIONS_URL: annotationsUrl, JWT_SECRET: secret, DETECTOR_DELAY_MS: "1500", LOG_LEVEL: "info" },
