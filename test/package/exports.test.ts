@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -33,10 +33,14 @@ async function script(name: string, source: string): Promise<string> {
 }
 
 describe("the packed tarball", () => {
-  it("ships only dist, the contract, the README, the changelog, the license and package.json", async () => {
+  it("ships only dist, docs/ (every page the README links), the README, the changelog, the license and package.json", async () => {
     const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((f) => f.path) ?? [];
-    expect(files.filter((path) => !path.startsWith("dist/")).sort()).toEqual(["CHANGELOG.md", "LICENSE", "README.md", "docs/contract.md", "package.json"]);
+    const docs = (await readdir(join(root, "docs"), { recursive: true, withFileTypes: true }))
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join("/"));
+    expect(docs).toEqual(expect.arrayContaining(["docs/api.md", "docs/architecture.md", "docs/contract.md", "docs/guarantees.md"]));
+    expect(files.filter((path) => !path.startsWith("dist/")).sort()).toEqual(["CHANGELOG.md", "LICENSE", "README.md", ...docs, "package.json"].sort());
   });
 
   it("imports from ESM and computes the SPEC vector", async () => {

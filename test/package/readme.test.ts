@@ -1,8 +1,8 @@
-// The README's TypeScript blocks, pasted into a new project that installed the packed tarball,
-// type-check against it. Names a block uses without defining (the request, the upload stream,
-// your detector) are declared once, as a reader's own code would provide them.
+// The TypeScript blocks of the README and of docs/, pasted into a new project that installed the
+// packed tarball, type-check against it. Names a block uses without defining (the request, the
+// upload stream, your detector) are declared once, as a reader's own code would provide them.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -36,6 +36,14 @@ declare global {
 export {};
 `;
 
+/**
+ * The TypeScript blocks of a page that a reader can paste whole: those with an import. A block
+ * without one is a fragment of a larger call (`authorize: (record, caller) => …`), not a program.
+ */
+function typeScriptBlocks(page: string): string[] {
+  return [...page.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string).filter((block) => /^import\b/m.test(block));
+}
+
 beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), "media-intake-readme-"));
   const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
@@ -50,12 +58,24 @@ afterAll(async () => {
 });
 
 describe("the README", () => {
-  it("has TypeScript blocks that type-check against the packed package", async () => {
+  it("has TypeScript blocks, and so has docs/, that type-check against the packed package", async () => {
     const readme = await readFile(join(root, "README.md"), "utf8");
-    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
-    expect(blocks.length).toBeGreaterThanOrEqual(5);
-    const files = blocks.map((_, index) => `readme-${index + 1}.ts`);
-    await Promise.all(blocks.map((block, index) => writeFile(join(project, files[index] as string), `${block}\nexport {};\n`)));
+    expect(typeScriptBlocks(readme).length).toBeGreaterThanOrEqual(5);
+    // Each block in a file named after its page (`docs-tus-2.ts`), so that an error says where it is.
+    const pages = ["README.md", ...(await readdir(join(root, "docs"))).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
+    const blocks = (
+      await Promise.all(
+        pages.map(async (page) =>
+          typeScriptBlocks(await readFile(join(root, page), "utf8")).map((block, index) => ({
+            file: `${page.replace(/\.md$/, "").replace("/", "-").toLowerCase()}-${index + 1}.ts`,
+            block,
+          })),
+        ),
+      )
+    ).flat();
+    expect(blocks.filter(({ file }) => file.startsWith("docs-")).length).toBeGreaterThanOrEqual(4);
+    const files = blocks.map(({ file }) => file);
+    await Promise.all(blocks.map(({ file, block }) => writeFile(join(project, file), `${block}\nexport {};\n`)));
     await writeFile(join(project, "reader-context.d.ts"), readerContext);
     await writeFile(
       join(project, "tsconfig.json"),
