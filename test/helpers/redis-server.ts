@@ -15,3 +15,11 @@ export async function startRedisServer(): Promise<LocalRedis> {
   running.push(redis);
   return redis;
 }
+
+/**
+ * An ioredis client's event, waited for: the client's `error` events (a reconnect refused while
+ * Redis is down) are part of the wait, not its failure, as they would be for `events.once`.
+ */
+export function redisEvent(client: { once(event: string, listener: () => void): unknown }, event: "ready" | "close" | "end"): Promise<void> {
+  return new Promise<void>((resolve) => client.once(event, () => resolve()));
+}

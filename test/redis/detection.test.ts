@@ -1,7 +1,6 @@
 // Detection as BullMQ jobs on a real redis-server: replicas enqueue, workers run the detector
 // under the status lifecycle, and a worker killed mid-job is recovered by BullMQ itself.
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { resolve } from "node:path";
 import { Queue, UnrecoverableError } from "bullmq";
 import { Redis } from "ioredis";
@@ -12,7 +11,7 @@ import { createDetectionQueue, DetectionFailedError, startDetectionWorker } from
 import { startChild } from "../helpers/child.ts";
 import type { FakeAnnotations, FakeRequest, Fault } from "../helpers/fake-annotations.ts";
 import { startFaultFixture } from "../helpers/fault-fixture.ts";
-import { startRedisServer } from "../helpers/redis-server.ts";
+import { redisEvent, startRedisServer } from "../helpers/redis-server.ts";
 
 let fake: FakeAnnotations;
 let service: { url: string; close: () => Promise<void> };
@@ -257,11 +256,11 @@ describe("detection on BullMQ", () => {
     const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
     client.on("error", () => {});
     onTestFinished(() => client.disconnect());
-    await once(client, "ready");
+    await redisEvent(client, "ready");
     const detections = createDetectionQueue({ connection: client, name });
     onTestFinished(() => detections.close());
     await detections.enqueue({ id: "00000000000000c2" });
-    const closed = once(client, "close");
+    const closed = redisEvent(client, "close");
     await redis.stop();
     await closed;
     const refused = await detections.enqueue({ id }).catch((error: unknown) => error);
@@ -271,7 +270,7 @@ describe("detection on BullMQ", () => {
     await expect(detections.state("00000000000000c2")).rejects.toMatchObject({ code: "JOURNAL_UNAVAILABLE", message: expect.stringMatching(/^Reading detection job 00000000000000c2 /) });
     // Waiting for a result waits through an outage to its deadline, then says why there is none.
     await expect(detections.result("00000000000000c2", { timeoutMs: 300 })).rejects.toMatchObject({ code: "JOURNAL_UNAVAILABLE", message: expect.stringMatching(/^Waiting for detection job 00000000000000c2 /) });
-    const ready = once(client, "ready");
+    const ready = redisEvent(client, "ready");
     await redis.start();
     await ready;
     expect(await detections.enqueue({ id })).toEqual({ jobId: id, created: true });

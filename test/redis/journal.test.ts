@@ -2,34 +2,33 @@
 // real redis-server; plus what only Redis has: an owner on a host that died for good, and Redis
 // itself stopped or paused under a running service.
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { JournalUnavailableError } from "../../src/index.ts";
 import { createRedisJournal } from "../../src/journal/redis.ts";
 import type { LocalRedis } from "../../examples/local-redis.ts";
 import { describeJournalConformance } from "../helpers/journal-conformance.ts";
-import { startRedisServer } from "../helpers/redis-server.ts";
+import { redisEvent, startRedisServer } from "../helpers/redis-server.ts";
 
 /** A client of the test's own (so it can wait for it to come back), with the given retry policy. */
 async function clientOf(redis: LocalRedis, maxRetriesPerRequest: number | null): Promise<Redis> {
   const client = new Redis(redis.url, { maxRetriesPerRequest });
   client.on("error", () => {});
   onTestFinished(() => client.disconnect());
-  await once(client, "ready");
+  await redisEvent(client, "ready");
   return client;
 }
 
 /** Stops Redis and waits until the client has seen its connection go. */
 async function stopUnder(redis: LocalRedis, client: Redis): Promise<void> {
-  const closed = once(client, "close");
+  const closed = redisEvent(client, "close");
   await redis.stop();
   await closed;
 }
 
 /** Starts Redis again and waits until the client is connected again. */
 async function startUnder(redis: LocalRedis, client: Redis): Promise<void> {
-  const ready = once(client, "ready");
+  const ready = redisEvent(client, "ready");
   await redis.start();
   await ready;
 }

@@ -4,14 +4,13 @@
 // acquired rejects), written here for this locker, on a real redis-server; plus what only a
 // locker across processes meets: a lock lost to its TTL while a newer lock of the same process holds it.
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import { ERRORS } from "@tus/server";
 import { Redis } from "ioredis";
 import { beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import type { LocalRedis } from "../../examples/local-redis.ts";
 import { JournalUnavailableError } from "../../src/index.ts";
 import { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions } from "../../src/tus/index.ts";
-import { startRedisServer } from "../helpers/redis-server.ts";
+import { redisEvent, startRedisServer } from "../helpers/redis-server.ts";
 
 let redis: LocalRedis;
 let redisUrl: string;
@@ -144,11 +143,11 @@ describe("the Redis tus locker across processes", () => {
     const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
     client.on("error", () => {});
     onTestFinished(() => client.disconnect());
-    await once(client, "ready");
+    await redisEvent(client, "ready");
     const tus = locker({ connection: client });
     const held = tus.newLock(randomUUID());
     await held.lock(never(), () => {});
-    const closed = once(client, "close");
+    const closed = redisEvent(client, "close");
     await redis.stop();
     await closed;
     const id = randomUUID();
@@ -157,7 +156,7 @@ describe("the Redis tus locker across processes", () => {
     expect(refused).toMatchObject({ code: "JOURNAL_UNAVAILABLE", message: expect.stringMatching(new RegExp(`^Locking tus upload ${id} \\(redis ${prefix}\\): Redis cannot be reached`)) });
     // The request that held a lock ends as it would: its key lapses after its TTL.
     await held.unlock();
-    const ready = once(client, "ready");
+    const ready = redisEvent(client, "ready");
     await redis.start();
     await ready;
     const again = tus.newLock(id);
@@ -169,14 +168,14 @@ describe("the Redis tus locker across processes", () => {
     const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
     client.on("error", () => {});
     onTestFinished(() => client.disconnect());
-    await once(client, "ready");
-    const closed = once(client, "close");
+    await redisEvent(client, "ready");
+    const closed = redisEvent(client, "close");
     await redis.stop();
     await closed;
     const tus = locker({ connection: client });
     const id = randomUUID();
     await expect(tus.newLock(id).lock(never(), () => {})).rejects.toBeInstanceOf(JournalUnavailableError);
-    const ready = once(client, "ready");
+    const ready = redisEvent(client, "ready");
     await redis.start();
     await ready;
     // Subscribed this time: a holder in another locker is asked, lets go, and the lock is had.
