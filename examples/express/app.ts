@@ -239,7 +239,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   /**
    * Queues a job that an upload's request could not queue (Redis out of reach after the media
    * were stored): tried every 5 s for an hour, in this process. A crash meanwhile leaves the
-   * record New until its content is uploaded again (README "What does not hold").
+   * record New until its content is uploaded again (docs/guarantees.md, "What does not hold").
    */
   const enqueueLater = (queued: QueuedDetection, job: Parameters<DetectionQueue<Detection[]>["enqueue"]>[0], tries = 720) => {
     const timer = globalThis.setTimeout(() => {
