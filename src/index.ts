@@ -34,7 +34,7 @@ export {
   type SweepPartialsOptions,
 } from "./storage/index.ts";
 export type { ByteStream } from "./utils/index.ts";
-export * from "./auth/index.ts";
+export { defaultUserIdClaims, type TokenVerification, userIdFromToken, type UserIdFromTokenOptions } from "./auth/index.ts";
 export * from "./annotations/index.ts";
 export { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "./intake/index.ts";
 export * from "./journal/index.ts";

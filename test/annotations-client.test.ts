@@ -569,8 +569,8 @@ describe("response bodies are read up to 1 MiB", () => {
 describe("options", () => {
   it("validates them when the client is made, naming the option", () => {
     expect(() => createAnnotationsClient({ baseUrl: "annotations:8080/x y" as string })).toThrow(/`baseUrl`/);
-    expect(() => createAnnotationsClient({ baseUrl: "not a url" })).toThrow('Expected `baseUrl` to be an absolute http(s) URL, got "not a url".');
-    expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, timeoutMs: -1 })).toThrow("Expected `timeoutMs` to be a positive number, got -1.");
+    expect(() => createAnnotationsClient({ baseUrl: "not a url" })).toThrow('createAnnotationsClient: expected `baseUrl` to be an absolute http(s) URL, got "not a url".');
+    expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, timeoutMs: -1 })).toThrow("createAnnotationsClient: expected `timeoutMs` to be a number of at least 1 ms, got -1.");
     expect(() => createAnnotationsClient({ baseUrl: MOCK_BASE_URL, retry: { retries: 1.5 } })).toThrow(/`retry.retries`/);
   });
 

@@ -278,7 +278,7 @@ describe("files that cannot be read", () => {
 describe("streams", () => {
   it("requires a declared size", async () => {
     // @ts-expect-error a stream without `size` does not type-check either
-    await expect(computeMediaId(Readable.from([mod251(10)]))).rejects.toThrow("Expected `size` for a stream");
+    await expect(computeMediaId(Readable.from([mod251(10)]))).rejects.toThrow("computeMediaId: expected `size` for a stream");
   });
 
   it("refuses a stream longer than declared as soon as it passes the size", async () => {

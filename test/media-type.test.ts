@@ -57,7 +57,7 @@ describe("resolveMediaType", () => {
 
   it("validates the options, naming the bad one", () => {
     expect(() => resolveMediaType("a.x", { extensions: { ".x": 3 as MediaType } })).toThrow(
-      'Expected `extensions[".x"]` to be MediaType.Video (1) or MediaType.Image (2), got 3.',
+      'resolveMediaType: expected `extensions[".x"]` to be MediaType.Video (1) or MediaType.Image (2), got 3.',
     );
     expect(() => resolveMediaType("a.x", { extensions: { "../x": MediaType.Image } })).toThrow(/file extensions such as/);
   });

@@ -1,5 +1,6 @@
 // Every public function refuses an option it does not know, naming it (and the one meant when
-// only the case differs), before it does anything: a typo is never ignored in silence.
+// only the case differs), before it does anything: a typo is never ignored in silence. And one
+// of the wrong type or out of range, naming the function and the option (src/utils/options.ts).
 import { describe, expect, it } from "vitest";
 import {
   computeMediaId,
@@ -7,13 +8,20 @@ import {
   createFileJournal,
   intakeMedia,
   recoverInterrupted,
+  resolveMediaType,
   startRecovery,
+  storeCompleteFile,
   storeMedia,
   sweepPartials,
   trackMediaProcessing,
   userIdFromToken,
 } from "../src/index.ts";
+import { startDevAnnotationsServer } from "../src/dev-server/index.ts";
+import { createRedisJournal } from "../src/journal/redis.ts";
 import { mediaIntakeStorage } from "../src/multer/index.ts";
+import { createDetectionQueue, startDetectionWorker } from "../src/queue/index.ts";
+import { createRedisTusLocker, createTusIntake } from "../src/tus/index.ts";
+import { MINIMUM } from "../src/utils/index.ts";
 
 const client = createAnnotationsClient({ baseUrl: "http://127.0.0.1:9" });
 const directories = { videosDir: "/nonexistent/v", imagesDir: "/nonexistent/i" };
@@ -40,5 +48,98 @@ describe("unknown options", () => {
     await expect(sweepPartials(directories, loose({ olderthanms: 1 }))).rejects.toThrow("Unknown option `olderthanms` of sweepPartials (did you mean `olderThanMs`?).");
     expect(() => createFileJournal("/nonexistent/j", loose({ heartbeat: 1 }))).toThrow("Unknown option `heartbeat` of createFileJournal.");
     expect(() => mediaIntakeStorage(loose({ client, directories, maxbytes: 1 }))).toThrow("Unknown option `maxbytes` of mediaIntakeStorage (did you mean `maxBytes`?).");
+  });
+});
+
+/** The error a call throws or rejects with (a check runs before any work, so nothing is touched). */
+async function refusal(run: () => unknown): Promise<Error> {
+  try {
+    await run();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("the call was not refused");
+}
+
+interface Case {
+  /** The function, as its messages name it. */
+  of: string;
+  call: (options: Record<string, unknown>) => unknown;
+  /** Options that pass, the ones under test added to them. */
+  valid: Record<string, unknown>;
+  /** An option of the wrong type, and what it is expected to be. */
+  wrongType: [name: string, value: unknown, expected: string];
+  /** A value out of range, and the range (absent: the function has no ranged option). */
+  outOfRange?: [name: string, value: unknown, expected: string];
+}
+
+const journal = { location: "fake" };
+const cases: Case[] = [
+  { of: "storeMedia", call: (o) => storeMedia(new Uint8Array(4), loose(o)), valid: { originalName: "a.png", directories }, wrongType: ["onProgress", 1, "a function"], outOfRange: ["maxBytes", 0, "an integer of at least 1 byte"] },
+  { of: "storeCompleteFile", call: (o) => storeCompleteFile("/nonexistent/u", loose(o)), valid: { originalName: "a.png", directories }, wrongType: ["fsync", "yes", "true or false"], outOfRange: ["maxBytes", 0.5, "an integer of at least 1 byte"] },
+  { of: "intakeMedia", call: (o) => intakeMedia(new Uint8Array(4), loose(o)), valid: { originalName: "a.png", directories, client, token: "t" }, wrongType: ["naming", "x", "a function"], outOfRange: ["maxBytes", -1, "an integer of at least 1 byte"] },
+  { of: "mediaIntakeStorage", call: (o) => mediaIntakeStorage(loose(o)), valid: { directories, client }, wrongType: ["token", "t", "a function"], outOfRange: ["maxBytes", 0, "an integer of at least 1 byte"] },
+  { of: "createTusIntake", call: (o) => createTusIntake(loose(o)), valid: { directories, client }, wrongType: ["onMediaIntaken", 1, "a function"], outOfRange: ["sweepIntervalMs", 5, `an integer of at least ${MINIMUM.intervalMs} ms`] },
+  { of: "createRedisTusLocker", call: (o) => createRedisTusLocker(loose(o)), valid: { connection: "redis://127.0.0.1:9" }, wrongType: ["lockTtlMs", "1", "an integer of at least 1 ms"], outOfRange: ["acquireTimeoutMs", 0, "an integer of at least 1 ms"] },
+  { of: "trackMediaProcessing", call: (o) => trackMediaProcessing(() => 1, loose(o)), valid: { client }, wrongType: ["isFinalFailure", true, "a function"] },
+  { of: "recoverInterrupted", call: (o) => recoverInterrupted(loose(o)), valid: { client, directories }, wrongType: ["sweepPartials", "no", "true or false"], outOfRange: ["partialsOlderThanMs", -1, "a number of at least 0 ms"] },
+  { of: "startRecovery", call: (o) => startRecovery(loose(o)), valid: { client, directories }, wrongType: ["onPass", 1, "a function"], outOfRange: ["intervalMs", 5, `a number of at least ${MINIMUM.intervalMs} ms`] },
+  { of: "sweepPartials", call: (o) => sweepPartials(directories, loose(o)), valid: {}, wrongType: ["olderThanMs", "1", "a number of at least 0 ms"], outOfRange: ["olderThanMs", -1, "a number of at least 0 ms"] },
+  { of: "createFileJournal", call: (o) => createFileJournal("/nonexistent/j", loose(o)), valid: {}, wrongType: ["heartbeatMs", "100", "a number of at least 100 ms"], outOfRange: ["heartbeatMs", 50, "a number of at least 100 ms"] },
+  { of: "createRedisJournal", call: (o) => createRedisJournal(loose(o)), valid: { connection: "redis://127.0.0.1:9" }, wrongType: ["timeoutMs", "1", "an integer of at least 1 ms"], outOfRange: ["heartbeatMs", 50, "a number of at least 100 ms"] },
+  { of: "createDetectionQueue", call: (o) => createDetectionQueue(loose(o)), valid: { connection: { host: "127.0.0.1", port: 9 } }, wrongType: ["attempts", "3", "an integer of at least 1"], outOfRange: ["backoffMs", -1, "an integer of at least 0 ms"] },
+  { of: "startDetectionWorker", call: (o) => startDetectionWorker(() => 1, loose(o)), valid: { connection: { host: "127.0.0.1", port: 9 }, client, journal }, wrongType: ["concurrency", "1", "an integer of at least 1"], outOfRange: ["stalledIntervalMs", 5, `an integer of at least ${MINIMUM.intervalMs} ms`] },
+  { of: "createAnnotationsClient", call: (o) => createAnnotationsClient(loose(o)), valid: { baseUrl: "http://127.0.0.1:9" }, wrongType: ["fetch", "fetch", "a function"], outOfRange: ["timeoutMs", 0, "a number of at least 1 ms"] },
+  { of: "userIdFromToken", call: (o) => userIdFromToken("x.y.z", loose(o)), valid: {}, wrongType: ["claim", 1, "a claim name or a list of them"] },
+  { of: "computeMediaId", call: (o) => computeMediaId(new Uint8Array(4), loose(o)), valid: {}, wrongType: ["size", "4", "an integer of at least 0 bytes"], outOfRange: ["size", -1, "an integer of at least 0 bytes"] },
+  { of: "resolveMediaType", call: (o) => resolveMediaType("a.png", loose(o)), valid: {}, wrongType: ["replaceDefaults", "yes", "true or false"] },
+  { of: "startDevAnnotationsServer", call: (o) => startDevAnnotationsServer(loose(o)), valid: { dbPath: ":memory:" }, wrongType: ["port", "80", "an integer from 0 to 65535"], outOfRange: ["port", 70_000, "an integer from 0 to 65535"] },
+];
+
+describe("every public function that takes options", () => {
+  it.each(cases)("$of refuses an unknown option, naming it", async ({ of, call, valid }) => {
+    expect((await refusal(() => call({ ...valid, nonsense: 1 }))).message).toBe(`Unknown option \`nonsense\` of ${of}.`);
+  });
+
+  it.each(cases)("$of refuses an option of the wrong type, naming it and the function", async ({ of, call, valid, wrongType: [name, value, expected] }) => {
+    const error = await refusal(() => call({ ...valid, [name]: value }));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toMatch(new RegExp(`^${of}: expected \`${name}\` to be `));
+    expect(error.message).toContain(expected);
+  });
+
+  it.each(cases.filter((c) => c.outOfRange))("$of refuses a value out of range, naming it, the range and the value", async ({ of, call, valid, outOfRange }) => {
+    const [name, value, expected] = outOfRange!;
+    const error = await refusal(() => call({ ...valid, [name]: value }));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe(`${of}: expected \`${name}\` to be ${expected}, got ${String(value)}.`);
+  });
+
+  it("holds one minimum per concept, the same in both journal engines", async () => {
+    expect((await refusal(() => createFileJournal("/nonexistent/j", { heartbeatMs: 99 }))).message).toBe(
+      "createFileJournal: expected `heartbeatMs` to be a number of at least 100 ms, got 99.",
+    );
+    expect((await refusal(() => createRedisJournal({ connection: "redis://127.0.0.1:9", heartbeatMs: 99 }))).message).toBe(
+      "createRedisJournal: expected `heartbeatMs` to be a number of at least 100 ms, got 99.",
+    );
+  });
+
+  it("names a nested option by its path", async () => {
+    expect((await refusal(() => createAnnotationsClient({ baseUrl: "http://127.0.0.1:9", retry: { retries: 1.5 } }))).message).toBe(
+      "createAnnotationsClient: expected `retry.retries` to be an integer of at least 0, got 1.5.",
+    );
+    expect((await refusal(() => createTusIntake(loose({ directories, client, auth: { verify: { secret: "" } } })))).message).toBe(
+      "createTusIntake: expected `auth.verify.secret` to be a non-empty secret.",
+    );
+    expect((await refusal(() => mediaIntakeStorage(loose({ directories, client, mediaTypes: { extensions: { ".x": 3 } } })))).message).toBe(
+      'mediaIntakeStorage: expected `mediaTypes.extensions[".x"]` to be MediaType.Video (1) or MediaType.Image (2), got 3.',
+    );
+  });
+
+  it("validates the options when they are given, not when first used", async () => {
+    expect((await refusal(() => mediaIntakeStorage(loose({ directories, client, verify: "maybe" })))).message).toBe(
+      'mediaIntakeStorage: expected `verify` to be "reject", "warn" or "off", got "maybe".',
+    );
+    expect((await refusal(() => createTusIntake(loose({ directories, client, auth: { claim: [] } })))).message).toMatch(/^createTusIntake: expected `auth.claim`/);
   });
 });

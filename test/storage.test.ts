@@ -363,7 +363,7 @@ describe("storeMedia", () => {
 
   it("validates options when given, naming the option", async () => {
     await expect(storeMedia(png, { originalName: "a.png", directories, maxBytes: -1 })).rejects.toThrow(
-      "Expected `maxBytes` to be a non-negative integer, got -1.",
+      "storeMedia: expected `maxBytes` to be an integer of at least 1 byte, got -1.",
     );
     await expect(storeMedia(png, { originalName: "a.png", directories, verify: "maybe" as "off" })).rejects.toThrow(/`verify`/);
     await expect(storeMedia(png, { originalName: "", directories })).rejects.toThrow(/`originalName`/);

@@ -677,7 +677,7 @@ describe("createTusIntake", () => {
 
   it("refuses an uploads directory on another file system than the storage directories", async () => {
     expect(() => createTusIntake({ directories, client: createAnnotationsClient({ baseUrl: service.url }), uploadsDir: "/dev/shm/media-intake-test-uploads" })).toThrow(
-      /Expected `uploadsDir` \(\/dev\/shm\/media-intake-test-uploads\) on the same file system as `videosDir`/,
+      /createTusIntake: expected `uploadsDir` \(\/dev\/shm\/media-intake-test-uploads\) on the same file system as `videosDir`/,
     );
   });
 });

@@ -2,7 +2,7 @@ import type { KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
 import { type AnnotationsCallInfo, AnnotationsResponseError, AnnotationsUnavailableError, MediaConflictError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { raceAbort, rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, MINIMUM, raceAbort } from "../utils/index.ts";
 import type { MediaType } from "../media-type/index.ts";
 import { bodyFailure, httpError, isRawNetworkError, isRetryableFailure, mapError, noAnswerInTime, readBody, unreachable } from "./response.ts";
 import { camelCaseKeys, type MediaRecord, MediaStatus, toWireRecord } from "./status.ts";
@@ -111,12 +111,6 @@ const defaults = {
 const serverErrors = Array.from({ length: 100 }, (_, index) => 500 + index);
 const writableStatuses = new Set<number>(Object.values(MediaStatus));
 
-function positive(name: string, value: unknown, allowZero = false): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`Expected \`${name}\` to be a ${allowZero ? "non-negative" : "positive"} number, got ${String(value)}.`);
-  }
-  return value;
-}
 
 /**
  * Creates the client of the annotations service's Media API (docs/contract.md "Annotations service
@@ -135,25 +129,18 @@ function positive(name: string, value: unknown, allowZero = false): number {
  * await annotations.media.updateStatus(id, MediaStatus.AIProcessing, { token: callerJwt });
  */
 export function createAnnotationsClient(options: AnnotationsClientOptions): AnnotationsClient {
-  rejectUnknownOptions(options, ["baseUrl", "token", "getToken", "timeoutMs", "totalTimeoutMs", "retry", "fetch", "logger", "userAgent"], "createAnnotationsClient");
-  if (options?.retry) rejectUnknownOptions(options.retry, ["retries", "baseDelayMs", "maxDelayMs", "maxRetryAfterMs"], "createAnnotationsClient's `retry`");
-  let prefix: string;
-  try {
-    const url = new URL(String(options?.baseUrl));
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
-    prefix = url.href;
-  } catch {
-    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${JSON.stringify(String(options?.baseUrl))}.`);
-  }
-  const timeoutMs = positive("timeoutMs", options.timeoutMs ?? defaults.timeoutMs);
-  const totalTimeoutMs = positive("totalTimeoutMs", options.totalTimeoutMs ?? defaults.totalTimeoutMs);
+  const check = checkOptionsOf("createAnnotationsClient");
+  check.known(options, ["baseUrl", "token", "getToken", "timeoutMs", "totalTimeoutMs", "retry", "fetch", "logger", "userAgent"]);
+  if (options?.retry) check.nested("retry").known(options.retry, ["retries", "baseDelayMs", "maxDelayMs", "maxRetryAfterMs"]);
+  const prefix = check.url("baseUrl", options?.baseUrl, ["http:", "https:"]);
+  check.func("getToken", options.getToken);
+  check.func("fetch", options.fetch);
+  const timeoutMs = check.number("timeoutMs", options.timeoutMs ?? defaults.timeoutMs, { min: MINIMUM.timeoutMs, unit: "ms" });
+  const totalTimeoutMs = check.number("totalTimeoutMs", options.totalTimeoutMs ?? defaults.totalTimeoutMs, { min: MINIMUM.timeoutMs, unit: "ms" });
   const retry = options.retry === false ? { ...defaults.retry, retries: 0 } : { ...defaults.retry, ...options.retry };
-  if (!Number.isInteger(retry.retries) || retry.retries < 0) {
-    throw new TypeError(`Expected \`retry.retries\` to be a non-negative integer, got ${String(retry.retries)}.`);
-  }
-  positive("retry.baseDelayMs", retry.baseDelayMs, true);
-  positive("retry.maxDelayMs", retry.maxDelayMs, true);
-  positive("retry.maxRetryAfterMs", retry.maxRetryAfterMs, true);
+  const checkRetry = check.nested("retry");
+  checkRetry.integer("retries", retry.retries, { min: 0 });
+  for (const name of ["baseDelayMs", "maxDelayMs", "maxRetryAfterMs"] as const) checkRetry.number(name, retry[name], { min: MINIMUM.delayMs, unit: "ms" });
   const baseFetch = options.fetch ?? globalThis.fetch;
   const { logger } = options;
 

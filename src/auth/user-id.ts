@@ -1,5 +1,5 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
-import { rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, type OptionChecks } from "../utils/index.ts";
 import type { createRemoteJWKSet, JWTPayload } from "jose";
 import { AuthTokenError } from "../errors/index.ts";
 
@@ -74,9 +74,7 @@ const VERIFIED_MAX = 1_000;
  * const userId = await userIdFromToken(req.headers.authorization, { verify: { secret: process.env.JWT_SECRET } });
  */
 export async function userIdFromToken(token: string | undefined | null, options: UserIdFromTokenOptions = {}): Promise<string> {
-  rejectUnknownOptions(options, ["claim", "verify"], "userIdFromToken");
-  rejectUnknownOptions(options.verify, ["secret", "publicKey", "jwksUrl", "issuer", "audience", "algorithms", "clockToleranceSec"], "userIdFromToken's `verify`");
-  const claims = normalizeClaims(options.claim);
+  const claims = checkUserIdFromTokenOptions(options, checkOptionsOf("userIdFromToken"));
   const jwt = typeof token === "string" ? token.replace(/^\s*Bearer\s+/i, "").trim() : "";
   if (jwt === "") throw new AuthTokenError("missing", "no token was given");
   jose ??= await import("jose");
@@ -90,10 +88,28 @@ export async function userIdFromToken(token: string | undefined | null, options:
   throw new AuthTokenError("no-user-claim", `the token has no user ID in ${claims.map((c) => `"${c}"`).join(", ")}`);
 }
 
-function normalizeClaims(claim: string | readonly string[] | undefined): readonly string[] {
+/**
+ * Checks the options of {@link userIdFromToken}, as `check`'s function (the intake, multer and
+ * tus check their `auth` when it is given), and returns the claims to try. Never shows a secret.
+ *
+ * @internal shared through auth/index.ts; not exported by the package.
+ */
+export function checkUserIdFromTokenOptions(options: UserIdFromTokenOptions | undefined, check: OptionChecks): readonly string[] {
+  check.known(options, ["claim", "verify"]);
+  const claim = options?.claim;
   const list = claim === undefined ? defaultUserIdClaims : typeof claim === "string" ? [claim] : claim;
-  if (list.length === 0 || !list.every((c) => typeof c === "string" && c !== "")) {
-    throw new TypeError(`Expected \`claim\` to be a claim name or a list of them, got ${JSON.stringify(claim)}.`);
+  if (!Array.isArray(list) || list.length === 0 || !list.every((c) => typeof c === "string" && c !== "")) {
+    throw new TypeError(`${check.of}: expected \`${check.label("claim")}\` to be a claim name or a list of them, got ${JSON.stringify(claim)}.`);
+  }
+  const verify = options?.verify;
+  if (verify !== undefined) {
+    const checkVerify = check.nested("verify");
+    checkVerify.known(verify, ["secret", "publicKey", "jwksUrl", "issuer", "audience", "algorithms", "clockToleranceSec"]);
+    if ([verify.secret, verify.publicKey, verify.jwksUrl].filter((v) => v !== undefined).length !== 1) {
+      const names = ["secret", "publicKey", "jwksUrl"].map((name) => `\`${checkVerify.label(name)}\``);
+      throw new TypeError(`${check.of}: expected exactly one of ${names[0]}, ${names[1]} and ${names[2]}.`);
+    }
+    if (verify.secret !== undefined && !(verify.secret.length > 0)) throw new TypeError(`${check.of}: expected \`${checkVerify.label("secret")}\` to be a non-empty secret.`);
   }
   return list;
 }
@@ -127,10 +143,6 @@ async function verifiedOnce(jwt: string, verify: TokenVerification): Promise<JWT
 
 async function verified(jwt: string, verify: TokenVerification): Promise<JWTPayload> {
   const { createRemoteJWKSet, jwtVerify } = jose as typeof import("jose");
-  const given = [verify.secret, verify.publicKey, verify.jwksUrl].filter((v) => v !== undefined);
-  if (given.length !== 1) {
-    throw new TypeError("Expected exactly one of `verify.secret`, `verify.publicKey` and `verify.jwksUrl`.");
-  }
   const options = {
     algorithms: verify.algorithms ?? (verify.secret !== undefined ? ["HS256"] : asymmetric),
     clockTolerance: verify.clockToleranceSec ?? 0,
@@ -160,7 +172,6 @@ async function verified(jwt: string, verify: TokenVerification): Promise<JWTPayl
 
 function keyFor(verify: TokenVerification): KeyObject {
   if (verify.secret !== undefined) {
-    if (verify.secret.length === 0) throw new TypeError("Expected `verify.secret` to be a non-empty secret.");
     return createSecretKey(typeof verify.secret === "string" ? Buffer.from(verify.secret, "utf8") : verify.secret);
   }
   const key = verify.publicKey;

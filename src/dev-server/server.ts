@@ -1,6 +1,6 @@
 // A real annotations service for local development, the demo and integration tests: docs/contract.md's
 // Media API over HTTP, records and their status history in SQLite (node:sqlite, no add-on).
-import { rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, MINIMUM } from "../utils/index.ts";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -87,11 +87,12 @@ class Problem extends Error {
  * const client = createAnnotationsClient({ baseUrl: server.url });
  */
 export async function startDevAnnotationsServer(options: DevAnnotationsServerOptions): Promise<DevAnnotationsServer> {
-  rejectUnknownOptions(options, ["port", "host", "dbPath", "jwtSecret", "busyTimeoutMs"], "startDevAnnotationsServer");
+  const check = checkOptionsOf("startDevAnnotationsServer");
+  check.known(options, ["port", "host", "dbPath", "jwtSecret", "busyTimeoutMs"]);
   const { port = 0, host = "127.0.0.1", dbPath, jwtSecret, busyTimeoutMs = 5_000 } = options;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new TypeError(`Expected \`busyTimeoutMs\` to be a non-negative integer, got ${String(busyTimeoutMs)}.`);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Expected \`port\` to be 0 to 65535, got ${String(port)}.`);
-  if (typeof dbPath !== "string" || dbPath === "") throw new TypeError(`Expected \`dbPath\` to be a file path or ":memory:", got ${JSON.stringify(dbPath)}.`);
+  check.integer("busyTimeoutMs", busyTimeoutMs, { min: MINIMUM.timeoutMs, unit: "ms" });
+  check.integer("port", port, { min: 0, max: 65535 });
+  if (typeof dbPath !== "string" || dbPath === "") check.fail("dbPath", 'a file path or ":memory:"', dbPath);
   if (dbPath !== ":memory:") await mkdir(dirname(resolve(dbPath)), { recursive: true });
   const { DatabaseSync } = await loadSqlite();
   const db: Database = new DatabaseSync(dbPath);

@@ -1,10 +1,12 @@
 import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
-import { userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
+import { checkUserIdFromTokenOptions, userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
 import { fileJournalFor, type JournalEntry, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
 import type { DetectedMediaKind } from "../media-type/index.ts";
 import {
+  checkStoreOptions,
+  normalizeStorageDirectories,
   resolveUploadName,
   type StoredMedia,
   type StoreMediaOptions,
@@ -13,7 +15,7 @@ import {
   storeOptionNames,
   type UploadName,
 } from "../storage/index.ts";
-import { rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, type OptionChecks } from "../utils/index.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */
 export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace"> {
@@ -35,6 +37,19 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
  * @internal shared through intake/index.ts; not exported by the package.
  */
 export const intakeOptionNames = [...storeOptionNames.filter((name) => name !== "beforePlace"), "token", "client", "auth", "journal", "logger"] as const;
+
+/**
+ * Checks the options an intake takes once for many uploads (all but `originalName`, `token`,
+ * `signal` and `onProgress`), as `check`'s function: multer and tus check them when given.
+ *
+ * @internal shared through intake/index.ts; not exported by the package.
+ */
+export function checkIntakeOptions(options: Omit<Partial<IntakeMediaOptions>, "originalName" | "token">, check: OptionChecks): void {
+  if (!options.client?.media) check.fail("client", "an annotations client", options.client);
+  normalizeStorageDirectories(options.directories as IntakeMediaOptions["directories"], check);
+  checkUserIdFromTokenOptions(options.auth, check.nested("auth"));
+  checkStoreOptions(options, check);
+}
 
 /** The media an intake produced: its record and what the store saw (frozen). */
 export interface IntakenMedia extends MediaRecord {
@@ -70,7 +85,10 @@ export interface IntakenMedia extends MediaRecord {
  * const media = await intakeMedia(req, { originalName: "clip.MP4", token: req.headers.authorization, client, directories });
  */
 export async function intakeMedia(source: StoreMediaSource, options: IntakeMediaOptions): Promise<IntakenMedia> {
-  rejectUnknownOptions(options, intakeOptionNames, "intakeMedia");
+  const check = checkOptionsOf("intakeMedia");
+  check.known(options, intakeOptionNames);
+  check.string("originalName", options?.originalName);
+  checkIntakeOptions(options, check);
   return intakeThrough((storeOptions, name) => storeMediaNamed(source, storeOptions, name), options);
 }
 
@@ -90,7 +108,6 @@ export async function intakeThrough(
   overrides: { userId?: string } = {},
 ): Promise<IntakenMedia> {
   const { token, client, auth, journal: givenJournal, logger, ...storeOptions } = options;
-  if (!client?.media) throw new TypeError("Expected `client` to be an annotations client.");
   // A background finish (a resumable upload a crash left) names the uploader it recorded.
   const userId = overrides.userId ?? (await userIdFromToken(token, auth));
   const name = resolveUploadName(storeOptions.originalName, storeOptions.mediaTypes);

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, processOwnerKey, type RedisConnection, RedisDisconnectedError, redisFrom, rejectUnknownOptions } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, processOwnerKey, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
 /** Options of {@link createRedisJournal}. */
@@ -60,12 +60,11 @@ return 1`;
  * startRecovery({ client, directories, journal });
  */
 export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
-  rejectUnknownOptions(options, ["connection", "prefix", "heartbeatMs", "timeoutMs"], "createRedisJournal");
-  const { prefix = "media-intake:journal", heartbeatMs = 10_000, timeoutMs = DEFAULT_REDIS_TIMEOUT_MS } = options;
-  if (typeof heartbeatMs !== "number" || !Number.isFinite(heartbeatMs) || heartbeatMs < 50) {
-    throw new TypeError(`Expected \`heartbeatMs\` to be a number of milliseconds, at least 50, got ${String(heartbeatMs)}.`);
-  }
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new TypeError(`Expected \`timeoutMs\` to be a positive integer of milliseconds, got ${String(timeoutMs)}.`);
+  const check = checkOptionsOf("createRedisJournal");
+  check.known(options, ["connection", "prefix", "heartbeatMs", "timeoutMs"]);
+  const { prefix = "media-intake:journal" } = options;
+  const heartbeatMs = check.number("heartbeatMs", options.heartbeatMs ?? 10_000, { min: MINIMUM.heartbeatMs, unit: "ms" });
+  const timeoutMs = check.integer("timeoutMs", options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, { min: MINIMUM.timeoutMs, unit: "ms" });
   const { redis, ownClient } = redisFrom(options.connection, Redis);
   const keys = {
     entries: `${prefix}:entries`,

@@ -1,6 +1,6 @@
 import type { AnnotationsClient } from "../annotations/index.ts";
-import { type StorageDirectories, sweepPartials } from "../storage/index.ts";
-import { rejectUnknownOptions } from "../utils/index.ts";
+import { normalizeStorageDirectories, type StorageDirectories, sweepPartials } from "../storage/index.ts";
+import { checkOptionsOf, MINIMUM, type OptionChecks } from "../utils/index.ts";
 import { fileJournalFor, type MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, type SettleReport, settleJournal, useServiceCredentials } from "./settle.ts";
 
@@ -39,12 +39,17 @@ export interface RecoveryReport extends SettleReport {
 
 const recoverOptionNames = ["client", "directories", "journal", "token", "partialsOlderThanMs", "sweepPartials", "signal", "logger"] as const;
 
-function journalOf(options: { directories: StorageDirectories; journal?: MediaJournal | undefined }): MediaJournal {
-  return options.journal ?? fileJournalFor(options.directories);
+function journalOf(options: { directories: StorageDirectories; journal?: MediaJournal | undefined }, check?: OptionChecks): MediaJournal {
+  return options.journal ?? fileJournalFor(options.directories, check);
 }
 
-function checkClient(client: unknown): void {
-  if (!(client as AnnotationsClient | undefined)?.media) throw new TypeError("Expected `client` to be an annotations client.");
+/** Checks the options {@link recoverInterrupted} and {@link startRecovery} share, as `check`'s function. */
+function checkRecoverOptions(options: Omit<RecoverInterruptedOptions, "signal">, check: OptionChecks): void {
+  if (!(options?.client as AnnotationsClient | undefined)?.media) check.fail("client", "an annotations client", options?.client);
+  check.boolean("sweepPartials", options.sweepPartials);
+  // The directories serve the sweep and the file journal; with neither, none need be given.
+  if (!options.journal || options.sweepPartials !== false) normalizeStorageDirectories(options.directories, check);
+  if (options.partialsOlderThanMs !== undefined) check.number("partialsOlderThanMs", options.partialsOlderThanMs, { min: MINIMUM.ageMs, unit: "ms" });
 }
 
 /**
@@ -63,9 +68,10 @@ function checkClient(client: unknown): void {
  * const report = await recoverInterrupted({ client, directories, token: serviceToken });
  */
 export async function recoverInterrupted(options: RecoverInterruptedOptions): Promise<RecoveryReport> {
-  rejectUnknownOptions(options, recoverOptionNames, "recoverInterrupted");
-  checkClient(options?.client);
-  const journal = journalOf(options);
+  const check = checkOptionsOf("recoverInterrupted");
+  check.known(options, recoverOptionNames);
+  checkRecoverOptions(options, check);
+  const journal = journalOf(options, check);
   const call = { ...(options.token ? { token: options.token } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   const settled = await settleJournal(journal, options.client, call, options.logger);
   // What the sweep cannot do now (a log it cannot read) waits for the next pass; settling went on.
@@ -107,20 +113,15 @@ export interface RecoveryHandle {
  * process.once("SIGTERM", () => void recovery.stop());
  */
 export function startRecovery(options: StartRecoveryOptions): RecoveryHandle {
-  rejectUnknownOptions(
-    options,
-    [...recoverOptionNames.filter((name) => name !== "signal" && name !== "sweepPartials"), "intervalMs", "sweepIntervalMs", "onPass"],
-    "startRecovery",
-  );
-  checkClient(options?.client);
+  const check = checkOptionsOf("startRecovery");
+  check.known(options, [...recoverOptionNames.filter((name) => name !== "signal" && name !== "sweepPartials"), "intervalMs", "sweepIntervalMs", "onPass"]);
+  checkRecoverOptions(options, check);
   const { intervalMs = 5_000, sweepIntervalMs = 300_000, onPass, ...recoverOptions } = options;
-  for (const [name, value] of [["intervalMs", intervalMs], ["sweepIntervalMs", sweepIntervalMs]] as const) {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 10) {
-      throw new TypeError(`Expected \`${name}\` to be a number of milliseconds, at least 10, got ${String(value)}.`);
-    }
-  }
+  check.number("intervalMs", intervalMs, { min: MINIMUM.intervalMs, unit: "ms" });
+  check.number("sweepIntervalMs", sweepIntervalMs, { min: MINIMUM.intervalMs, unit: "ms" });
+  check.func("onPass", onPass);
   let lastSweep = Number.NEGATIVE_INFINITY;
-  useServiceCredentials(journalOf(options), options.client, options.token, options.logger);
+  useServiceCredentials(journalOf(options, check), options.client, options.token, options.logger);
   const controller = new AbortController();
   let running: Promise<RecoveryReport> | undefined;
   let timer: NodeJS.Timeout | undefined;

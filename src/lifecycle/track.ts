@@ -2,7 +2,7 @@ import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName 
 import { MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
-import { raceAbort, rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, raceAbort, showValue } from "../utils/index.ts";
 import { fileJournalFor, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
 
@@ -120,13 +120,15 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   fn: (media: TrackedMedia, context: ProcessingContext, ...args: Args) => Result | Promise<Result>,
   options: TrackMediaProcessingOptions,
 ): TrackedProcessing<Args, Result> {
-  if (typeof fn !== "function") throw new TypeError("Expected the processing function to be a function.");
-  rejectUnknownOptions(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal", "isFinalFailure"], "trackMediaProcessing");
-  if (options?.isFinalFailure !== undefined && typeof options.isFinalFailure !== "function") throw new TypeError("Expected `isFinalFailure` to be a function.");
-  if (!options?.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  if (!isTokenOption(options.token)) throw new TypeError("Expected `token` to be a string or a function.");
+  if (typeof fn !== "function") throw new TypeError(`trackMediaProcessing: expected the processing function to be a function, got ${showValue(fn)}.`);
+  const check = checkOptionsOf("trackMediaProcessing");
+  check.known(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal", "isFinalFailure"]);
+  check.func("isFinalFailure", options?.isFinalFailure);
+  check.func("onStatusChange", options?.onStatusChange);
+  if (!options?.client?.media) check.fail("client", "an annotations client", options?.client);
+  if (!isTokenOption(options.token)) check.fail("token", "a string or a function", options.token);
   const { client, logger } = options;
-  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories) : undefined);
+  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories, check) : undefined);
   const owner = {};
 
   /** Records `to`; resolves to the failure instead of throwing, so it never replaces an outcome. */
@@ -254,7 +256,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   }
 
   async function start(input: TrackedMedia | string, args: Args, call: TrackCallOptions): Promise<Result> {
-    if (!isTokenOption(call.token)) throw new TypeError("Expected `token` to be a string or a function.");
+    if (!isTokenOption(call.token)) checkOptionsOf("a tracked function").fail("token", "a string or a function", call.token);
     const media: TrackedMedia = Object.freeze(typeof input === "string" ? { id: input } : { ...input });
     const id = normalizeMediaId(media.id);
     call.signal?.throwIfAborted();
@@ -280,7 +282,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
 
   const tracked = ((media: TrackedMedia | string, ...args: Args) => start(media, args, options)) as TrackedProcessing<Args, Result>;
   tracked.with = (call) => {
-    rejectUnknownOptions(call, ["token", "signal"], "a tracked function's `with`");
+    checkOptionsOf("a tracked function's `with`").known(call, ["token", "signal"]);
     return (media, ...args) => start(media, args, { token: call.token ?? options.token, signal: call.signal ?? options.signal });
   };
   return tracked;

@@ -1,5 +1,5 @@
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from "node:fs";
-import { type ByteStream, describeFsError, isByteStream, iterateBytes, rejectUnknownOptions } from "../utils/index.ts";
+import { type ByteStream, checkOptionsOf, describeFsError, isByteStream, iterateBytes } from "../utils/index.ts";
 import type { FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MediaReadError, MediaSizeMismatchError } from "../errors/index.ts";
@@ -54,9 +54,10 @@ export async function computeMediaId(
   input: MediaIdSource | ByteStream,
   options: ComputeMediaIdOptions = {},
 ): Promise<MediaId> {
-  rejectUnknownOptions(options, ["size", "signal"], "computeMediaId");
+  const check = checkOptionsOf("computeMediaId");
+  check.known(options, ["size", "signal"]);
   const { signal } = options;
-  const size = checkSize(options.size);
+  const size = options.size === undefined ? undefined : check.integer("size", options.size, { min: 0, unit: "bytes" });
   signal?.throwIfAborted();
   const hash = loadHasher();
   const h64 = typeof hash === "function" ? hash : await hash;
@@ -160,7 +161,7 @@ async function sampleAny(
   }
   if (isByteStream(input)) {
     if (size === undefined) {
-      throw new TypeError("Expected `size` for a stream: its middle sample depends on the length, got undefined.");
+      throw new TypeError("computeMediaId: expected `size` for a stream: its middle sample depends on the length, got undefined.");
     }
     const sampler = new StreamSampler(buffer, size, "<stream>");
     for await (const chunk of iterateBytes(input, signal)) sampler.push(chunk);
@@ -291,14 +292,6 @@ function asBytes(input: Uint8Array | ArrayBuffer): Uint8Array {
 
 function toPath(input: string | URL): string {
   return typeof input === "string" ? input : fileURLToPath(input);
-}
-
-function checkSize(size: unknown): number | undefined {
-  if (size === undefined) return undefined;
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    throw new TypeError(`Expected \`size\` to be a non-negative integer, got ${String(size)}.`);
-  }
-  return size;
 }
 
 function describe(value: unknown): string {

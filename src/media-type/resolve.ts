@@ -1,4 +1,5 @@
 import { UnsupportedMediaTypeError } from "../errors/index.ts";
+import { checkOptionsOf, type OptionChecks } from "../utils/index.ts";
 import { defaultImageExtensions, defaultVideoExtensions, otherVideoMimeTypes } from "./extensions.ts";
 
 /** The media types of docs/contract.md, as their wire values: `MediaType.Video` (1), `MediaType.Image` (2). */
@@ -33,24 +34,20 @@ const defaultTable: ReadonlyMap<string, MediaType> = new Map([
 
 /**
  * Checks `options` and builds its extension table once (later calls with the same object reuse
- * it). Throws a `TypeError` naming the bad option.
+ * it). Throws a `TypeError` naming the bad option, and `check`'s function (`storeMedia`'s
+ * `mediaTypes`, say).
  *
  * @internal shared through media-type/index.ts; not exported by the package.
  */
-export function normalizeMediaTypeOptions(options: MediaTypeOptions = {}): ReadonlyMap<string, MediaType> {
+export function normalizeMediaTypeOptions(options: MediaTypeOptions = {}, check: OptionChecks = checkOptionsOf("resolveMediaType")): ReadonlyMap<string, MediaType> {
   const cached = tables.get(options);
   if (cached) return cached;
-  const table = new Map(options.replaceDefaults ? [] : defaultTable);
+  check.known(options, ["extensions", "replaceDefaults"]);
+  const table = new Map(check.boolean("replaceDefaults", options.replaceDefaults) ? [] : defaultTable);
   for (const [raw, type] of Object.entries(options.extensions ?? {})) {
     const ext = (raw.startsWith(".") ? raw : `.${raw}`).toLowerCase();
-    if (!/^\.[a-z0-9][a-z0-9_-]*$/.test(ext)) {
-      throw new TypeError(`Expected \`extensions\` keys to be file extensions such as ".mxf", got ${JSON.stringify(raw)}.`);
-    }
-    if (type !== MediaType.Video && type !== MediaType.Image) {
-      throw new TypeError(
-        `Expected \`extensions[${JSON.stringify(raw)}]\` to be MediaType.Video (1) or MediaType.Image (2), got ${String(type)}.`,
-      );
-    }
+    if (!/^\.[a-z0-9][a-z0-9_-]*$/.test(ext)) check.fail("extensions", 'keyed by file extensions such as ".mxf"', raw);
+    if (type !== MediaType.Video && type !== MediaType.Image) check.fail(`extensions[${JSON.stringify(raw)}]`, "MediaType.Video (1) or MediaType.Image (2)", type);
     table.set(ext, type);
   }
   tables.set(options, table);

@@ -3,8 +3,8 @@ import type { IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "../index.ts";
-import { intakeOptionNames } from "../intake/index.ts";
-import { rejectUnknownOptions } from "../utils/index.ts";
+import { checkIntakeOptions, intakeOptionNames } from "../intake/index.ts";
+import { checkOptionsOf } from "../utils/index.ts";
 
 declare global {
   // multer's `req.file` and `req.files` entries: the media, once through the engine.
@@ -82,11 +82,10 @@ function uploadsOf(request: IncomingMessage): Set<AbortController> {
  * app.post("/upload", upload.single("file"), (req, res) => res.json(req.file?.media));
  */
 export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaIntakeStorageEngine {
-  rejectUnknownOptions(
-    options,
-    [...intakeOptionNames.filter((name) => !["token", "originalName", "signal", "onProgress"].includes(name)), "token"],
-    "mediaIntakeStorage",
-  );
+  const check = checkOptionsOf("mediaIntakeStorage");
+  check.known(options, [...intakeOptionNames.filter((name) => !["token", "originalName", "signal", "onProgress"].includes(name)), "token"]);
+  checkIntakeOptions(options, check);
+  check.func("token", options.token);
   const { token: tokenOf = (request: IncomingMessage) => request.headers.authorization, ...intakeOptions } = options;
   return {
     _handleFile(request, file, callback) {

@@ -10,7 +10,7 @@ import type { JournalEntry, MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
 import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, rejectUnknownOptions } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, showValue } from "../utils/index.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
 export type DetectionJobData = TrackedMedia;
@@ -87,10 +87,7 @@ export interface DetectionQueue<Result = unknown> {
 
 const defaults = { name: "media-detection", attempts: 3, backoffMs: 1_000, keepResultsSeconds: 86_400, timeoutMs: DEFAULT_REDIS_TIMEOUT_MS } as const;
 
-function positiveInteger(name: string, value: unknown): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${String(value)}.`);
-  return value as number;
-}
+const ms = (min: number) => ({ min, unit: "ms" }) as const;
 
 /**
  * The web side: enqueue detection for a media record, and wait for (or poll) its result.
@@ -101,12 +98,13 @@ function positiveInteger(name: string, value: unknown): number {
  * const result = await detections.result(jobId, { timeoutMs: 30_000, signal });
  */
 export function createDetectionQueue<Result = unknown>(options: DetectionQueueOptions): DetectionQueue<Result> {
-  rejectUnknownOptions(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds", "timeoutMs"], "createDetectionQueue");
+  const check = checkOptionsOf("createDetectionQueue");
+  check.known(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds", "timeoutMs"]);
   const name = options.name ?? defaults.name;
-  const attempts = positiveInteger("attempts", options.attempts ?? defaults.attempts);
-  const backoffMs = positiveInteger("backoffMs", options.backoffMs ?? defaults.backoffMs);
-  const keep = positiveInteger("keepResultsSeconds", options.keepResultsSeconds ?? defaults.keepResultsSeconds);
-  const timeoutMs = positiveInteger("timeoutMs", options.timeoutMs ?? defaults.timeoutMs);
+  const attempts = check.integer("attempts", options.attempts ?? defaults.attempts, { min: 1 });
+  const backoffMs = check.integer("backoffMs", options.backoffMs ?? defaults.backoffMs, ms(MINIMUM.delayMs));
+  const keep = check.integer("keepResultsSeconds", options.keepResultsSeconds ?? defaults.keepResultsSeconds, { min: 1, unit: "s" });
+  const timeoutMs = check.integer("timeoutMs", options.timeoutMs ?? defaults.timeoutMs, ms(MINIMUM.timeoutMs));
   const queue = new Queue<DetectionJobData, Result>(name, { connection: options.connection });
   // A queue with no listener would throw its connection errors; they reach callers through the calls that fail.
   queue.on("error", () => {});
@@ -247,18 +245,17 @@ export function startDetectionWorker<Result>(
   detect: (media: TrackedMedia, context: { signal: AbortSignal; attempt: number }) => Result | Promise<Result>,
   options: DetectionWorkerOptions,
 ): DetectionWorker {
-  rejectUnknownOptions(
-    options,
-    ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "maxStalledCount", "logger"],
-    "startDetectionWorker",
-  );
-  if (typeof detect !== "function") throw new TypeError("Expected the detector to be a function.");
-  if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
-  if (!options.journal) throw new TypeError("Expected `journal`: the Redis journal (createRedisJournal) that keeps each run's outcome.");
+  const check = checkOptionsOf("startDetectionWorker");
+  check.known(options, ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "maxStalledCount", "logger"]);
+  if (typeof detect !== "function") throw new TypeError(`startDetectionWorker: expected the detector to be a function, got ${showValue(detect)}.`);
+  if (!options.client?.media) check.fail("client", "an annotations client", options.client);
+  if (!options.journal) check.fail("journal", "the Redis journal (createRedisJournal) that keeps each run's outcome", options.journal);
   const { client, logger } = options;
   const name = options.name ?? defaults.name;
-  const maxStalledCount = options.maxStalledCount ?? 1;
-  if (!Number.isSafeInteger(maxStalledCount) || maxStalledCount < 0) throw new TypeError(`Expected \`maxStalledCount\` to be a non-negative integer, got ${String(maxStalledCount)}.`);
+  const maxStalledCount = check.integer("maxStalledCount", options.maxStalledCount ?? 1, { min: 0 });
+  const concurrency = check.integer("concurrency", options.concurrency ?? 1, { min: 1 });
+  const lockDuration = check.integer("lockDurationMs", options.lockDurationMs ?? 30_000, ms(MINIMUM.timeoutMs));
+  const stalledInterval = check.integer("stalledIntervalMs", options.stalledIntervalMs ?? 30_000, ms(MINIMUM.intervalMs));
   // Runs are journaled as requeued on a crash: BullMQ, not the journal's settling, ends a job
   // whose worker died (it runs it again), so a recovery pass never writes Error over a retry.
   const base = options.journal;
@@ -287,9 +284,9 @@ export function startDetectionWorker<Result>(
     },
     {
       connection: options.connection,
-      concurrency: positiveInteger("concurrency", options.concurrency ?? 1),
-      lockDuration: positiveInteger("lockDurationMs", options.lockDurationMs ?? 30_000),
-      stalledInterval: positiveInteger("stalledIntervalMs", options.stalledIntervalMs ?? 30_000),
+      concurrency,
+      lockDuration,
+      stalledInterval,
       maxStalledCount,
     },
   );

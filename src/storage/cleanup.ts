@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { link, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey, rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, isOwnerAlive, MINIMUM, OWNER_KEY_PATTERN, processOwnerKey } from "../utils/index.ts";
 import { writeError } from "./io.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "./plan.ts";
 
@@ -42,12 +42,10 @@ export interface SweepPartialsOptions {
  * const removed = await sweepPartials(directories, { olderThanMs: 15 * 60_000 });
  */
 export async function sweepPartials(directories: StorageDirectories, options: SweepPartialsOptions = {}): Promise<string[]> {
-  rejectUnknownOptions(options, ["olderThanMs"], "sweepPartials");
-  const { olderThanMs = 3_600_000 } = options;
-  if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
-    throw new TypeError(`Expected \`olderThanMs\` to be a non-negative number, got ${String(olderThanMs)}.`);
-  }
-  const dirs = normalizeStorageDirectories(directories);
+  const check = checkOptionsOf("sweepPartials");
+  check.known(options, ["olderThanMs"]);
+  const olderThanMs = check.number("olderThanMs", options.olderThanMs ?? 3_600_000, { min: MINIMUM.ageMs, unit: "ms" });
+  const dirs = normalizeStorageDirectories(directories, check);
   const cutoff = Date.now() - olderThanMs;
   const removed: string[] = [];
   for (const directory of new Set([dirs.videosDir, dirs.imagesDir])) {

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { StoragePathEscapeError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import { fileExtension, MediaType } from "../media-type/index.ts";
+import { checkOptionsOf, type OptionChecks } from "../utils/index.ts";
 
 /** Where stored media go: one directory per media type. */
 export interface StorageDirectories {
@@ -46,11 +47,15 @@ export interface PlanStoragePathInput {
   naming?: StorageNaming;
 }
 
-/** Resolves both directories to absolute paths, once; a `TypeError` names a missing one. */
-export function normalizeStorageDirectories(directories: StorageDirectories): Readonly<StorageDirectories> {
+/**
+ * Resolves both directories to absolute paths, once; a `TypeError` names a missing one, and the
+ * function `check` stands for when given.
+ */
+export function normalizeStorageDirectories(directories: StorageDirectories, checks?: OptionChecks): Readonly<StorageDirectories> {
   const check = (key: keyof StorageDirectories) => {
     const value: unknown = directories?.[key];
     if (typeof value !== "string" || value === "" || value.includes("\0")) {
+      if (checks) checks.fail(`directories.${key}`, "a directory path", value);
       throw new TypeError(`Expected \`directories.${key}\` to be a directory path, got ${JSON.stringify(value)}.`);
     }
     return resolve(value);
@@ -76,7 +81,7 @@ export function directoryFor(directories: StorageDirectories, mediaType: MediaTy
  */
 export async function planStoragePath(input: PlanStoragePathInput): Promise<string> {
   const id = normalizeMediaId(input.id);
-  const directories = normalizeStorageDirectories(input.directories);
+  const directories = normalizeStorageDirectories(input.directories, checkOptionsOf("planStoragePath"));
   const extension = fileExtension(input.originalName);
   return planNamedPath(directories, Object.freeze({ id, extension, originalName: input.originalName, mediaType: input.mediaType }), input.naming);
 }

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { MediaReadError, MediaTooLargeError } from "../errors/index.ts";
 import { computeMediaIdSync, initMediaIdHasher, type MediaId } from "../media-id/index.ts";
 import { type DetectedMediaKind, DETECTION_BYTES, type MediaType, type MediaTypeOptions, normalizeMediaTypeOptions } from "../media-type/index.ts";
-import { abandonSource, type ByteStream, describeFsError, isByteStream, iterateBytes, rejectUnknownOptions } from "../utils/index.ts";
+import { abandonSource, type ByteStream, checkOptionsOf, describeFsError, isByteStream, iterateBytes, MINIMUM, type OptionChecks, showValue } from "../utils/index.ts";
 import { partialPathIn } from "./cleanup.ts";
 import { checkContent, type ContentVerification } from "./content-check.ts";
 import { readAt, WRITE_BATCH_BYTES, writeError } from "./io.ts";
@@ -107,27 +107,31 @@ interface NormalizedStoreOptions extends Omit<StoreMediaOptions, "verify" | "dir
   directories: Readonly<StorageDirectories>;
 }
 
-/** Checks and copies the options; a `TypeError` names the bad one. Never mutates `options`. */
-function normalizeStoreOptions(options: StoreMediaOptions): NormalizedStoreOptions {
-  if (options === null || typeof options !== "object") throw new TypeError("Expected options with `originalName` and `directories`.");
-  rejectUnknownOptions(options, storeOptionNames, "storeMedia");
-  const { originalName, maxBytes, verify = "reject", onProgress, naming } = options;
-  if (typeof originalName !== "string" || originalName === "") {
-    throw new TypeError(`Expected \`originalName\` to be a non-empty string, got ${JSON.stringify(originalName)}.`);
-  }
-  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
-    throw new TypeError(`Expected \`maxBytes\` to be a non-negative integer, got ${String(maxBytes)}.`);
-  }
-  if (!verifications.includes(verify)) {
-    throw new TypeError(`Expected \`verify\` to be "reject", "warn" or "off", got ${JSON.stringify(verify)}.`);
-  }
-  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError("Expected `onProgress` to be a function.");
-  if (naming !== undefined && typeof naming !== "function") throw new TypeError("Expected `naming` to be a function.");
-  if (options.beforePlace !== undefined && typeof options.beforePlace !== "function") {
-    throw new TypeError("Expected `beforePlace` to be a function.");
-  }
-  normalizeMediaTypeOptions(options.mediaTypes);
-  return { ...options, verify, directories: normalizeStorageDirectories(options.directories) };
+/**
+ * Checks the options every store takes beside `originalName` and `directories`, as `check`'s
+ * function (the intake, multer and tus check them when they are given, not at the first upload).
+ *
+ * @internal shared with the integrations through storage/index.ts; not exported by the package.
+ */
+export function checkStoreOptions(options: Omit<Partial<StoreMediaOptions>, "originalName" | "directories">, check: OptionChecks): ContentVerification {
+  if (options.maxBytes !== undefined) check.integer("maxBytes", options.maxBytes, { min: MINIMUM.maxBytes, unit: "bytes" });
+  const verify = check.oneOf("verify", options.verify ?? "reject", verifications);
+  check.func("onProgress", options.onProgress);
+  check.func("naming", options.naming);
+  check.func("beforePlace", options.beforePlace);
+  check.boolean("fsync", options.fsync);
+  normalizeMediaTypeOptions(options.mediaTypes, check.nested("mediaTypes"));
+  return verify;
+}
+
+/** Checks and copies the options of `of`; a `TypeError` names the bad one. Never mutates `options`. */
+function normalizeStoreOptions(options: StoreMediaOptions, of: string): NormalizedStoreOptions {
+  if (options === null || typeof options !== "object") throw new TypeError(`${of}: expected options with \`originalName\` and \`directories\`, got ${showValue(options)}.`);
+  const check = checkOptionsOf(of);
+  check.known(options, storeOptionNames);
+  check.string("originalName", options.originalName);
+  const verify = checkStoreOptions(options, check);
+  return { ...options, verify, directories: normalizeStorageDirectories(options.directories, check) };
 }
 
 /**
@@ -160,7 +164,7 @@ export function storeMedia(source: StoreMediaSource, options: StoreMediaOptions)
  * @internal shared through storage/index.ts; not exported by the package.
  */
 export async function storeMediaNamed(source: StoreMediaSource, options: StoreMediaOptions, resolved: UploadName | undefined): Promise<StoredMedia> {
-  const opts = normalizeStoreOptions(options);
+  const opts = normalizeStoreOptions(options, "storeMedia");
   opts.signal?.throwIfAborted();
   const name = uploadNameOf(opts, resolved);
   const { mediaType } = name;
@@ -259,7 +263,7 @@ export function storeCompleteFile(path: string, options: StoreCompleteFileOption
  * @internal shared through storage/index.ts; not exported by the package.
  */
 export async function storeCompleteFileNamed(path: string, options: StoreCompleteFileOptions, resolved: UploadName | undefined): Promise<StoredMedia> {
-  const opts = normalizeStoreOptions(options);
+  const opts = normalizeStoreOptions(options, "storeCompleteFile");
   const name = uploadNameOf(opts, resolved);
   const { mediaType } = name;
   await initMediaIdHasher();

@@ -5,12 +5,12 @@ import { dirname, join, resolve } from "node:path";
 import type { Locker } from "@tus/server";
 import type { AnnotationsClient } from "../annotations/index.ts";
 import type { UserIdFromTokenOptions } from "../auth/index.ts";
-import type { IntakenMedia } from "../intake/index.ts";
+import { checkIntakeOptions, type IntakenMedia } from "../intake/index.ts";
 import type { MediaJournal } from "../journal/index.ts";
 import type { LifecycleLogger } from "../lifecycle/index.ts";
 import type { MediaTypeOptions } from "../media-type/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
-import { rejectUnknownOptions } from "../utils/index.ts";
+import { checkOptionsOf, MINIMUM, showValue } from "../utils/index.ts";
 
 /** Options of {@link createTusIntake}. */
 export interface TusIntakeOptions {
@@ -92,16 +92,20 @@ const defaults = { path: "/files", expireAfterMs: 86_400_000, sweepIntervalMs: 6
 
 /** The options checked, with their defaults, and the directories made. */
 export function normalizeOptions(options: TusIntakeOptions) {
-  if (options === null || typeof options !== "object") throw new TypeError("Expected options with `directories` and `client`.");
-  rejectUnknownOptions(options, optionNames, "createTusIntake");
-  if (!options.client?.media) throw new TypeError("Expected `client` to be an annotations client.");
+  if (options === null || typeof options !== "object") throw new TypeError(`createTusIntake: expected options with \`directories\` and \`client\`, got ${showValue(options)}.`);
+  const check = checkOptionsOf("createTusIntake");
+  check.known(options, optionNames);
+  checkIntakeOptions(options, check);
   const directories = normalizeStorageDirectories(options.directories);
-  const { maxBytes, expireAfterMs = defaults.expireAfterMs, sweepIntervalMs = defaults.sweepIntervalMs, path = defaults.path } = options;
-  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) throw new TypeError(`Expected \`maxBytes\` to be a positive integer, got ${String(maxBytes)}.`);
-  if (!Number.isSafeInteger(expireAfterMs) || expireAfterMs < 1) throw new TypeError(`Expected \`expireAfterMs\` to be a positive integer, got ${String(expireAfterMs)}.`);
-  if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new TypeError(`Expected \`sweepIntervalMs\` to be a non-negative integer, got ${String(sweepIntervalMs)}.`);
-  if (typeof path !== "string" || !path.startsWith("/") || path.endsWith("/")) throw new TypeError(`Expected \`path\` to be a route such as "/files", got ${JSON.stringify(path)}.`);
-  if (options.onMediaIntaken !== undefined && typeof options.onMediaIntaken !== "function") throw new TypeError("Expected `onMediaIntaken` to be a function.");
+  const maxBytes = options.maxBytes;
+  const expireAfterMs = check.integer("expireAfterMs", options.expireAfterMs ?? defaults.expireAfterMs, { min: MINIMUM.timeoutMs, unit: "ms" });
+  const sweepIntervalMs = options.sweepIntervalMs ?? defaults.sweepIntervalMs;
+  // 0 is no timer (the caller sweeps); any other period is an interval as recovery's are.
+  if (sweepIntervalMs !== 0) check.integer("sweepIntervalMs", sweepIntervalMs, { min: MINIMUM.intervalMs, unit: "ms" });
+  const path = options.path ?? defaults.path;
+  if (typeof path !== "string" || !path.startsWith("/") || path.endsWith("/")) check.fail("path", 'a route such as "/files"', path);
+  check.func("onMediaIntaken", options.onMediaIntaken);
+  if (options.uploadsDir !== undefined) check.string("uploadsDir", options.uploadsDir);
   const uploadsDir = resolve(options.uploadsDir ?? join(directories.videosDir, ".media-intake-uploads"));
   return { ...options, directories, maxBytes, expireAfterMs, sweepIntervalMs, path, uploadsDir };
 }
@@ -122,7 +126,7 @@ export function checkSameFileSystem(uploadsDir: string, directories: StorageDire
   const device = deviceOf(uploadsDir);
   for (const [name, dir] of [["videosDir", directories.videosDir], ["imagesDir", directories.imagesDir]] as const) {
     if (deviceOf(dir) !== device) {
-      throw new TypeError(`Expected \`uploadsDir\` (${uploadsDir}) on the same file system as \`${name}\` (${dir}): a finished upload is linked into place, never copied.`);
+      throw new TypeError(`createTusIntake: expected \`uploadsDir\` (${uploadsDir}) on the same file system as \`${name}\` (${dir}): a finished upload is linked into place, never copied.`);
     }
   }
   for (const dir of [uploadsDir, directories.videosDir, directories.imagesDir]) mkdirSync(dir, { recursive: true });

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, onceSucceeded, type RedisConnection, RedisDisconnectedError, redisFrom, rejectUnknownOptions } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, onceSucceeded, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
 export interface TusLock {
@@ -88,11 +88,6 @@ function askToRelease(holding: Holding): void {
     .catch(() => {});
 }
 
-function positive(name: string, value: unknown): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer of milliseconds, got ${String(value)}.`);
-  return value as number;
-}
-
 /**
  * A tus `Locker` on Redis: pass it as `locker` to `createTusIntake` (media-intake/tus) in every
  * process that serves the endpoint. Two processes never write one upload at once; a request for
@@ -104,10 +99,11 @@ function positive(name: string, value: unknown): number {
  * const tus = createTusIntake({ directories, client, locker });
  */
 export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLocker {
-  rejectUnknownOptions(options, ["connection", "prefix", "lockTtlMs", "acquireTimeoutMs"], "createRedisTusLocker");
+  const check = checkOptionsOf("createRedisTusLocker");
+  check.known(options, ["connection", "prefix", "lockTtlMs", "acquireTimeoutMs"]);
   const prefix = options.prefix ?? "media-intake:tus-lock";
-  const ttl = positive("lockTtlMs", options.lockTtlMs ?? 30_000);
-  const acquireTimeoutMs = positive("acquireTimeoutMs", options.acquireTimeoutMs ?? 30_000);
+  const ttl = check.integer("lockTtlMs", options.lockTtlMs ?? 30_000, { min: MINIMUM.timeoutMs, unit: "ms" });
+  const acquireTimeoutMs = check.integer("acquireTimeoutMs", options.acquireTimeoutMs ?? 30_000, { min: MINIMUM.timeoutMs, unit: "ms" });
   // The client, made as soon as ioredis is loaded: begun here, so that it connects from the start
   // as a client made at once would. A load that failed is tried again by the next call.
   const connect = onceSucceeded(async () => redisFrom(options.connection, await loadRedisClass()));

@@ -9,11 +9,11 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalUnavailableError } from "../../errors/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "../../storage/index.ts";
-import { isLocalFileSystem, onceSucceeded, processOwnerKey, rejectUnknownOptions } from "../../utils/index.ts";
+import { checkOptionsOf, isLocalFileSystem, MINIMUM, onceSucceeded, type OptionChecks, processOwnerKey } from "../../utils/index.ts";
 import type { JournalEntry, JournalRecord, MediaJournal } from "../journal.ts";
 import { ENTRY, entryFilesIn } from "./entry-files.ts";
 import { inThreadPool, listNames, onEventLoop } from "./io.ts";
-import { checkHeartbeat, livenessIn } from "./liveness.ts";
+import { livenessIn } from "./liveness.ts";
 import { logsIn, stateOf } from "./log.ts";
 import { LOG, readLog } from "./log-format.ts";
 import { sweepFolder } from "./sweep.ts";
@@ -37,10 +37,11 @@ const journals = new Map<string, MediaJournal>();
 
 /**
  * The file journal of the given storage directories, one instance per folder in this process
- * (so every intake and run of the process shares it, and its background settler).
+ * (so every intake and run of the process shares it, and its background settler). A bad
+ * directory is named as an option of `check`'s function.
  */
-export function fileJournalFor(directories: StorageDirectories): MediaJournal {
-  const folder = join(normalizeStorageDirectories(directories).videosDir, JOURNAL_DIRECTORY_NAME);
+export function fileJournalFor(directories: StorageDirectories, check?: OptionChecks): MediaJournal {
+  const folder = join(normalizeStorageDirectories(directories, check).videosDir, JOURNAL_DIRECTORY_NAME);
   let journal = journals.get(folder);
   if (!journal) journals.set(folder, (journal = createFileJournal(folder)));
   return journal;
@@ -52,8 +53,9 @@ export function fileJournalFor(directories: StorageDirectories): MediaJournal {
  * to get the one `intakeMedia` and `trackMediaProcessing` use for some directories.
  */
 export function createFileJournal(folder: string, options: FileJournalOptions = {}): MediaJournal {
-  rejectUnknownOptions(options, ["heartbeatMs"], "createFileJournal");
-  const heartbeatMs = checkHeartbeat(options.heartbeatMs ?? 10_000);
+  const check = checkOptionsOf("createFileJournal");
+  check.known(options, ["heartbeatMs"]);
+  const heartbeatMs = check.number("heartbeatMs", options.heartbeatMs ?? 10_000, { min: MINIMUM.heartbeatMs, unit: "ms" });
   const state = stateOf(folder);
   const liveness = livenessIn(folder, heartbeatMs);
 

@@ -4,7 +4,7 @@
 import { readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "../../utils/index.ts";
+import { isOwnerAlive, MINIMUM, OWNER_KEY_PATTERN, processOwnerKey } from "../../utils/index.ts";
 import { ifGone } from "./io.ts";
 
 /** A heartbeat file's name; the owner's key is its first group. */
@@ -20,18 +20,10 @@ export interface Beat {
 function periodOf(text: string): number | undefined {
   try {
     const periodMs = (JSON.parse(text) as { heartbeatMs?: unknown }).heartbeatMs;
-    return typeof periodMs === "number" && Number.isFinite(periodMs) && periodMs >= 100 ? periodMs : undefined;
+    return typeof periodMs === "number" && Number.isFinite(periodMs) && periodMs >= MINIMUM.heartbeatMs ? periodMs : undefined;
   } catch {
     return undefined;
   }
-}
-
-/** The `heartbeatMs` option of `createFileJournal`, checked. */
-export function checkHeartbeat(value: unknown): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 100) {
-    throw new TypeError(`Expected \`heartbeatMs\` to be a number of milliseconds, at least 100, got ${String(value)}.`);
-  }
-  return value;
 }
 
 /** This process's heartbeat files, removed when it exits (one `exit` listener for them all). */
