@@ -6,39 +6,30 @@ import { rm, writeFile } from "node:fs/promises";
 import fc from "fast-check";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
-import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
-import { type FakeAnnotations, type Fault, type FakeRequest, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { computeMediaId, MediaStatus, recoverInterrupted } from "../src/index.ts";
+import type { FakeRequest } from "./helpers/fake-annotations.ts";
 import { startChild as startChildProcess } from "./helpers/child.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { useFaultFixture } from "./helpers/fixture.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
 
 const childScript = resolve(import.meta.dirname, "fixtures/crash-child.ts");
-
-let root: string;
-let directories: StorageDirectories;
-let fake: FakeAnnotations;
-let service: Awaited<ReturnType<typeof startFakeAnnotationsServer>>;
-let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
-let token: string;
 let upload: string;
 let uploadId: string;
 
+const fixture = useFaultFixture({ sub: "user-9" });
+
 beforeEach(async () => {
-  intercept = undefined;
-  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "user-9" }));
-  upload = join(root, "upload.mp4");
+  upload = join(fixture.root, "upload.mp4");
   const bytes = sampleMp4(3 << 20, 11);
   await writeFile(upload, bytes);
   uploadId = await computeMediaId(bytes);
 });
 
-afterEach(() => service.close());
-
 /** Starts the child service; its printed lines are awaitable by prefix. */
 function startChild(wait: "never" | "stdin" = "never") {
-  return startChildProcess(childScript, { baseUrl: service.url, directories, token, file: upload, name: "upload.mp4", wait });
+  return startChildProcess(childScript, { baseUrl: fixture.service.url, directories: fixture.directories, token: fixture.token, file: upload, name: "upload.mp4", wait });
 }
 
 async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
@@ -48,20 +39,20 @@ async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
 
 /** Recovers at once: a dead process on this host is known dead by its pid and start time. */
 async function recover() {
-  return recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories });
+  return recoverInterrupted({ client: fixture.client({ token: fixture.token, retry: false }), directories: fixture.directories });
 }
 
 /** The files the flow left, without the upload's source file. */
 async function filesLeft(): Promise<string[]> {
-  return (await filesUnder(root)).filter((path) => path !== "upload.mp4");
+  return (await filesUnder(fixture.root)).filter((path) => path !== "upload.mp4");
 }
 
 /** A hook for the fake service: at the first request matching, `act` runs and the request hangs. */
 function crashAt(match: (request: FakeRequest) => boolean, act: (request: FakeRequest) => void): Promise<void> {
   return new Promise((resolveCrash) => {
-    intercept = (request) => {
+    fixture.intercept = (request) => {
       if (!match(request)) return undefined;
-      intercept = undefined;
+      fixture.intercept = undefined;
       act(request);
       resolveCrash();
       return "hang";
@@ -82,38 +73,38 @@ describe("a crash at each step, then recoverInterrupted", () => {
     const report = await recover();
     expect(report.partialsRemoved).toHaveLength(1);
     expect(await filesLeft()).toEqual([]);
-    expect(fake.records.size).toBe(0);
+    expect(fixture.fake.records.size).toBe(0);
   });
 
   it("after the file landed, before the record was created: the record is created", async () => {
     const { child } = startChild();
     await crashAt(isCreate, () => {});
     await kill(child);
-    expect(fake.records.size).toBe(0);
+    expect(fixture.fake.records.size).toBe(0);
     const report = await recover();
     expect(report.recordsCreated).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)).toMatchObject({ mediaStatus: MediaStatus.New, userId: "user-9", name: "upload.mp4", path: join(directories.videosDir, `${uploadId}.mp4`) });
+    expect(fixture.fake.records.get(uploadId)).toMatchObject({ mediaStatus: MediaStatus.New, userId: "user-9", name: "upload.mp4", path: join(fixture.directories.videosDir, `${uploadId}.mp4`) });
     expect(await filesLeft()).toEqual([stored()]);
   });
 
   it("after the record was created, before the answer arrived: nothing to do, nothing doubled", async () => {
     const { child } = startChild();
-    await crashAt(isCreate, (request) => fake.handle(request));
+    await crashAt(isCreate, (request) => fixture.fake.handle(request));
     await kill(child);
     const report = await recover();
     expect(report.alreadyConsistent).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.New);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.New);
     expect(await filesLeft()).toEqual([stored()]);
   });
 
   it("right after AIProcessing was recorded: the record goes to Error", async () => {
     const { child } = startChild();
-    await crashAt(isStatus(2), (request) => fake.handle(request));
+    await crashAt(isStatus(2), (request) => fixture.fake.handle(request));
     await kill(child);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
     const report = await recover();
     expect(report.markedError).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
     expect(await filesLeft()).toEqual([stored()]);
   });
 
@@ -123,7 +114,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     await kill(child);
     const report = await recover();
     expect(report.markedError).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.Error);
     expect(await filesLeft()).toEqual([stored()]);
   });
 
@@ -136,23 +127,23 @@ describe("a crash at each step, then recoverInterrupted", () => {
     await kill(child);
     const report = await recover();
     expect(report.statusesWritten).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
   });
 
   it("a final status still pending in the background when the process dies lands after the restart", async () => {
     const { child, line } = startChild("stdin");
     await line("IN_FN");
-    intercept = (request) => (isStatus(3)(request) ? { status: 503 } : undefined);
+    fixture.intercept = (request) => (isStatus(3)(request) ? { status: 503 } : undefined);
     child.stdin.end("go\n");
     // The child answered its caller with the result: the status is pending, journaled.
     expect(await line("RESULT")).toBe('RESULT {"boxes":3}');
     await kill(child);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
-    intercept = undefined;
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    fixture.intercept = undefined;
     const report = await recover();
     expect(report.statusesWritten).toEqual([uploadId]);
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
-    expect(await filesUnder(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(await filesUnder(join(fixture.directories.videosDir, ".media-intake-journal"))).toEqual([]);
   });
 
   it("a finished run leaves nothing to recover", async () => {
@@ -163,7 +154,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
     await once(child, "exit");
     const report = await recover();
     expect(report).toMatchObject({ recordsCreated: [], markedError: [], failed: [], live: 0 });
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
     expect(await filesLeft()).toEqual([stored()]);
   });
 });
@@ -173,28 +164,28 @@ describe("two processes sharing the directories", () => {
     const { child, line } = startChild("stdin");
     await line("IN_FN");
     const report = await recover();
-    const again = await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token, retry: false }), directories });
+    const again = await recoverInterrupted({ client: fixture.client({ token: fixture.token, retry: false }), directories: fixture.directories });
     expect(report).toMatchObject({ live: 1, markedError: [], recordsCreated: [] });
     expect(again).toMatchObject({ live: 1, markedError: [] });
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
     child.stdin.end("go\n");
     expect(await line("RESULT")).toBe('RESULT {"boxes":3}');
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
   });
 
   it("the same content through two processes at once ends with one file and one record", async () => {
     const a = startChild("stdin");
     const b = startChild("stdin");
     await Promise.all([a.line("IN_FN"), b.line("IN_FN")]);
-    expect(fake.records.size).toBe(1);
-    expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
+    expect(fixture.fake.records.size).toBe(1);
+    expect(fixture.fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
     a.child.stdin.end("go\n");
     b.child.stdin.end("go\n");
     expect(await a.line("RESULT")).toBe('RESULT {"boxes":3}');
     expect(await b.line("RESULT")).toBe('RESULT {"boxes":3}');
-    expect(fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
+    expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessed);
     expect((await filesLeft()).filter((f) => !f.startsWith("videos/.media-intake-journal"))).toEqual([stored()]);
-    expect(await filesUnder(join(directories.videosDir, ".media-intake-journal"))).toEqual([]);
+    expect(await filesUnder(join(fixture.directories.videosDir, ".media-intake-journal"))).toEqual([]);
   });
 });
 
@@ -203,10 +194,10 @@ describe("crashes at random points", () => {
     const points = ["progress 1", "progress 2", "progress 3", "create sent", "create applied", "in detection", "AIProcessed sent"] as const;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...points), fc.integer({ min: 0, max: 5 }), async (point, extraMs) => {
-        fake.records.clear();
-        await rm(directories.videosDir, { recursive: true, force: true });
+        fixture.fake.records.clear();
+        await rm(fixture.directories.videosDir, { recursive: true, force: true });
         const crashed =
-          point === "create sent" ? crashAt(isCreate, () => {}) : point === "create applied" ? crashAt(isCreate, (r) => fake.handle(r)) : point === "AIProcessed sent" ? crashAt(isStatus(3), () => {}) : undefined;
+          point === "create sent" ? crashAt(isCreate, () => {}) : point === "create applied" ? crashAt(isCreate, (r) => fixture.fake.handle(r)) : point === "AIProcessed sent" ? crashAt(isStatus(3), () => {}) : undefined;
         const { child, line } = startChild(point === "AIProcessed sent" ? "stdin" : "never");
         if (point.startsWith("progress")) await nthLine(child, "PROGRESS", Number(point.slice(-1)));
         if (point === "in detection" || point === "AIProcessed sent") await line("IN_FN");
@@ -215,14 +206,14 @@ describe("crashes at random points", () => {
         // A few milliseconds more or less: the kill lands anywhere around the point.
         if (extraMs > 0) await new Promise((r) => setTimeout(r, extraMs));
         await kill(child);
-        intercept = undefined;
+        fixture.intercept = undefined;
         const report = await recover();
         expect(report.failed).toEqual([]);
         const left = await filesLeft();
         expect(left.filter((path) => path.endsWith(".partial") || path.includes(".media-intake-journal/"))).toEqual([]);
         const files = left.filter((path) => path.startsWith("videos/"));
-        expect([...fake.records.values()].map((r) => String(r.path).slice(root.length + 1))).toEqual(files);
-        for (const record of fake.records.values()) expect(record.mediaStatus).not.toBe(MediaStatus.AIProcessing);
+        expect([...fixture.fake.records.values()].map((r) => String(r.path).slice(fixture.root.length + 1))).toEqual(files);
+        for (const record of fixture.fake.records.values()) expect(record.mediaStatus).not.toBe(MediaStatus.AIProcessing);
       }),
       { numRuns: 10 },
     );

@@ -8,23 +8,19 @@ import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
-import { SignJWT } from "jose";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
 import { serve } from "../examples/express/serve.ts";
 import { samplePng } from "../examples/sample-media.ts";
-import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
-import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
+import { computeMediaId, createAnnotationsClient } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { useDevFixture } from "./helpers/fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 const secret = "express-edge-secret-0123456789abcdef";
-let root: string;
-let directories: StorageDirectories;
-let annotations: DevAnnotationsServer;
+const fixture = useDevFixture({ secret, sub: "alice" });
 let app: Awaited<ReturnType<typeof serve>>;
-let token: string;
 let logLines: Array<Record<string, unknown>>;
 
 async function start(options: { requestTimeoutMs?: number } = {}) {
@@ -37,10 +33,9 @@ async function start(options: { requestTimeoutMs?: number } = {}) {
       },
     }),
   );
-  const serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
   const express = createDetectionsApp({
-    client: createAnnotationsClient({ baseUrl: annotations.url, token: serviceToken, retry: false }),
-    directories,
+    client: createAnnotationsClient({ baseUrl: fixture.annotations.url, token: fixture.serviceToken, retry: false }),
+    directories: fixture.directories,
     auth: { verify: { secret } },
     logger,
     maxUploadBytes: 30 * 2 ** 20,
@@ -49,20 +44,15 @@ async function start(options: { requestTimeoutMs?: number } = {}) {
 }
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
   logLines = [];
-  annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
-  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
   app = await start();
 });
 afterEach(async () => {
   app.server.closeAllConnections();
   await new Promise((r) => app.server.close(r));
-  await annotations.close();
 });
 
-const storedFiles = async () => (await filesUnder(root)).filter((path) => /^(videos|images)\/[^.]/.test(path) || path.endsWith(".partial"));
+const storedFiles = async () => (await filesUnder(fixture.root)).filter((path) => /^(videos|images)\/[^.]/.test(path) || path.endsWith(".partial"));
 
 /** Sends raw bytes on a socket and resolves to everything the server answered before closing. */
 async function raw(request: string | Buffer, keepOpen = false): Promise<string> {
@@ -95,7 +85,7 @@ describe("the example's edge", () => {
       const response = await fetch(`${app.url}${route}`, {
         method: "POST",
         body,
-        headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge" },
+        headers: { authorization: `Bearer ${fixture.token}`, "content-type": "multipart/form-data; boundary=----edge" },
       });
       expect(response.status).toBe(200);
       expect(((await response.json()) as { media: { name: string } }).media.name).toBe("відео 🎬.png");
@@ -108,7 +98,7 @@ describe("the example's edge", () => {
     const cut = whole.subarray(0, whole.length - "\r\n------edge--\r\n".length);
     const answer = await raw(
       Buffer.concat([
-        Buffer.from(`POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=----edge\r\nContent-Length: ${cut.length}\r\nConnection: close\r\n\r\n`),
+        Buffer.from(`POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${fixture.token}\r\nContent-Type: multipart/form-data; boundary=----edge\r\nContent-Length: ${cut.length}\r\nConnection: close\r\n\r\n`),
         cut,
       ]),
       true,
@@ -117,7 +107,7 @@ describe("the example's edge", () => {
     expect(answer).toContain('"code":"BAD_FORM"');
     expect(await storedFiles()).toEqual([]);
     // The whole file arrived, only the form's end did not: no record of it either.
-    const record = await fetch(`${annotations.url}/api/media/${await computeMediaId(png)}`, { headers: { authorization: `Bearer ${token}` } });
+    const record = await fetch(`${fixture.annotations.url}/api/media/${await computeMediaId(png)}`, { headers: { authorization: `Bearer ${fixture.token}` } });
     expect(record.status).toBe(404);
   });
 
@@ -126,7 +116,7 @@ describe("the example's edge", () => {
     const response = await fetch(`${app.url}/detect`, {
       method: "POST",
       body: form("fake.png", notAnImage),
-      headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge" },
+      headers: { authorization: `Bearer ${fixture.token}`, "content-type": "multipart/form-data; boundary=----edge" },
     });
     expect(response.status).toBe(415);
     expect(await response.json()).toMatchObject({ error: { code: "MEDIA_CONTENT_MISMATCH" } });
@@ -142,7 +132,7 @@ describe("the example's edge", () => {
         const req = request(`${app.url}/detect`, {
           method: "POST",
           agent,
-          headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge", "content-length": body.length, connection },
+          headers: { authorization: `Bearer ${fixture.token}`, "content-type": "multipart/form-data; boundary=----edge", "content-length": body.length, connection },
         });
         let sent = 0;
         const failed = new Promise<never>((_, reject) => req.once("error", reject));
@@ -191,7 +181,7 @@ describe("the example's edge", () => {
     await new Promise((r) => app.server.close(r));
     app = await start({ requestTimeoutMs: 300 });
     const slow = await raw(
-      `POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=----edge\r\nContent-Length: 100000\r\n\r\n------edge\r\n`,
+      `POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${fixture.token}\r\nContent-Type: multipart/form-data; boundary=----edge\r\nContent-Length: 100000\r\n\r\n------edge\r\n`,
       true,
     );
     expect(slow).toMatch(/^HTTP\/1\.1 408 /);
@@ -202,42 +192,42 @@ describe("the example's edge", () => {
     const uploaded = await fetch(`${app.url}/detect`, {
       method: "POST",
       body: form("gone.png", samplePng(18, 18, 4)),
-      headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=----edge" },
+      headers: { authorization: `Bearer ${fixture.token}`, "content-type": "multipart/form-data; boundary=----edge" },
     });
     const { media } = (await uploaded.json()) as { media: { id: string; path: string } };
     await rm(media.path);
-    const rerun = await fetch(`${app.url}/detect/${media.id}`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    const rerun = await fetch(`${app.url}/detect/${media.id}`, { method: "POST", headers: { authorization: `Bearer ${fixture.token}` } });
     expect(rerun.status).toBe(500);
     const text = await rerun.text();
     expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "Internal error." } });
-    expect(text).not.toContain(root);
+    expect(text).not.toContain(fixture.root);
     const logged = logLines.find((line) => line.msg === "request failed");
     expect(JSON.stringify(logged)).toContain("ENOENT");
   });
 
   it("logs one line per request, without the bearer token", async () => {
-    await fetch(`${app.url}/media/0000000000000001`, { headers: { authorization: `Bearer ${token}` } });
+    await fetch(`${app.url}/media/0000000000000001`, { headers: { authorization: `Bearer ${fixture.token}` } });
     const line = logLines.find((entry) => (entry.req as { url?: string } | undefined)?.url === "/media/0000000000000001");
     expect(line).toMatchObject({ req: { method: "GET" }, res: { statusCode: 404 } });
-    expect(JSON.stringify(logLines)).not.toContain(token);
+    expect(JSON.stringify(logLines)).not.toContain(fixture.token);
   });
 });
 
 describe("npm run example:express at start", () => {
   it("on a read-only volume, exits 1 with one line on stderr naming the folder's variable", async () => {
     // We run as root, so a chmod would not stop a write: a read-only bind mount does.
-    const volume = join(root, "volume");
+    const volume = join(fixture.root, "volume");
     await mkdir(join(volume, "images"), { recursive: true });
     execFileSync("mount", ["--bind", volume, volume]);
     try {
       execFileSync("mount", ["-o", "remount,bind,ro", volume]);
       for (const [videosDir, imagesDir, variable] of [
-        [join(volume, "videos"), directories.imagesDir, "VIDEOS_DIR"],
-        [directories.videosDir, join(volume, "images"), "IMAGES_DIR"],
+        [join(volume, "videos"), fixture.directories.imagesDir, "VIDEOS_DIR"],
+        [fixture.directories.videosDir, join(volume, "images"), "IMAGES_DIR"],
       ] as const) {
         const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
           PORT: "0",
-          ANNOTATIONS_URL: annotations.url,
+          ANNOTATIONS_URL: fixture.annotations.url,
           VIDEOS_DIR: videosDir,
           IMAGES_DIR: imagesDir,
           JWT_SECRET: secret,
@@ -261,9 +251,9 @@ describe("npm run example:express at start", () => {
     const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
       HOST: "127.0.0.1",
       PORT: new URL(app.url).port,
-      ANNOTATIONS_URL: annotations.url,
-      VIDEOS_DIR: directories.videosDir,
-      IMAGES_DIR: directories.imagesDir,
+      ANNOTATIONS_URL: fixture.annotations.url,
+      VIDEOS_DIR: fixture.directories.videosDir,
+      IMAGES_DIR: fixture.directories.imagesDir,
       JWT_SECRET: secret,
     });
     const [code] = (await once(example.child, "exit")) as [number];

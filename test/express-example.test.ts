@@ -3,27 +3,22 @@ import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
-import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
-import { computeMediaId, createAnnotationsClient, recoverInterrupted, type StorageDirectories } from "../src/index.ts";
+import { computeMediaId, createAnnotationsClient, recoverInterrupted } from "../src/index.ts";
 import { startServer } from "./helpers/http-server.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { useDevFixture } from "./helpers/fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 const secret = "express-example-secret-0123456789abcdef";
-let root: string;
-let directories: StorageDirectories;
-let annotations: DevAnnotationsServer;
+const fixture = useDevFixture({ secret, sub: "alice" });
 let app: { url: string; close: () => Promise<void> };
-let token: string;
-let serviceToken: string;
 
 async function startApp(options: { annotationsUrl?: string; maxUploadBytes?: number } = {}) {
   const express = createDetectionsApp({
-    client: createAnnotationsClient({ baseUrl: options.annotationsUrl ?? annotations.url, token: serviceToken, retry: { retries: 1, baseDelayMs: 1 } }),
-    directories,
+    client: createAnnotationsClient({ baseUrl: options.annotationsUrl ?? fixture.annotations.url, token: fixture.serviceToken, retry: { retries: 1, baseDelayMs: 1 } }),
+    directories: fixture.directories,
     auth: { verify: { secret } },
     ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
   });
@@ -40,36 +35,28 @@ async function startApp(options: { annotationsUrl?: string; maxUploadBytes?: num
 }
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-  annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
-  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
-  serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
   app = await startApp();
 });
-afterEach(async () => {
-  await app.close();
-  await annotations.close();
-});
+afterEach(() => app.close());
 
 async function upload(name: string, bytes: Uint8Array, options: { route?: string; auth?: string | null; field?: string } = {}) {
   const form = new FormData();
   form.append(options.field ?? "file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
   const headers: Record<string, string> = {};
-  const auth = options.auth === undefined ? `Bearer ${token}` : options.auth;
+  const auth = options.auth === undefined ? `Bearer ${fixture.token}` : options.auth;
   if (auth) headers.authorization = auth;
   const response = await fetch(`${app.url}${options.route ?? "/detect"}`, { method: "POST", body: form, headers });
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
 async function history(id: string): Promise<number[]> {
-  const response = await fetch(`${annotations.url}/api/media/${id}/history`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${fixture.annotations.url}/api/media/${id}/history`, { headers: { authorization: `Bearer ${fixture.token}` } });
   return ((await response.json()) as Array<{ mediaStatus: number }>).map((h) => h.mediaStatus);
 }
 
 /** The files in the storage directories (not the annotations database beside them). */
 async function storedFiles(): Promise<string[]> {
-  return (await filesUnder(root)).filter((path) => path.startsWith("videos/") || path.startsWith("images/"));
+  return (await filesUnder(fixture.root)).filter((path) => path.startsWith("videos/") || path.startsWith("images/"));
 }
 
 describe("POST /detect", () => {
@@ -78,7 +65,7 @@ describe("POST /detect", () => {
     const { status, body } = await upload("Street Cam.PNG", png);
     const id = await computeMediaId(png);
     expect(status).toBe(200);
-    expect(body.media).toMatchObject({ id, name: "Street Cam.PNG", path: join(directories.imagesDir, `${id}.png`), mediaType: 2, mediaStatus: 3, userId: "alice" });
+    expect(body.media).toMatchObject({ id, name: "Street Cam.PNG", path: join(fixture.directories.imagesDir, `${id}.png`), mediaType: 2, mediaStatus: 3, userId: "alice" });
     expect(body.detections.length).toBeGreaterThan(0);
     expect(await readFile(body.media.path)).toEqual(Buffer.from(png));
     expect(await history(id)).toEqual([1, 2, 3]);
@@ -88,11 +75,11 @@ describe("POST /detect", () => {
     const mp4 = sampleMp4(1 << 20, 3);
     const first = await upload("clip.mp4", mp4);
     expect(first.status).toBe(200);
-    expect(first.body.media).toMatchObject({ mediaType: 1, mediaStatus: 3, path: join(directories.videosDir, `${await computeMediaId(mp4)}.mp4`) });
+    expect(first.body.media).toMatchObject({ mediaType: 1, mediaStatus: 3, path: join(fixture.directories.videosDir, `${await computeMediaId(mp4)}.mp4`) });
     const again = await upload("same.MP4", mp4);
     expect(again.body.detections).toEqual(first.body.detections);
     expect(again.body.media).toMatchObject({ id: first.body.media.id, created: false, name: "clip.mp4" });
-    expect(await storedFiles()).toEqual([relative(root, first.body.media.path)]);
+    expect(await storedFiles()).toEqual([relative(fixture.root, first.body.media.path)]);
     expect(await history(first.body.media.id)).toEqual([1, 2, 3, 2, 3]);
   });
 
@@ -117,7 +104,7 @@ describe("POST /detect", () => {
   });
 
   it("answers 400 to a body that is not a form", async () => {
-    const response = await fetch(`${app.url}/detect`, { method: "POST", body: "{}", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } });
+    const response = await fetch(`${app.url}/detect`, { method: "POST", body: "{}", headers: { authorization: `Bearer ${fixture.token}`, "content-type": "application/json" } });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("BAD_FORM");
   });
@@ -155,9 +142,9 @@ describe("POST /detect", () => {
     // The service is back: the record lands, the journal empties, one file stays.
     await app.close();
     app = await startApp();
-    expect(await upload("a.png", png)).toMatchObject({ status: 200, body: { media: { id, path: join(directories.imagesDir, `${id}.png`), mediaStatus: 3 } } });
+    expect(await upload("a.png", png)).toMatchObject({ status: 200, body: { media: { id, path: join(fixture.directories.imagesDir, `${id}.png`), mediaStatus: 3 } } });
     // What the example's startRecovery does every few seconds:
-    const report = await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: annotations.url, token: serviceToken }), directories });
+    const report = await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: fixture.annotations.url, token: fixture.serviceToken }), directories: fixture.directories });
     expect(report).toMatchObject({ alreadyConsistent: [id], failed: [] });
     expect(await storedFiles()).toEqual([`images/${id}.png`]);
   });
@@ -186,7 +173,7 @@ describe("POST /detect", () => {
       port,
       method: "POST",
       path: "/detect",
-      headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": 50_000_000 },
+      headers: { authorization: `Bearer ${fixture.token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": 50_000_000 },
     });
     req.on("error", () => {});
     req.write(head);
@@ -195,7 +182,7 @@ describe("POST /detect", () => {
     // cannot pass on an upload that never arrived).
     const partialBytes = async () => {
       let bytes = 0;
-      for (const path of (await storedFiles()).filter((file) => file.endsWith(".partial"))) bytes += (await stat(join(root, path)).catch(() => ({ size: 0 }))).size;
+      for (const path of (await storedFiles()).filter((file) => file.endsWith(".partial"))) bytes += (await stat(join(fixture.root, path)).catch(() => ({ size: 0 }))).size;
       return bytes;
     };
     await vi.waitFor(async () => expect(await partialBytes()).toBeGreaterThan(0), { timeout: 15_000, interval: 20 });
@@ -218,9 +205,9 @@ describe("POST /detect", () => {
     expect(byId.size).toBe(20);
     const files = await storedFiles();
     expect(files).toHaveLength(20);
-    const client = createAnnotationsClient({ baseUrl: annotations.url, token });
+    const client = createAnnotationsClient({ baseUrl: fixture.annotations.url, token: fixture.token });
     for (const file of files) {
-      const path = join(root, file);
+      const path = join(fixture.root, file);
       const id = await computeMediaId(path);
       const record = await client.media.get(id);
       expect(record).toMatchObject({ id, path, mediaStatus: 3, userId: "alice" });
@@ -231,13 +218,13 @@ describe("POST /detect", () => {
 describe("other routes", () => {
   it("POST /detect/:mediaId re-runs detection, GET /media/:mediaId reads the record, /healthz answers", async () => {
     const { body } = await upload("a.png", samplePng(16, 16, 8));
-    const rerun = await fetch(`${app.url}/detect/${body.media.id.toUpperCase()}`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    const rerun = await fetch(`${app.url}/detect/${body.media.id.toUpperCase()}`, { method: "POST", headers: { authorization: `Bearer ${fixture.token}` } });
     expect(rerun.status).toBe(200);
     expect(await history(body.media.id)).toEqual([1, 2, 3, 2, 3]);
-    const read = await fetch(`${app.url}/media/${body.media.id}`, { headers: { authorization: `Bearer ${token}` } });
+    const read = await fetch(`${app.url}/media/${body.media.id}`, { headers: { authorization: `Bearer ${fixture.token}` } });
     expect(await read.json()).toMatchObject({ id: body.media.id, mediaStatus: 3 });
-    expect((await fetch(`${app.url}/media/00000000000000aa`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
-    expect((await fetch(`${app.url}/media/nope`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(400);
+    expect((await fetch(`${app.url}/media/00000000000000aa`, { headers: { authorization: `Bearer ${fixture.token}` } })).status).toBe(404);
+    expect((await fetch(`${app.url}/media/nope`, { headers: { authorization: `Bearer ${fixture.token}` } })).status).toBe(400);
     expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ ok: true });
   });
 
@@ -264,7 +251,7 @@ describe("npm run example:express", () => {
     const { spawn } = await import("node:child_process");
     const { createInterface } = await import("node:readline");
     const child = spawn(process.execPath, [join(import.meta.dirname, "../examples/express/server.ts")], {
-      env: { ...process.env, PORT: "0", VIDEOS_DIR: directories.videosDir, IMAGES_DIR: directories.imagesDir, JWT_SECRET: secret },
+      env: { ...process.env, PORT: "0", VIDEOS_DIR: fixture.directories.videosDir, IMAGES_DIR: fixture.directories.imagesDir, JWT_SECRET: secret },
     });
     try {
       const url = await new Promise<string>((resolve, reject) => {
@@ -277,7 +264,7 @@ describe("npm run example:express", () => {
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
       const form = new FormData();
       form.append("file", new Blob([samplePng(12, 12, 3) as Uint8Array<ArrayBuffer>]), "x.png");
-      const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+      const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${fixture.token}` } });
       expect(response.status).toBe(200);
     } finally {
       child.kill("SIGTERM");

@@ -2,36 +2,26 @@
 // driven over HTTP while the annotations service in front of it faults, and killed with SIGKILL
 // and restarted at once: it must end consistent within 45 s, without a second restart.
 import { resolve } from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
-import { computeMediaId, type StorageDirectories } from "../src/index.ts";
+import { computeMediaId } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
-import { type FakeAnnotations, type FakeRequest, type Fault, startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import type { FakeRequest, Fault } from "./helpers/fake-annotations.ts";
+import { useFaultFixture } from "./helpers/fixture.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
 
 const serverScript = resolve(import.meta.dirname, "../examples/express/server.ts");
 const secret = "express-faults-secret-0123456789abcdef";
-let root: string;
-let directories: StorageDirectories;
-let fake: FakeAnnotations;
-let service: Awaited<ReturnType<typeof startFakeAnnotationsServer>>;
-let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
-let token: string;
 
-beforeEach(async () => {
-  intercept = undefined;
-  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "alice", secret }));
-});
-afterEach(() => service.close());
+const fixture = useFaultFixture({ sub: "alice", secret });
 
 /** Starts the example; resolves once it listens. */
 async function startExample(env: Record<string, string> = {}) {
   const example = startChild(serverScript, null, {
     PORT: "0",
-    ANNOTATIONS_URL: service.url,
-    VIDEOS_DIR: directories.videosDir,
-    IMAGES_DIR: directories.imagesDir,
+    ANNOTATIONS_URL: fixture.service.url,
+    VIDEOS_DIR: fixture.directories.videosDir,
+    IMAGES_DIR: fixture.directories.imagesDir,
     JWT_SECRET: secret,
     SERVICE_TOKEN: "service-token",
     ANNOTATIONS_TIMEOUT_MS: "300",
@@ -46,14 +36,14 @@ async function startExample(env: Record<string, string> = {}) {
 function upload(url: string, name: string, bytes: Uint8Array) {
   const form = new FormData();
   form.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
-  return fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+  return fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${fixture.token}` } });
 }
 
 function seen(match: (request: FakeRequest) => boolean, fault: Fault): Promise<void> {
   return new Promise((resolveSeen) => {
-    intercept = (request) => {
+    fixture.intercept = (request) => {
       if (!match(request)) return undefined;
-      intercept = undefined;
+      fixture.intercept = undefined;
       resolveSeen();
       return fault;
     };
@@ -62,10 +52,10 @@ function seen(match: (request: FakeRequest) => boolean, fault: Fault): Promise<v
 
 /** Record <=> file, nothing in AIProcessing, no temp file, no journal entry. */
 async function expectConsistent(statuses: number[]): Promise<void> {
-  const files = (await filesUnder(root)).filter((path) => path.startsWith("videos/") || path.startsWith("images/"));
+  const files = (await filesUnder(fixture.root)).filter((path) => path.startsWith("videos/") || path.startsWith("images/"));
   expect(files.filter((path) => path.endsWith(".partial") || path.endsWith(".json"))).toEqual([]);
-  expect([...fake.records.values()].map((record) => String(record.path).slice(root.length + 1)).sort()).toEqual(files.sort());
-  expect([...fake.records.values()].map((record) => record.mediaStatus)).toEqual(statuses);
+  expect([...fixture.fake.records.values()].map((record) => String(record.path).slice(fixture.root.length + 1)).sort()).toEqual(files.sort());
+  expect([...fixture.fake.records.values()].map((record) => record.mediaStatus)).toEqual(statuses);
 }
 
 const isPost = (r: FakeRequest) => r.method === "POST";
@@ -85,7 +75,7 @@ describe("the Express example under faults and kill -9, restarted at once", () =
       expect(await answer).toBeInstanceOf(Error);
       await startExample();
       await vi.waitFor(() => expectConsistent([1]), within45s);
-      expect(fake.records.get(id)).toMatchObject({ userId: "alice", name: "field.png" });
+      expect(fixture.fake.records.get(id)).toMatchObject({ userId: "alice", name: "field.png" });
     });
   }
 
@@ -104,7 +94,7 @@ describe("the Express example under faults and kill -9, restarted at once", () =
   it("killed while detecting, after AIProcessing landed: Error within seconds of the restart", async () => {
     const first = await startExample({ DETECTOR_DELAY_MS: "60000" });
     const answer = upload(first.url, "clip.mp4", sampleMp4(200_000, 6)).catch((error: unknown) => error);
-    await vi.waitFor(() => expect([...fake.records.values()].map((r) => r.mediaStatus)).toEqual([2]));
+    await vi.waitFor(() => expect([...fixture.fake.records.values()].map((r) => r.mediaStatus)).toEqual([2]));
     await first.kill();
     await answer;
     await startExample();
@@ -114,7 +104,7 @@ describe("the Express example under faults and kill -9, restarted at once", () =
   it("the annotations service down past the client's deadline at the end of a detection: the answer comes, AIProcessed lands later", async () => {
     const example = await startExample();
     let outage = true;
-    intercept = (request) => (outage && isStatus(3)(request) ? { status: 503 } : undefined);
+    fixture.intercept = (request) => (outage && isStatus(3)(request) ? { status: 503 } : undefined);
     const response = await upload(example.url, "a.png", samplePng(20, 20, 8));
     expect(response.status).toBe(200);
     expect(((await response.json()) as { detections: unknown[] }).detections).toEqual(expect.any(Array));
@@ -130,10 +120,10 @@ describe("the Express example under faults and kill -9, restarted at once", () =
     await first.kill();
     await answer;
     let down = true;
-    intercept = () => (down ? { status: 503 } : undefined);
+    fixture.intercept = () => (down ? { status: 503 } : undefined);
     const second = await startExample();
     expect(await (await fetch(`${second.url}/healthz`)).json()).toEqual({ ok: true });
-    expect(fake.records.size).toBe(0);
+    expect(fixture.fake.records.size).toBe(0);
     down = false;
     await vi.waitFor(() => expectConsistent([1]), within45s);
   });

@@ -3,7 +3,6 @@
 import { readFile } from "node:fs/promises";
 import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join, relative } from "node:path";
-import { SignJWT } from "jose";
 import { Upload } from "tus-js-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
@@ -11,6 +10,7 @@ import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { computeMediaId, createAnnotationsClient, MediaStatus } from "../src/index.ts";
 import { startServer } from "./helpers/http-server.ts";
+import { signToken, storageDirectoriesIn } from "./helpers/fixture.ts";
 import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
 
 const secret = "express-tus-secret-0123456789abcdef";
@@ -29,10 +29,10 @@ interface Service {
 async function startService(options: { maxUploadBytes?: number; detector?: () => Promise<[]> } = {}): Promise<Service> {
   const root = await makeTempDir();
   const annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
-  const serviceToken = await new SignJWT({ sub: "detections-service" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  const serviceToken = await signToken("detections-service", secret, "5m");
   const app = createDetectionsApp({
     client: createAnnotationsClient({ baseUrl: annotations.url, token: serviceToken }),
-    directories: { videosDir: join(root, "videos"), imagesDir: join(root, "images") },
+    directories: storageDirectoriesIn(root),
     auth: { verify: { secret } },
     ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
     ...(options.detector ? { detector: options.detector } : {}),
@@ -48,7 +48,7 @@ async function startService(options: { maxUploadBytes?: number; detector?: () =>
 }
 
 beforeEach(async () => {
-  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+  token = await signToken("alice", secret, "5m");
 });
 afterEach(async () => {
   for (const one of started.splice(0)) await one.close();
@@ -146,7 +146,7 @@ describe("POST /files (tus)", () => {
     const png = samplePng(90, 60, 14);
     const id = await computeMediaId(png);
     expect((await multipart(service, png, "alice.png")).body.media).toMatchObject({ id, created: true, mediaStatus: MediaStatus.AIProcessed });
-    const bob = `Bearer ${await new SignJWT({ sub: "bob" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret))}`;
+    const bob = `Bearer ${await signToken("bob", secret, "5m")}`;
     const again = await tusUpload(service, png, "bob.png", bob);
     expect(again.body.media).toMatchObject({ id, created: false });
     expect(again.body.media).not.toHaveProperty("userId");
@@ -176,7 +176,7 @@ describe("POST /files (tus)", () => {
     const png = samplePng(100, 70, 32);
     const id = await computeMediaId(png);
     const exp = Math.floor(Date.now() / 1000) + 2;
-    const shortLived = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+    const shortLived = await signToken("alice", secret, exp);
     const created = await fetch(`${service.url}/files`, {
       method: "POST",
       headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${shortLived}`, "upload-length": String(png.length), "upload-metadata": `filename ${Buffer.from("late.png").toString("base64")}` },

@@ -4,38 +4,29 @@
 import { execFileSync } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { SignJWT } from "jose";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
 import { serve } from "../examples/express/serve.ts";
 import { samplePng } from "../examples/sample-media.ts";
-import { type DevAnnotationsServer, startDevAnnotationsServer } from "../src/dev-server/index.ts";
-import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
+import { computeMediaId, createAnnotationsClient } from "../src/index.ts";
 import { JOURNAL_DIRECTORY_NAME } from "../src/journal/index.ts";
-import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { useDevFixture } from "./helpers/fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 const secret = "express-unavailable-secret-0123456789abcdef";
-let root: string;
-let directories: StorageDirectories;
-let annotations: DevAnnotationsServer;
+const fixture = useDevFixture({ secret, sub: "alice" });
 let app: Awaited<ReturnType<typeof serve>>;
-let token: string;
 const mounted: string[] = [];
 
 beforeEach(async () => {
-  root = await makeTempDir();
-  directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
-  annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
-  token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
-  const express = createDetectionsApp({ client: createAnnotationsClient({ baseUrl: annotations.url, token, retry: false }), directories, auth: { verify: { secret } } });
+  const express = createDetectionsApp({ client: createAnnotationsClient({ baseUrl: fixture.annotations.url, token: fixture.token, retry: false }), directories: fixture.directories, auth: { verify: { secret } } });
   app = await serve(express, { host: "127.0.0.1", port: 0, logger: pino({ enabled: false }) });
 });
 afterEach(async () => {
   for (const path of mounted.splice(0)) execFileSync("umount", [path]);
   app.server.closeAllConnections();
   await new Promise((r) => app.server.close(r));
-  await annotations.close();
 });
 
 function readOnly(path: string): void {
@@ -47,19 +38,19 @@ function readOnly(path: string): void {
 async function upload(seed: number) {
   const form = new FormData();
   form.append("file", new Blob([samplePng(16, 16, seed) as Uint8Array<ArrayBuffer>]), `p${seed}.png`);
-  const response = await fetch(`${app.url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${app.url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${fixture.token}` } });
   return { status: response.status, retryAfter: response.headers.get("retry-after"), body: (await response.json()) as { error?: { code: string } } };
 }
 
 describe("the example with its journal folder read-only", () => {
   it("answers 20 of 20 uploads with 503 and Retry-After, keeps nothing, and takes uploads again once it is writable", async () => {
-    const journalDir = join(directories.videosDir, JOURNAL_DIRECTORY_NAME);
+    const journalDir = join(fixture.directories.videosDir, JOURNAL_DIRECTORY_NAME);
     await mkdir(journalDir, { recursive: true });
     readOnly(journalDir);
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => upload(i)));
     expect(answers).toEqual(Array.from({ length: 20 }, () => ({ status: 503, retryAfter: "5", body: { error: expect.objectContaining({ code: "JOURNAL_UNAVAILABLE" }) } })));
-    expect((await filesUnder(root)).filter((path) => path.startsWith("images/"))).toEqual([]);
-    const client = createAnnotationsClient({ baseUrl: annotations.url, token });
+    expect((await filesUnder(fixture.root)).filter((path) => path.startsWith("images/"))).toEqual([]);
+    const client = createAnnotationsClient({ baseUrl: fixture.annotations.url, token: fixture.token });
     await expect(client.media.get(await computeMediaId(samplePng(16, 16, 0)))).rejects.toMatchObject({ code: "MEDIA_NOT_FOUND" });
     execFileSync("umount", [mounted.pop() as string]);
     expect(await upload(1)).toMatchObject({ status: 200 });

@@ -28,7 +28,7 @@ describe("mediaIntakeStorage with many files", () => {
     const { default: express } = await import("express");
     const { default: multer } = await import("multer");
     const { samplePng } = await import("../examples/sample-media.ts");
-    const { startFaultFixture } = await import("./helpers/fault-fixture.ts");
+    const { startFaultFixture } = await import("./helpers/fixture.ts");
     const { directories, service, token } = await startFaultFixture(() => undefined);
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);

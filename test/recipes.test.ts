@@ -2,32 +2,20 @@
 // stored file and a record; a refused one answers the same JSON errors as the Express example.
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createFastifyApp } from "../examples/recipes/fastify.ts";
 import { createHonoApp } from "../examples/recipes/hono.ts";
 import { samplePng } from "../examples/sample-media.ts";
-import { computeMediaId, createAnnotationsClient, type StorageDirectories } from "../src/index.ts";
-import type { FakeAnnotations } from "./helpers/fake-annotations.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { computeMediaId } from "../src/index.ts";
+import { useFaultFixture } from "./helpers/fixture.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
-
-let root: string;
-let directories: StorageDirectories;
-let fake: FakeAnnotations;
-let service: { url: string; close: () => Promise<void> };
-let token: string;
 let closeApp: () => Promise<unknown>;
 
-beforeEach(async () => {
-  ({ root, directories, fake, service, token } = await startFaultFixture(() => undefined, { sub: "alice" }));
-});
-afterEach(async () => {
-  await closeApp();
-  await service.close();
-});
+const fixture = useFaultFixture({ sub: "alice" });
+afterEach(() => closeApp());
 
-const config = () => ({ client: createAnnotationsClient({ baseUrl: service.url, token: "service" }), directories, auth: {}, maxBytes: 100_000 });
-const stored = async () => (await filesUnder(root)).filter((path) => /^(videos|images)\/[0-9a-f]/.test(path));
+const config = () => ({ client: fixture.client({ token: "service" }), directories: fixture.directories, auth: {}, maxBytes: 100_000 });
+const stored = async () => (await filesUnder(fixture.root)).filter((path) => /^(videos|images)\/[0-9a-f]/.test(path));
 
 describe("the Fastify recipe", () => {
   it("streams a multipart upload into a record, with its UTF-8 name, then detection", async () => {
@@ -37,11 +25,11 @@ describe("the Fastify recipe", () => {
     const png = samplePng(20, 20, 1);
     const form = new FormData();
     form.append("file", new Blob([png as Uint8Array<ArrayBuffer>]), "поле 🚗.png");
-    const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${fixture.token}` } });
     expect(response.status).toBe(200);
     const id = await computeMediaId(png);
     expect(await response.json()).toMatchObject({ media: { id, name: "поле 🚗.png", userId: "alice" }, detections: [{ label: "car" }] });
-    expect(fake.records.get(id)).toMatchObject({ mediaStatus: 3 });
+    expect(fixture.fake.records.get(id)).toMatchObject({ mediaStatus: 3 });
     expect(await stored()).toEqual([`images/${id}.png`]);
   });
 
@@ -52,7 +40,7 @@ describe("the Fastify recipe", () => {
     const form = new FormData();
     // A real PNG head, padded past the limit: only the size can refuse it.
     form.append("file", new Blob([Buffer.concat([samplePng(), Buffer.alloc(300_000)]) as Uint8Array<ArrayBuffer>]), "big.png");
-    const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${fixture.token}` } });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: { code: "MEDIA_TOO_LARGE" } });
     expect(await stored()).toEqual([]);
@@ -70,7 +58,7 @@ describe("the web-standard handler, in Hono", () => {
   it("streams a raw body into a record: 201, then 200 for the same bytes again", async () => {
     const url = await start();
     const png = samplePng(24, 24, 2);
-    const post = () => fetch(`${url}/media?name=${encodeURIComponent("знімок.png")}`, { method: "POST", body: new Uint8Array(png), headers: { authorization: `Bearer ${token}` } });
+    const post = () => fetch(`${url}/media?name=${encodeURIComponent("знімок.png")}`, { method: "POST", body: new Uint8Array(png), headers: { authorization: `Bearer ${fixture.token}` } });
     const first = await post();
     expect(first.status).toBe(201);
     expect(await first.json()).toMatchObject({ media: { name: "знімок.png", userId: "alice", fileCreated: true } });
@@ -80,7 +68,7 @@ describe("the web-standard handler, in Hono", () => {
 
   it("answers 415 to an unsupported name and 401 without a token, keeping nothing", async () => {
     const url = await start();
-    const unsupported = await fetch(`${url}/media?name=notes.txt`, { method: "POST", body: "hello", headers: { authorization: `Bearer ${token}` } });
+    const unsupported = await fetch(`${url}/media?name=notes.txt`, { method: "POST", body: "hello", headers: { authorization: `Bearer ${fixture.token}` } });
     expect(unsupported.status).toBe(415);
     expect(await unsupported.json()).toMatchObject({ error: { code: "UNSUPPORTED_MEDIA_TYPE" } });
     const anonymous = await fetch(`${url}/media?name=a.png`, { method: "POST", body: new Uint8Array(samplePng()) });

@@ -3,10 +3,9 @@
 // around the real functions (calls between modules: what one module does inside is not seen).
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
-import { createAnnotationsClient, intakeMedia, MediaType, type StorageDirectories } from "../src/index.ts";
+import { intakeMedia, MediaType } from "../src/index.ts";
 import { createTusIntake, type TusIntake } from "../src/tus/index.ts";
-import type { FakeAnnotations } from "./helpers/fake-annotations.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { useFaultFixture } from "./helpers/fixture.ts";
 import { startServer } from "./helpers/http-server.ts";
 
 const calls = vi.hoisted(() => ({ resolveMediaType: 0, fileExtension: 0, sanitizeMediaName: 0 }));
@@ -37,18 +36,15 @@ vi.mock("../src/storage/name.ts", async (importOriginal) => {
 });
 
 const secret = "k".repeat(32);
-let directories: StorageDirectories;
-let fake: FakeAnnotations;
-let service: { url: string; close: () => Promise<void> };
-let token: string;
 let tus: TusIntake;
 let endpoint: string;
 let closeServer: () => Promise<void>;
 
+const fixture = useFaultFixture({ sub: "alice", secret });
+
 beforeEach(async () => {
-  ({ directories, fake, service, token } = await startFaultFixture(() => undefined, { sub: "alice", secret }));
-  const client = createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false });
-  tus = createTusIntake({ directories, client, auth: { verify: { secret } }, sweepIntervalMs: 0 });
+  const client = fixture.client({ retry: false });
+  tus = createTusIntake({ directories: fixture.directories, client, auth: { verify: { secret } }, sweepIntervalMs: 0 });
   const started = await startServer((req, res) => void tus.handle(req, res));
   endpoint = `${started.url}/files`;
   closeServer = started.close;
@@ -56,10 +52,9 @@ beforeEach(async () => {
 afterEach(async () => {
   await closeServer();
   await tus.close();
-  await service.close();
 });
 
-const tusHeaders = () => ({ "Tus-Resumable": "1.0.0", authorization: `Bearer ${token}` });
+const tusHeaders = () => ({ "Tus-Resumable": "1.0.0", authorization: `Bearer ${fixture.token}` });
 
 /** Creates an upload of `bytes` named `name`, sends all but its last byte, and returns its URL. */
 async function uploadAllButLastByte(bytes: Buffer, name: string): Promise<string> {
@@ -95,18 +90,18 @@ describe("the tus finish path", () => {
     const { media } = (await last.json()) as { media: { id: string; name: string; mediaType: number; path: string } };
     expect(media).toMatchObject({ name: "Holiday Clip.MP4", mediaType: MediaType.Video });
     expect(media.path.endsWith(`${media.id}.mp4`)).toBe(true);
-    expect(fake.records.size).toBe(1);
+    expect(fixture.fake.records.size).toBe(1);
     // Before issue 19: { resolveMediaType: 2, fileExtension: 3, sanitizeMediaName: 2 }.
     expect(calls).toEqual({ resolveMediaType: 1, fileExtension: 1, sanitizeMediaName: 1 });
   });
 
   it("intakeMedia, on the same path through the store, resolves them once per upload too", async () => {
-    const client = createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false });
+    const client = fixture.client({ retry: false });
     const bytes = sampleMp4(64 * 1024, 1);
     calls.resolveMediaType = 0;
     calls.fileExtension = 0;
     calls.sanitizeMediaName = 0;
-    const media = await intakeMedia(bytes, { originalName: "Other Clip.mov", token, client, directories, auth: { verify: { secret } } });
+    const media = await intakeMedia(bytes, { originalName: "Other Clip.mov", token: fixture.token, client, directories: fixture.directories, auth: { verify: { secret } } });
     expect(media).toMatchObject({ name: "Other Clip.mov", mediaType: MediaType.Video, created: true });
     expect(media.path.endsWith(`${media.id}.mov`)).toBe(true);
     expect(calls).toEqual({ resolveMediaType: 1, fileExtension: 1, sanitizeMediaName: 1 });

@@ -8,12 +8,12 @@ import { unlinkSync } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { type IncomingMessage, request } from "node:http";
 import { join } from "node:path";
-import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
 import { computeMediaId, createAnnotationsClient } from "../src/index.ts";
 import { createTusIntake, type TusIntake } from "../src/tus/index.ts";
 import { startFakeAnnotationsServer } from "./helpers/fake-annotations.ts";
+import { signToken, storageDirectoriesIn } from "./helpers/fixture.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { mountSmallTmpfs, type SmallTmpfs } from "./helpers/tmpfs.ts";
 
@@ -51,7 +51,7 @@ function send(url: string, method: string, headers: Record<string, string>, body
 
 it("a PATCH whose first write comes back short, space freed meanwhile: never a 2xx for bytes not on disk", async () => {
   const root = join(disk.path, "d");
-  const directories = { videosDir: join(root, "videos"), imagesDir: join(root, "images") };
+  const directories = storageDirectoriesIn(root);
   await mkdir(root);
   const service = await startFakeAnnotationsServer();
   closing.push(service.close);
@@ -59,7 +59,7 @@ it("a PATCH whose first write comes back short, space freed meanwhile: never a 2
   closing.push(() => tus.close());
   const server = await startServer((req, res) => void tus.handle(req, res));
   closing.push(server.close);
-  const token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+  const token = await signToken("alice", secret, "1h");
   const tusHeaders = { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` };
   const content = sampleMp4(900_000, 3);
 

@@ -4,7 +4,6 @@ import { once } from "node:events";
 import { readFile, readdir, statfs, utimes, writeFile } from "node:fs/promises";
 import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join } from "node:path";
-import { SignJWT } from "jose";
 import { Upload } from "tus-js-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
@@ -18,39 +17,32 @@ import {
   MediaStatus,
   MediaType,
   recoverInterrupted,
-  type StorageDirectories,
   trackMediaProcessing,
 } from "../src/index.ts";
 import { createTusIntake, type TusIntake } from "../src/tus/index.ts";
 import { startChild } from "./helpers/child.ts";
-import type { FakeAnnotations, FakeRequest, Fault } from "./helpers/fake-annotations.ts";
-import { startFaultFixture } from "./helpers/fault-fixture.ts";
+import { signToken, useFaultFixture } from "./helpers/fixture.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
 
 const secret = "k".repeat(32);
 const auth = { verify: { secret } };
-let root: string;
-let directories: StorageDirectories;
-let fake: FakeAnnotations;
-let service: { url: string; close: () => Promise<void> };
-let token: string;
 let tus: TusIntake;
 let endpoint: string;
 let closeServer: () => Promise<void>;
 /** A test's fault, run before the intake sees a request. Returns true when it answered itself. */
 let fault: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
-/** A test's fault in the annotations service. */
-let intercept: ((request: FakeRequest) => Fault | undefined) | undefined;
 
 const MiB = 2 ** 20;
 
+const fixture = useFaultFixture({ sub: "alice", secret });
+
 async function startTus(options: Partial<Parameters<typeof createTusIntake>[0]> = {}) {
-  const client = createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false });
+  const client = fixture.client({ retry: false });
   // Detection as a host starts it: the finish waits for the whole run here (the detector is instant).
-  const detection = trackMediaProcessing(async () => ["detected"], { client, directories });
+  const detection = trackMediaProcessing(async () => ["detected"], { client, directories: fixture.directories });
   tus = createTusIntake({
-    directories,
+    directories: fixture.directories,
     client,
     auth,
     sweepIntervalMs: 0,
@@ -67,14 +59,11 @@ async function startTus(options: Partial<Parameters<typeof createTusIntake>[0]> 
 
 beforeEach(async () => {
   fault = undefined;
-  intercept = undefined;
-  ({ root, directories, fake, service, token } = await startFaultFixture((request) => intercept?.(request), { sub: "alice", secret }));
   await startTus();
 });
 afterEach(async () => {
   await closeServer();
   await tus.close();
-  await service.close();
 });
 
 interface Finished {
@@ -96,7 +85,7 @@ function tusUpload(
       chunkSize: options.chunkSize ?? 4 * MiB,
       retryDelays: options.retryDelays ?? [0, 50, 100, 200],
       metadata: { filename: name, filetype: "application/octet-stream" },
-      headers: options.token === null ? {} : { authorization: `Bearer ${options.token ?? token}` },
+      headers: options.token === null ? {} : { authorization: `Bearer ${options.token ?? fixture.token}` },
       ...(options.uploadUrl ? { uploadUrl: options.uploadUrl } : {}),
       ...(options.deferred ? { uploadLengthDeferred: true } : {}),
       ...(options.withCreation ? { uploadDataDuringCreation: true } : {}),
@@ -120,12 +109,12 @@ function failure(error: unknown): { status: number | undefined; code: string | u
 }
 
 /** A token of another user (or of alice, expiring at `exp`, in seconds). */
-const tokenFor = (sub: string, exp: number | string = "5m") => new SignJWT({ sub }).setProtectedHeader({ alg: "HS256" }).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+const tokenFor = (sub: string, exp: number | string = "5m") => signToken(sub, secret, exp);
 /** A plain tus request of ours, for what tus-js-client never sends. */
 const tusRequest = (url: string, method: string, bearer: string, headers: Record<string, string> = {}, body?: Buffer) =>
   fetch(url, { method, headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${bearer}`, ...headers }, ...(body ? { body: new Uint8Array(body) } : {}) });
 /** The record's status, once detection has had its say. */
-const statusOf = (id: string) => fake.records.get(id)?.mediaStatus;
+const statusOf = (id: string) => fixture.fake.records.get(id)?.mediaStatus;
 
 /** An upload created by tus-js-client whose first PATCH was cut at once: its URL, nothing stored. */
 async function createdOnly(bytes: Buffer, name: string): Promise<string> {
@@ -142,7 +131,7 @@ async function createdOnly(bytes: Buffer, name: string): Promise<string> {
 }
 
 /** The media in the storage directories (not the partial uploads, nor the journal). */
-const stored = async () => (await filesUnder(root)).filter((path) => /^(videos|images)\/[^/.][^/]*$/.test(path));
+const stored = async () => (await filesUnder(fixture.root)).filter((path) => /^(videos|images)\/[^/.][^/]*$/.test(path));
 /** Partial uploads and their metadata, not the markers of finished ones. */
 const partials = async () => (await readdir(tus.uploadsDir)).filter((name) => !name.endsWith(".media"));
 
@@ -180,12 +169,12 @@ describe("createTusIntake", () => {
     expect(patches.some((offset) => offset > 0 && offset % (4 * MiB) !== 0)).toBe(true);
     expect(done.status).toBe(200);
     expect(done.mediaId).toBe(id);
-    const path = join(directories.videosDir, `${id}.mp4`);
+    const path = join(fixture.directories.videosDir, `${id}.mp4`);
     expect(done.body.media).toMatchObject({ id, path, name: "drone flight.MP4", mediaType: MediaType.Video, userId: "alice", created: true, fileCreated: true });
     expect(await stored()).toEqual([`videos/${id}.mp4`]);
     expect((await readFile(path)).equals(mp4)).toBe(true);
-    expect(fake.records.get(id)).toMatchObject({ id, path, mediaType: MediaType.Video, userId: "alice" });
-    expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(1);
+    expect(fixture.fake.records.get(id)).toMatchObject({ id, path, mediaType: MediaType.Video, userId: "alice" });
+    expect(fixture.fake.log.filter((r) => r.method === "POST")).toHaveLength(1);
     expect(await partials()).toEqual([]);
   });
 
@@ -196,7 +185,7 @@ describe("createTusIntake", () => {
     const error = await tusUpload(samplePng(), "a.png", { token: bad }).catch((e: unknown) => e);
     expect(failure(error)).toEqual({ status, code });
     expect(await partials()).toEqual([]);
-    expect(fake.log).toEqual([]);
+    expect(fixture.fake.log).toEqual([]);
   });
 
   it("refuses an unsupported type (415) and an Upload-Length over maxBytes (413) at creation", async () => {
@@ -218,7 +207,7 @@ describe("createTusIntake", () => {
     expect(patches).toEqual([0]);
     expect(await partials()).toEqual([]);
     expect(await stored()).toEqual([]);
-    expect(fake.log).toEqual([]);
+    expect(fixture.fake.log).toEqual([]);
   });
 
   it("caps a deferred length at maxBytes as the bytes arrive, and keeps nothing", async () => {
@@ -256,7 +245,7 @@ describe("createTusIntake", () => {
     expect(head.headers.get("media-id")).toBeNull();
     expect(head.headers.get("upload-length")).toBeNull();
     expect((await tusRequest(url, "PATCH", bob, { ...patch, "upload-offset": String(mp4.length) }, Buffer.alloc(0))).status).toBe(404);
-    const own = await tusRequest(url, "HEAD", token);
+    const own = await tusRequest(url, "HEAD", fixture.token);
     expect(own.status).toBe(200);
     expect(own.headers.get("media-id")).toBe(await computeMediaId(mp4));
   });
@@ -270,7 +259,7 @@ describe("createTusIntake", () => {
     expect(JSON.parse(whole)).toMatchObject({ mediaId: done.mediaId, userId: "alice" });
     // Half a marker, as a write cut by a power loss leaves it (ours are renamed into place whole).
     await writeFile(marker, whole.slice(0, whole.length >> 1));
-    const head = await tusRequest(done.uploadUrl, "HEAD", token);
+    const head = await tusRequest(done.uploadUrl, "HEAD", fixture.token);
     expect(head.status).toBe(404);
     await tus.sweep();
     expect(await readdir(tus.uploadsDir)).toEqual([]);
@@ -279,10 +268,10 @@ describe("createTusIntake", () => {
   it("DELETE removes the upload and its metadata", async () => {
     const url = await createdOnly(sampleMp4(1 * MiB), "clip.mp4");
     expect(await partials()).toHaveLength(2);
-    const response = await fetch(url, { method: "DELETE", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` } });
+    const response = await fetch(url, { method: "DELETE", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${fixture.token}` } });
     expect(response.status).toBe(204);
     expect(await partials()).toEqual([]);
-    expect((await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect((await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${fixture.token}` } })).status).toBe(404);
   });
 
   it("an expired upload is refused (410) and the sweep removes it", async () => {
@@ -306,7 +295,7 @@ describe("createTusIntake", () => {
     info.creation_date = new Date(Date.now() - 5_000).toISOString();
     await writeFile(join(tus.uploadsDir, `${uploadId}.json`), JSON.stringify(info));
     fault = undefined;
-    expect((await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` } })).status).toBe(410);
+    expect((await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${fixture.token}` } })).status).toBe(410);
     expect((await tus.sweep()).removed).toEqual([uploadId]);
     expect(await partials()).toEqual([]);
   });
@@ -314,11 +303,11 @@ describe("createTusIntake", () => {
   it("the same content through tus and through intakeMedia is one file and one record", async () => {
     const png = samplePng(120, 90, 5);
     const id = await computeMediaId(png);
-    const first = await intakeMedia(png, { originalName: "a.png", token, auth, client: createAnnotationsClient({ baseUrl: service.url }), directories });
+    const first = await intakeMedia(png, { originalName: "a.png", token: fixture.token, auth, client: createAnnotationsClient({ baseUrl: fixture.service.url }), directories: fixture.directories });
     const again = await tusUpload(png, "again.PNG", { chunkSize: 1000 });
     expect(again.body.media).toMatchObject({ id, path: first.path, created: false, fileCreated: false, name: "a.png" });
     expect(await stored()).toEqual([`images/${id}.png`]);
-    expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
+    expect(fixture.fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
   });
 
   it("another user's upload and an upload that does not exist get the same 404, on every method", async () => {
@@ -338,7 +327,7 @@ describe("createTusIntake", () => {
       expect(await answer(missing, method), method).toEqual(theirs);
     }
     // Nothing changed: the owner resumes it.
-    expect((await tusRequest(url, "HEAD", token)).status).toBe(200);
+    expect((await tusRequest(url, "HEAD", fixture.token)).status).toBe(200);
   });
 
   it("an upload's URL spelled any other way (a trailing slash, another case, extra segments) is no upload: another user cannot pass the owner check by it", async () => {
@@ -356,7 +345,7 @@ describe("createTusIntake", () => {
         req.on("error", reject);
         req.end(body);
       });
-    const head = await tusRequest(url, "HEAD", token);
+    const head = await tusRequest(url, "HEAD", fixture.token);
     const offset = head.headers.get("upload-offset");
     for (const path of [`/files/${id}/`, `/FILES/${id}`, `/files/x/${id}`, `/files//${id}`, `/files/${id}/.`, `/files/${id.toUpperCase()}`]) {
       for (const method of ["HEAD", "PATCH", "DELETE", "GET"]) {
@@ -367,21 +356,21 @@ describe("createTusIntake", () => {
       }
     }
     // The upload is untouched, and still its owner's.
-    const after = await tusRequest(url, "HEAD", token);
+    const after = await tusRequest(url, "HEAD", fixture.token);
     expect(after.status).toBe(200);
     expect(after.headers.get("upload-offset")).toBe(offset);
   });
 
   it("an upload is never read back: GET answers 405, unfinished or finished, and the server goes on serving", async () => {
     const url = await createdOnly(sampleMp4(2 * MiB), "unfinished.mp4");
-    const unfinished = await tusRequest(url, "GET", token);
+    const unfinished = await tusRequest(url, "GET", fixture.token);
     expect(unfinished.status).toBe(405);
     expect(unfinished.headers.get("allow")).toBe("HEAD, PATCH, DELETE, OPTIONS");
     expect(((await unfinished.json()) as { error: { code: string } }).error.code).toBe("METHOD_NOT_ALLOWED");
     const png = samplePng(50, 40, 21);
     const done = await tusUpload(png, "finished.png", { withCreation: true });
-    for (let i = 0; i < 3; i++) expect((await tusRequest(done.uploadUrl, "GET", token)).status).toBe(405);
-    expect((await tusRequest(done.uploadUrl, "HEAD", token)).headers.get("media-id")).toBe(await computeMediaId(png));
+    for (let i = 0; i < 3; i++) expect((await tusRequest(done.uploadUrl, "GET", fixture.token)).status).toBe(405);
+    expect((await tusRequest(done.uploadUrl, "HEAD", fixture.token)).headers.get("media-id")).toBe(await computeMediaId(png));
   });
 
   it("a second uploader of the same content gets the content's answer without the first uploader's user ID and name", async () => {
@@ -417,18 +406,18 @@ describe("createTusIntake", () => {
     expect(done.mediaId).toBe(id);
     expect(done.status).toBe(200);
     expect(await stored()).toEqual([`images/${id}.png`]);
-    expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(1);
+    expect(fixture.fake.log.filter((r) => r.method === "POST")).toHaveLength(1);
   });
 
   it("a process killed between the last byte and the record: a HEAD, or the sweep, finishes the upload", async () => {
     for (const finishBy of ["head", "sweep"] as const) {
       const png = samplePng(64, 64, finishBy === "head" ? 11 : 12);
       const id = await computeMediaId(png);
-      const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories, annotationsUrl: service.url, secret, crashBeforePlace: true });
+      const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories: fixture.directories, annotationsUrl: fixture.service.url, secret, crashBeforePlace: true });
       const [, url] = (await child.match(/^LISTENING (.+)$/)) as RegExpMatchArray;
       const exited = once(child.child, "exit");
       const error = await new Promise((resolve) => {
-        const upload = new Upload(png, { endpoint: `${url}/files`, retryDelays: [], metadata: { filename: "crash.png" }, headers: { authorization: `Bearer ${token}` }, onSuccess: resolve, onError: resolve });
+        const upload = new Upload(png, { endpoint: `${url}/files`, retryDelays: [], metadata: { filename: "crash.png" }, headers: { authorization: `Bearer ${fixture.token}` }, onSuccess: resolve, onError: resolve });
         upload.start();
       });
       expect(error).toBeInstanceOf(Error);
@@ -437,7 +426,7 @@ describe("createTusIntake", () => {
       expect(uploadId).toMatch(/^[0-9a-f]{32}$/);
       expect(await stored()).not.toContain(`images/${id}.png`);
       if (finishBy === "head") {
-        const head = await fetch(`${endpoint}/${uploadId}`, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` } });
+        const head = await fetch(`${endpoint}/${uploadId}`, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${fixture.token}` } });
         expect(head.status).toBe(200);
         expect(head.headers.get("media-id")).toBe(id);
         expect(head.headers.get("upload-offset")).toBe(String(png.length));
@@ -449,7 +438,7 @@ describe("createTusIntake", () => {
       }
       expect(await stored()).toContain(`images/${id}.png`);
       // Recorded for the uploader, even when finished in the background with the service's token.
-      expect(fake.records.get(id)).toMatchObject({ id, userId: "alice", path: join(directories.imagesDir, `${id}.png`) });
+      expect(fixture.fake.records.get(id)).toMatchObject({ id, userId: "alice", path: join(fixture.directories.imagesDir, `${id}.png`) });
       // And its detection started by whatever finished it.
       expect(statusOf(id)).toBe(MediaStatus.AIProcessed);
       expect(await partials()).toEqual([]);
@@ -459,12 +448,12 @@ describe("createTusIntake", () => {
   it("kill -9 while the record is created: the resume's HEAD answers 503 until recovery made it, then complete with Media-Id; detection starts; nothing stray", async () => {
     const png = samplePng(64, 48, 21);
     const id = await computeMediaId(png);
-    const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories, annotationsUrl: service.url, secret, detect: true });
+    const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories: fixture.directories, annotationsUrl: fixture.service.url, secret, detect: true });
     const [, url] = (await child.match(/^LISTENING (.+)$/)) as RegExpMatchArray;
     // The file is placed; the process dies while its record's POST is on the way (never applied).
-    intercept = (request) => {
+    fixture.intercept = (request) => {
       if (request.method !== "POST") return undefined;
-      intercept = undefined;
+      fixture.intercept = undefined;
       void child.kill();
       return "hang";
     };
@@ -475,7 +464,7 @@ describe("createTusIntake", () => {
         endpoint: `${url}/files`,
         retryDelays: [],
         metadata: { filename: "placed.png" },
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${fixture.token}` },
         onUploadUrlAvailable: () => (uploadUrl = upload.url ?? ""),
         onSuccess: resolve,
         onError: resolve,
@@ -486,33 +475,33 @@ describe("createTusIntake", () => {
     expect((await exited)[1]).toBe("SIGKILL");
     const uploadId = uploadUrl.split("/").pop() as string;
     expect(await stored()).toEqual([`images/${id}.png`]);
-    expect(fake.records.has(id)).toBe(false);
+    expect(fixture.fake.records.has(id)).toBe(false);
     const resumeUrl = `${endpoint}/${uploadId}`;
-    const early = await tusRequest(resumeUrl, "HEAD", token);
+    const early = await tusRequest(resumeUrl, "HEAD", fixture.token);
     expect(early.status).toBe(503);
     expect(early.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect((await recoverInterrupted({ client: createAnnotationsClient({ baseUrl: service.url, token: "service-token" }), directories })).recordsCreated).toEqual([id]);
+    expect((await recoverInterrupted({ client: fixture.client(), directories: fixture.directories })).recordsCreated).toEqual([id]);
     // The client's resume: a HEAD, answered complete.
     const resumed = await tusUpload(png, "placed.png", { uploadUrl: resumeUrl });
     expect(resumed).toMatchObject({ status: 200, mediaId: id });
-    expect(fake.records.get(id)).toMatchObject({ userId: "alice", mediaStatus: MediaStatus.AIProcessed });
+    expect(fixture.fake.records.get(id)).toMatchObject({ userId: "alice", mediaStatus: MediaStatus.AIProcessed });
     expect(await partials()).toEqual([]);
   });
 
   it.each(["head", "sweep"] as const)("kill -9 during the AIProcessing write that follows the record: the %s finishes the upload and starts its detection", async (finishBy) => {
     const png = samplePng(64, 48, finishBy === "head" ? 22 : 23);
     const id = await computeMediaId(png);
-    const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories, annotationsUrl: service.url, secret, detect: true });
+    const child = startChild(join(import.meta.dirname, "fixtures/tus-child.ts"), { directories: fixture.directories, annotationsUrl: fixture.service.url, secret, detect: true });
     const [, url] = (await child.match(/^LISTENING (.+)$/)) as RegExpMatchArray;
-    intercept = (request) => {
+    fixture.intercept = (request) => {
       if (request.method !== "PUT") return undefined;
-      intercept = undefined;
+      fixture.intercept = undefined;
       void child.kill();
       return "hang";
     };
     const exited = once(child.child, "exit");
     const failed = await new Promise((resolve) => {
-      const upload = new Upload(png, { endpoint: `${url}/files`, retryDelays: [], metadata: { filename: "started.png" }, headers: { authorization: `Bearer ${token}` }, onSuccess: resolve, onError: resolve });
+      const upload = new Upload(png, { endpoint: `${url}/files`, retryDelays: [], metadata: { filename: "started.png" }, headers: { authorization: `Bearer ${fixture.token}` }, onSuccess: resolve, onError: resolve });
       upload.start();
     });
     expect(failed).toBeInstanceOf(Error);
@@ -521,7 +510,7 @@ describe("createTusIntake", () => {
     const [marker] = (await readdir(tus.uploadsDir)).filter((name) => name.endsWith(".media"));
     const uploadId = (marker as string).replace(/\.media$/, "");
     if (finishBy === "head") {
-      const head = await tusRequest(`${endpoint}/${uploadId}`, "HEAD", token);
+      const head = await tusRequest(`${endpoint}/${uploadId}`, "HEAD", fixture.token);
       expect(head.status).toBe(200);
       expect(head.headers.get("media-id")).toBe(id);
     } else {
@@ -577,23 +566,23 @@ describe("createTusIntake", () => {
     // The client comes back with a fresh token: tus-js-client's resume is a HEAD.
     const resumed = await tusUpload(png, "expiring.png", { uploadUrl: url });
     expect(resumed).toMatchObject({ status: 200, mediaId: id });
-    expect(fake.records.get(id)).toMatchObject({ userId: "alice", mediaStatus: MediaStatus.AIProcessed });
+    expect(fixture.fake.records.get(id)).toMatchObject({ userId: "alice", mediaStatus: MediaStatus.AIProcessed });
     expect(await partials()).toEqual([]);
   });
 
   it("a final PATCH whose record had no known outcome (503): once the record lands, the resume's HEAD finishes the upload and starts its detection", async () => {
     const png = samplePng(90, 70, 25);
     const id = await computeMediaId(png);
-    intercept = (request) => {
+    fixture.intercept = (request) => {
       if (request.method !== "POST") return undefined;
-      intercept = undefined;
+      fixture.intercept = undefined;
       return { status: 503 };
     };
     let url = "";
     const error = await tusUpload(png, "pending.png", { retryDelays: [], onUrl: (u) => (url = u) }).catch((e: unknown) => e);
     expect(failure(error)).toEqual({ status: 503, code: "MEDIA_RECORD_PENDING" });
     // The journal's background settling creates it.
-    await vi.waitFor(() => expect(fake.records.has(id)).toBe(true), { timeout: 30_000, interval: 20 });
+    await vi.waitFor(() => expect(fixture.fake.records.has(id)).toBe(true), { timeout: 30_000, interval: 20 });
     expect(statusOf(id)).toBe(MediaStatus.New);
     const resumed = await tusUpload(png, "pending.png", { uploadUrl: url });
     expect(resumed).toMatchObject({ status: 200, mediaId: id });
@@ -620,7 +609,7 @@ describe("createTusIntake", () => {
   it("one rule for Upload-Length: at most maxBytes and at most what the uploads volume holds, however many digits (413), never 201 for more", async () => {
     const { blocks, bsize } = await statfs(tus.uploadsDir);
     const volume = BigInt(blocks) * BigInt(bsize);
-    const create = (length: string) => tusRequest(endpoint, "POST", token, { "upload-length": length, "upload-metadata": `filename ${Buffer.from("huge.mp4").toString("base64")}` });
+    const create = (length: string) => tusRequest(endpoint, "POST", fixture.token, { "upload-length": length, "upload-metadata": `filename ${Buffer.from("huge.mp4").toString("base64")}` });
     for (const length of ["100000000000000000000", String(2n ** 53n + 1n), String(2n ** 40n * 1024n), String(volume + 1n)]) {
       const response = await create(length);
       expect(response.status, length).toBe(413);
@@ -643,7 +632,7 @@ describe("createTusIntake", () => {
   it("while the journal cannot be written, a finish answers 503 with Retry-After at once and keeps the upload; the client's retry finishes it", async () => {
     // An injected journal that fails as the journal engines do when their folder (or Redis)
     // cannot be written; as root, chmod would not stop the file journal from writing.
-    const real = fileJournalFor(directories);
+    const real = fileJournalFor(fixture.directories);
     let down = true;
     const journal: MediaJournal = {
       location: real.location,
@@ -665,7 +654,7 @@ describe("createTusIntake", () => {
     expect(await stored()).toEqual([]);
     expect(await partials()).toHaveLength(2);
     // A HEAD meanwhile gets the same answer, never a 500.
-    const head = await tusRequest(url, "HEAD", token);
+    const head = await tusRequest(url, "HEAD", fixture.token);
     expect(head.status).toBe(503);
     expect(head.headers.get("retry-after")).toMatch(/^\d+$/);
     down = false;
@@ -676,7 +665,7 @@ describe("createTusIntake", () => {
   });
 
   it("refuses an uploads directory on another file system than the storage directories", async () => {
-    expect(() => createTusIntake({ directories, client: createAnnotationsClient({ baseUrl: service.url }), uploadsDir: "/dev/shm/media-intake-test-uploads" })).toThrow(
+    expect(() => createTusIntake({ directories: fixture.directories, client: createAnnotationsClient({ baseUrl: fixture.service.url }), uploadsDir: "/dev/shm/media-intake-test-uploads" })).toThrow(
       /createTusIntake: expected `uploadsDir` \(\/dev\/shm\/media-intake-test-uploads\) on the same file system as `videosDir`/,
     );
   });

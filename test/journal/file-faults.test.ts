@@ -19,7 +19,7 @@ import {
 } from "../../src/index.ts";
 import { processOwnerKey } from "../../src/utils/process-identity.ts";
 import { samplePng } from "../../examples/sample-media.ts";
-import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { startFaultFixture } from "../helpers/fixture.ts";
 import { filesUnder, makeTempDir } from "../helpers/temp-dir.ts";
 
 /**

@@ -5,7 +5,7 @@ import { createAnnotationsClient, createFileJournal, httpErrorFor, JournalUnavai
 import { claimsHeldIn } from "../../src/journal/file/log.ts";
 import { isOwnerAlive, processOwnerKey } from "../../src/utils/process-identity.ts";
 import { startChild } from "../helpers/child.ts";
-import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { startFaultFixture } from "../helpers/fixture.ts";
 import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "../helpers/journal-conformance.ts";
 import { makeTempDir } from "../helpers/temp-dir.ts";
 

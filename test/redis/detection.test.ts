@@ -10,7 +10,7 @@ import { createRedisJournal } from "../../src/journal/redis.ts";
 import { createDetectionQueue, DetectionFailedError, startDetectionWorker } from "../../src/queue/index.ts";
 import { startChild } from "../helpers/child.ts";
 import type { FakeAnnotations, FakeRequest, Fault } from "../helpers/fake-annotations.ts";
-import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { startFaultFixture } from "../helpers/fixture.ts";
 import { redisEvent, startRedisServer } from "../helpers/redis-server.ts";
 
 let fake: FakeAnnotations;

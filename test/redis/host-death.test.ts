@@ -9,7 +9,7 @@ import { computeMediaId, createAnnotationsClient, MediaStatus, recoverInterrupte
 import { createRedisJournal } from "../../src/journal/redis.ts";
 import { startChild } from "../helpers/child.ts";
 import type { FakeAnnotations, FakeRequest, Fault } from "../helpers/fake-annotations.ts";
-import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { startFaultFixture } from "../helpers/fixture.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
 import { filesUnder } from "../helpers/temp-dir.ts";
 

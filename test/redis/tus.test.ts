@@ -10,7 +10,7 @@ import { sampleMp4 } from "../../examples/sample-media.ts";
 import { computeMediaId, type StorageDirectories } from "../../src/index.ts";
 import { startChild } from "../helpers/child.ts";
 import type { FakeAnnotations } from "../helpers/fake-annotations.ts";
-import { startFaultFixture } from "../helpers/fault-fixture.ts";
+import { startFaultFixture } from "../helpers/fixture.ts";
 import { startRedisServer } from "../helpers/redis-server.ts";
 import { readFile } from "node:fs/promises";
 
