@@ -11,6 +11,9 @@ import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, p
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
 /** Options of {@link createRedisJournal}. */
+/** Redis as the engine takes it: a URL, ioredis options, or an ioredis client of yours. */
+export type { RedisConnection };
+
 export interface RedisJournalOptions {
   /** An ioredis client (left open on `close`), or a `redis://` URL or ioredis options (a client made and closed here). */
   connection: RedisConnection;

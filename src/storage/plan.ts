@@ -3,7 +3,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { StoragePathEscapeError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import { fileExtension, MediaType } from "../media-type/index.ts";
-import { checkOptionsOf, type OptionChecks } from "../utils/index.ts";
+import { checkOptionsOf } from "../utils/index.ts";
 
 /** Where stored media go: one directory per media type. */
 export interface StorageDirectories {
@@ -51,7 +51,7 @@ export interface PlanStoragePathInput {
  * Resolves both directories to absolute paths, once; a `TypeError` names a missing one, and the
  * function `check` stands for when given.
  */
-export function normalizeStorageDirectories(directories: StorageDirectories, checks?: OptionChecks): Readonly<StorageDirectories> {
+export function normalizeStorageDirectories(directories: StorageDirectories, checks?: { fail(name: string, expected: string, value: unknown): never }): Readonly<StorageDirectories> {
   const check = (key: keyof StorageDirectories) => {
     const value: unknown = directories?.[key];
     if (typeof value !== "string" || value === "" || value.includes("\0")) {

@@ -9,7 +9,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalUnavailableError } from "../../errors/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "../../storage/index.ts";
-import { checkOptionsOf, isLocalFileSystem, MINIMUM, onceSucceeded, type OptionChecks, processOwnerKey } from "../../utils/index.ts";
+import { checkOptionsOf, isLocalFileSystem, MINIMUM, onceSucceeded, processOwnerKey } from "../../utils/index.ts";
 import type { JournalEntry, JournalRecord, MediaJournal } from "../journal.ts";
 import { ENTRY, entryFilesIn } from "./entry-files.ts";
 import { inThreadPool, listNames, onEventLoop } from "./io.ts";
@@ -40,7 +40,7 @@ const journals = new Map<string, MediaJournal>();
  * (so every intake and run of the process shares it, and its background settler). A bad
  * directory is named as an option of `check`'s function.
  */
-export function fileJournalFor(directories: StorageDirectories, check?: OptionChecks): MediaJournal {
+export function fileJournalFor(directories: StorageDirectories, check?: { fail(name: string, expected: string, value: unknown): never }): MediaJournal {
   const folder = join(normalizeStorageDirectories(directories, check).videosDir, JOURNAL_DIRECTORY_NAME);
   let journal = journals.get(folder);
   if (!journal) journals.set(folder, (journal = createFileJournal(folder)));
