@@ -115,6 +115,18 @@ describe("every public function that takes options", () => {
     expect(error.message).toBe(`${of}: expected \`${name}\` to be ${expected}, got ${String(value)}.`);
   });
 
+  it.each([
+    ["createRedisJournal", (o: object) => createRedisJournal(loose(o))],
+    ["createRedisTusLocker", (o: object) => createRedisTusLocker(loose(o))],
+    ["createDetectionQueue", (o: object) => createDetectionQueue(loose(o))],
+  ] as const)("%s refuses a missing or scheme-less Redis connection instead of using localhost in silence", async (of, call) => {
+    for (const connection of [undefined, "", "127.0.0.1:6379", "localhost:6379"]) {
+      const error = await refusal(() => call({ connection }));
+      expect(error, String(connection)).toBeInstanceOf(TypeError);
+      expect(error.message).toMatch(new RegExp(`^${of}: expected \`connection\` to be a redis:// or rediss:// URL`));
+    }
+  });
+
   it("holds one minimum per concept, the same in both journal engines", async () => {
     expect((await refusal(() => createFileJournal("/nonexistent/j", { heartbeatMs: 99 }))).message).toBe(
       "createFileJournal: expected `heartbeatMs` to be a number of at least 100 ms, got 99.",

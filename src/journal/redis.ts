@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, processOwnerKey, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, processOwnerKey, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
 /** Options of {@link createRedisJournal}. */
@@ -65,6 +65,7 @@ return 1`;
 export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
   const check = checkOptionsOf("createRedisJournal");
   check.known(options, ["connection", "prefix", "heartbeatMs", "timeoutMs"]);
+  checkRedisConnection(check, options.connection);
   const { prefix = "media-intake:journal" } = options;
   const heartbeatMs = check.number("heartbeatMs", options.heartbeatMs ?? 10_000, { min: MINIMUM.heartbeatMs, unit: "ms" });
   const timeoutMs = check.integer("timeoutMs", options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, { min: MINIMUM.timeoutMs, unit: "ms" });

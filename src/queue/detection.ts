@@ -10,7 +10,7 @@ import type { JournalEntry, MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
 import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, showValue } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, showValue } from "../utils/index.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
 export type DetectionJobData = TrackedMedia;
@@ -100,6 +100,7 @@ const ms = (min: number) => ({ min, unit: "ms" }) as const;
 export function createDetectionQueue<Result = unknown>(options: DetectionQueueOptions): DetectionQueue<Result> {
   const check = checkOptionsOf("createDetectionQueue");
   check.known(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds", "timeoutMs"]);
+  checkRedisConnection(check, options.connection);
   const name = options.name ?? defaults.name;
   const attempts = check.integer("attempts", options.attempts ?? defaults.attempts, { min: 1 });
   const backoffMs = check.integer("backoffMs", options.backoffMs ?? defaults.backoffMs, ms(MINIMUM.delayMs));
@@ -248,6 +249,7 @@ export function startDetectionWorker<Result>(
   const check = checkOptionsOf("startDetectionWorker");
   check.known(options, ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "maxStalledCount", "logger"]);
   if (typeof detect !== "function") throw new TypeError(`startDetectionWorker: expected the detector to be a function, got ${showValue(detect)}.`);
+  checkRedisConnection(check, options.connection);
   if (!options.client?.media) check.fail("client", "an annotations client", options.client);
   if (!options.journal) check.fail("journal", "the Redis journal (createRedisJournal) that keeps each run's outcome", options.journal);
   const { client, logger } = options;

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callRedisPromptly, checkOptionsOf, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, onceSucceeded, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, onceSucceeded, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
 export interface TusLock {
@@ -101,6 +101,7 @@ function askToRelease(holding: Holding): void {
 export function createRedisTusLocker(options: RedisTusLockerOptions): RedisTusLocker {
   const check = checkOptionsOf("createRedisTusLocker");
   check.known(options, ["connection", "prefix", "lockTtlMs", "acquireTimeoutMs"]);
+  checkRedisConnection(check, options.connection);
   const prefix = options.prefix ?? "media-intake:tus-lock";
   const ttl = check.integer("lockTtlMs", options.lockTtlMs ?? 30_000, { min: MINIMUM.timeoutMs, unit: "ms" });
   const acquireTimeoutMs = check.integer("acquireTimeoutMs", options.acquireTimeoutMs ?? 30_000, { min: MINIMUM.timeoutMs, unit: "ms" });

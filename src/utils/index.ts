@@ -7,4 +7,4 @@ export { isLocalFileSystem } from "./local-fs.ts";
 export { checkOptionsOf, MINIMUM, type OptionChecks, rejectUnknownOptions, showValue } from "./options.ts";
 export { onceSucceeded } from "./once-succeeded.ts";
 export { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "./process-identity.ts";
-export { callRedisPromptly, DEFAULT_REDIS_TIMEOUT_MS, type RedisConnection, RedisDisconnectedError, redisFrom } from "./redis-connection.ts";
+export { callRedisPromptly, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, type RedisConnection, RedisDisconnectedError, redisFrom } from "./redis-connection.ts";

@@ -15,6 +15,16 @@ export type RedisConnection = Redis | string | RedisOptions;
  * errors through the commands that fail; without a listener ioredis would print each
  * reconnection attempt.
  */
+/**
+ * Checks a `connection` option when it is given: a `redis://` or `rediss://` URL, ioredis (or
+ * BullMQ) connection options, or a client. Missing, it would mean localhost:6379 in silence,
+ * which in a service whose Redis variable is unset is a misconfiguration, not a default.
+ */
+export function checkRedisConnection(check: { fail(name: string, expected: string, value: unknown): never }, value: unknown): void {
+  if (typeof value === "string" ? /^rediss?:\/\/./.test(value) : typeof value === "object" && value !== null) return;
+  check.fail("connection", "a redis:// or rediss:// URL, connection options or a client", value);
+}
+
 export function redisFrom(connection: RedisConnection, Client: typeof Redis): { redis: Redis; ownClient: boolean } {
   if (connection instanceof Client) return { redis: connection, ownClient: false };
   const redis = typeof connection === "string" ? new Client(connection, { maxRetriesPerRequest: 3 }) : new Client({ maxRetriesPerRequest: 3, ...connection });
