@@ -38,5 +38,21 @@ export { defaultUserIdClaims, type TokenVerification, userIdFromToken, type User
 export * from "./annotations/index.ts";
 export { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "./intake/index.ts";
 export * from "./journal/index.ts";
-export * from "./lifecycle/index.ts";
+export {
+  type LifecycleLogger,
+  type MediaStatusChange,
+  type ProcessingContext,
+  type RecoverInterruptedOptions,
+  type RecoveryHandle,
+  type RecoveryReport,
+  recoverInterrupted,
+  type SettleReport,
+  startRecovery,
+  type StartRecoveryOptions,
+  type TrackCallOptions,
+  type TrackedMedia,
+  type TrackedProcessing,
+  trackMediaProcessing,
+  type TrackMediaProcessingOptions,
+} from "./lifecycle/index.ts";
 export * from "./http/index.ts";

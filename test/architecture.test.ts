@@ -23,11 +23,7 @@ const allowedPastIndex: Array<{ from: RegExp; to: RegExp; why: string }> = [
     to: /^(journal\/redis|tus\/redis-locker)\.ts$/,
     why: "the deprecated re-exports of media-intake/queue (createRedisJournal, createRedisTusLocker): through tus/index.ts they would load @tus/server with the queue entry",
   },
-  {
-    from: /^(intake\/intake|queue\/detection)\.ts$/,
-    to: /^lifecycle\/settle\.ts$/,
-    why: "settleInBackground, removeMediaFile, isDefiniteRefusal: through lifecycle/index.ts once the journal change has reshaped it (src/index.ts must then list lifecycle's public names)",
-  },
+
   {
     from: /^schema\/index\.ts$/,
     to: /^annotations\/schema\.ts$/,

@@ -2,7 +2,7 @@ import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
 import { checkUserIdFromTokenOptions, userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
 import { fileJournalFor, type JournalEntry, type JournalHandle, type MediaJournal } from "../journal/index.ts";
-import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/settle.ts";
+import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/index.ts";
 import type { DetectedMediaKind } from "../media-type/index.ts";
 import {
   checkStoreOptions,

@@ -7,8 +7,7 @@ import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
 import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaIntakeError } from "../errors/index.ts";
 import type { JournalEntry, MediaJournal } from "../journal/index.ts";
-import { type LifecycleLogger, settleInBackground } from "../lifecycle/settle.ts";
-import { type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
+import { type LifecycleLogger, settleInBackground, type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, showValue } from "../utils/index.ts";
 
