@@ -3,7 +3,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import type { JournalEntry, MediaJournal } from "../../src/index.ts";
+import { createFileJournal, type JournalEntry, type MediaJournal } from "../../src/index.ts";
 import { processOwnerKey } from "../../src/utils/process-identity.ts";
 import { startChild } from "./child.ts";
 import { makeTempDir } from "./temp-dir.ts";
@@ -152,4 +152,15 @@ function describeOutageConformance(name: string, setup: () => Promise<JournalEng
       expect(await journal.list()).toEqual([]);
     });
   });
+}
+
+/** The file engine as the suite takes it: a fresh folder, a second instance on it, a child process's, and one whose heartbeat cannot be written. */
+export async function fileEngineUnderTest(): Promise<JournalEngineUnderTest> {
+  const location = join(await makeTempDir(), "journal");
+  return {
+    journal: createFileJournal(location),
+    another: () => createFileJournal(location),
+    child: { engine: "file", location },
+    broken: () => fileJournalWithUnwritableHeartbeat((folder) => createFileJournal(folder)),
+  };
 }

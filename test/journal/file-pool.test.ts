@@ -4,20 +4,12 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect, it, vi } from "vitest";
 import { createFileJournal } from "../../src/index.ts";
-import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "../helpers/journal-conformance.ts";
+import { describeJournalConformance, fileEngineUnderTest } from "../helpers/journal-conformance.ts";
 import { makeTempDir } from "../helpers/temp-dir.ts";
 
 vi.mock("../../src/utils/local-fs.ts", () => ({ isLocalFileSystem: () => false }));
 
-describeJournalConformance("file, thread-pool calls", async () => {
-  const location = join(await makeTempDir(), "journal");
-  return {
-    journal: createFileJournal(location),
-    another: () => createFileJournal(location),
-    child: { engine: "file", location },
-    broken: () => fileJournalWithUnwritableHeartbeat((folder) => createFileJournal(folder)),
-  };
-});
+describeJournalConformance("file, thread-pool calls", fileEngineUnderTest);
 
 it("lands a log's lines in the order they were appended, whatever the pool's threads do", async () => {
   const location = join(await makeTempDir(), "journal");

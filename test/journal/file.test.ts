@@ -6,18 +6,10 @@ import { claimsHeldIn } from "../../src/journal/file/log.ts";
 import { isOwnerAlive, processOwnerKey } from "../../src/utils/process-identity.ts";
 import { startChild } from "../helpers/child.ts";
 import { startFaultFixture } from "../helpers/fixture.ts";
-import { describeJournalConformance, fileJournalWithUnwritableHeartbeat } from "../helpers/journal-conformance.ts";
+import { describeJournalConformance, fileEngineUnderTest } from "../helpers/journal-conformance.ts";
 import { makeTempDir } from "../helpers/temp-dir.ts";
 
-describeJournalConformance("file", async () => {
-  const location = join(await makeTempDir(), "journal");
-  return {
-    journal: createFileJournal(location),
-    another: () => createFileJournal(location),
-    child: { engine: "file", location },
-    broken: () => fileJournalWithUnwritableHeartbeat((folder) => createFileJournal(folder)),
-  };
-});
+describeJournalConformance("file", fileEngineUnderTest);
 
 const childScript = resolve(import.meta.dirname, "../fixtures/journal-child.ts");
 
