@@ -1,18 +1,22 @@
 // One server of `npm run bench:e2e`, in a process of its own: `node bench/e2e-server.ts <variant>
 // <config JSON>`; prints `LISTENING <url>`, serves POST /upload (multipart, field `file`) until
 // SIGTERM. The variants are what users run today and media-intake's routes:
-//   multer        multer diskStorage, nothing else (the plain way)
-//   busboy        busboy piped to fs.createWriteStream
-//   multer-fetch  multer diskStorage, then by hand what the lifecycle does without journal or
-//                 checks: the JWT verified, the media ID, the file renamed to its path, the
-//                 record created, its two statuses written and the record read back (the
-//                 answer), with raw fetch: the annotations calls /detect makes
-//   store         busboy into media-intake's storeMedia (with the request's AbortSignal)
-//   detect        the Express example's POST /detect (intake, journal, record, lifecycle), with
-//                 a no-op detector
+//   multer              multer diskStorage, nothing else (the plain way)
+//   busboy              busboy piped to fs.createWriteStream
+//   multer-fetch        multer diskStorage, then by hand what /detect does without journal or
+//                       checks: the JWT verified, the media ID, the file renamed to its path, the
+//                       record created, AIProcessing written, the stand-in detector run (it
+//                       reads the file), AIProcessed written and the record read back (the
+//                       answer), with raw fetch: the annotations calls /detect makes
+//   multer-fetch-power  the same, the file fsynced before its rename and its folder after (what
+//                       a hand-written flow does to survive a power cut)
+//   store               busboy into media-intake's storeMedia (with the request's AbortSignal)
+//   detect              the Express example's POST /detect (intake, journal, record,
+//                       lifecycle) with the stand-in detector, durability "process"
+//   detect-power        the same with durability "power"
 import { randomBytes } from "node:crypto";
 import { createWriteStream, mkdirSync } from "node:fs";
-import { rename } from "node:fs/promises";
+import { open, rename } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join } from "node:path";
@@ -33,11 +37,22 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 
 let handler: (req: IncomingMessage, res: ServerResponse) => void;
 
-if (variant === "multer" || variant === "multer-fetch") {
+/** fsync of a file or folder by path. */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+if (variant === "multer" || variant === "multer-fetch" || variant === "multer-fetch-power") {
   const { default: express } = await import("express");
   const { default: multer } = await import("multer");
   const { jwtVerify } = await import("jose");
   const { computeMediaIdSync, initMediaIdHasher, MediaStatus, MediaType } = await import("../src/index.ts");
+  const { detect } = await import("../examples/express/detector.ts");
   await initMediaIdHasher();
   const app = express();
   const upload = multer({
@@ -53,22 +68,27 @@ if (variant === "multer" || variant === "multer-fetch") {
       const { payload } = await jwtVerify(token, key);
       const id = computeMediaIdSync(file.path);
       const path = join(file.destination, `${id}${extname(file.originalname).toLowerCase()}`);
+      if (variant === "multer-fetch-power") await syncPath(file.path);
       await rename(file.path, path);
+      if (variant === "multer-fetch-power") await syncPath(file.destination);
       const auth = { ...headers, authorization: `Bearer ${token}` };
       const mediaType = file.destination === videosDir ? MediaType.Video : MediaType.Image;
       const record = { Id: id, Name: file.originalname, Path: path, MediaType: mediaType, MediaStatus: MediaStatus.New, UserId: String(payload.sub) };
       const created = await fetch(`${config.annotationsUrl}/api/media`, { method: "POST", headers: auth, body: JSON.stringify(record) });
       if (created.status !== 201) throw new Error(`create: ${created.status}`);
       await created.text();
-      for (const status of [MediaStatus.AIProcessing, MediaStatus.AIProcessed]) {
+      const setStatus = async (status: number) => {
         const put = await fetch(`${config.annotationsUrl}/api/media/${id}/status`, { method: "PUT", headers: auth, body: JSON.stringify({ MediaStatus: status }) });
         if (put.status !== 204) throw new Error(`status: ${put.status}`);
         await put.text();
-      }
+      };
+      await setStatus(MediaStatus.AIProcessing);
+      const detections = await detect(path, id);
+      await setStatus(MediaStatus.AIProcessed);
       // The answer carries the record as the service has it, as /detect's does.
       const read = await fetch(`${config.annotationsUrl}/api/media/${id}`, { headers: auth });
       if (read.status !== 200) throw new Error(`get: ${read.status}`);
-      res.json({ media: await read.json(), detections: [] });
+      res.json({ media: await read.json(), detections });
     } catch (error) {
       next(error);
     }
@@ -97,21 +117,21 @@ if (variant === "multer" || variant === "multer-fetch") {
     });
     req.pipe(form);
   };
-} else if (variant === "detect") {
+} else if (variant === "detect" || variant === "detect-power") {
   const { createDetectionsApp } = await import("../examples/express/app.ts");
   const { createAnnotationsClient } = await import("../src/index.ts");
   const app = createDetectionsApp({
     client: createAnnotationsClient({ baseUrl: config.annotationsUrl, token: "service-token" }),
     directories,
     auth: { verify: { secret: config.secret } },
-    detector: async () => [],
+    durability: variant === "detect-power" ? "power" : "process",
   });
   handler = (req, res) => {
     if (req.url === "/upload") req.url = "/detect";
     app(req, res);
   };
 } else {
-  throw new Error(`Unknown variant ${variant}: multer, busboy, multer-fetch, store or detect.`);
+  throw new Error(`Unknown variant ${variant}: multer, busboy, multer-fetch, multer-fetch-power, store, detect or detect-power.`);
 }
 
 const server = createServer(handler);

@@ -2,10 +2,10 @@
 // concurrency 16 into one server of bench:e2e (bench/e2e-server.ts), for profiling a variant
 // alone: prints uploads/s and the server's RSS. PROF=1 writes the server's CPU profile to
 // ./profiles (open it in Chrome DevTools); N (1000) uploads after 50 to warm up; DIR, the
-// data directory's prefix (/dev/shm/profile-).
+// data directory's prefix (<OS temp directory>/profile-: the disk); ANNOTATIONS=stub calls the
+// in-memory stub instead of the SQLite dev annotations server.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,9 +17,9 @@ import { samplePng } from "../examples/sample-media.ts";
 const variant = process.argv[2] ?? "detect";
 const secret = "bench-e2e-secret-0123456789abcdef";
 const token = `Bearer ${await new SignJWT({ sub: "bench" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("2h").sign(new TextEncoder().encode(secret))}`;
-const stub = spawn(process.execPath, [new URL("./annotations-server.ts", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
+const stub = spawn(process.execPath, [new URL(process.env.ANNOTATIONS === "stub" ? "./annotations-server.ts" : "./dev-annotations-server.ts", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
 const annotationsUrl = ((await once(stub.stdout, "data")) as [Buffer])[0].toString().trim();
-const dir = await mkdtemp(process.env.DIR ?? join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "profile-"));
+const dir = await mkdtemp(process.env.DIR ?? join(tmpdir(), "profile-"));
 const child = spawn(process.execPath, [...(process.env.PROF ? ["--cpu-prof", "--cpu-prof-dir=profiles"] : []), new URL("./e2e-server.ts", import.meta.url).pathname, variant, JSON.stringify({ dir, annotationsUrl, secret })], { stdio: ["ignore", "pipe", "inherit"] });
 const url = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).on("line", (line) => line.startsWith("LISTENING ") && resolve(line.slice(10))));
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
@@ -45,6 +45,12 @@ function post(): Promise<void> {
 
 const N = Number(process.env.N ?? 1000);
 for (let i = 0; i < 50; i++) await post();
+/** CPU ms (user + system) of the server so far. */
+const cpuMs = async () => {
+  const fields = (await readFile(`/proc/${child.pid}/stat`, "utf8")).replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+const cpuBefore = await cpuMs();
 const started = performance.now();
 let next = 0;
 await Promise.all(
@@ -52,7 +58,7 @@ await Promise.all(
     while (next++ < N) await post();
   }),
 );
-console.log(`${variant}: ${(N / ((performance.now() - started) / 1000)).toFixed(0)} uploads/s`);
+console.log(`${variant}: ${(N / ((performance.now() - started) / 1000)).toFixed(0)} uploads/s, server CPU ${(((await cpuMs()) - cpuBefore) / N).toFixed(2)} ms an upload`);
 const status = await readFile(`/proc/${child.pid}/status`, "utf8");
 console.log(`server RSS ${status.match(/VmRSS:\s+(\d+)/)?.[1]} kB, peak ${status.match(/VmHWM:\s+(\d+)/)?.[1]} kB`);
 child.kill("SIGTERM");

@@ -33,7 +33,7 @@ export {
   sweepPartials,
   type SweepPartialsOptions,
 } from "./storage/index.ts";
-export type { ByteStream } from "./utils/index.ts";
+export type { ByteStream, Durability } from "./utils/index.ts";
 export { defaultUserIdClaims, type TokenVerification, userIdFromToken, type UserIdFromTokenOptions } from "./auth/index.ts";
 export * from "./annotations/index.ts";
 export { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "./intake/index.ts";

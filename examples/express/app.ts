@@ -10,6 +10,7 @@ import { pino, type Logger } from "pino";
 import { pinoHttp } from "pino-http";
 import {
   type AnnotationsClient,
+  type Durability,
   type MediaJournal,
   httpErrorFor,
   type IntakenMedia,
@@ -63,9 +64,14 @@ export interface DetectionsAppConfig {
    */
   authorize?: AuthorizeMedia;
   maxUploadBytes?: number;
+  /**
+   * What an answered upload survives (`DURABILITY`), on every intake path: `"process"` a crash
+   * of the process, `"power"` a power cut too (docs/guarantees.md, "Durability"). @default "process"
+   */
+  durability?: Durability;
   /** Simulated GPU time per detection, in ms (the stand-in detector is fast). @default 0 */
   detectorDelayMs?: number;
-  /** The detector itself (`npm run bench:e2e` passes a no-op). @default the stand-in `detect` of detector.ts */
+  /** The detector itself (a real one in a service of yours). @default the stand-in `detect` of detector.ts */
   detector?: (path: string, id: string, signal: AbortSignal) => Promise<Detection[]>;
   /** Request logs and errors. @default a silent logger */
   logger?: Logger;
@@ -183,7 +189,7 @@ function wholeFormFile(form: busboy.Busboy, file: Readable): AsyncIterable<Uint8
 }
 
 export function createDetectionsApp(config: DetectionsAppConfig): express.Express {
-  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0, drainLimitBytes = 64 * 2 ** 20, queue } = config;
+  const { client, directories, auth, maxUploadBytes, detectorDelayMs = 0, drainLimitBytes = 64 * 2 ** 20, queue, durability = "process" } = config;
   // With the queue, intakes are journaled on Redis: another host settles one this host left.
   const journalOption = queue ? { journal: queue.journal } : {};
   const logger = config.logger ?? pino({ enabled: false });
@@ -217,7 +223,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal: context.signal });
       return (config.detector ?? detect)(media.path ?? "", media.id, context.signal);
     },
-    { client, directories, logger, onStatusChange: (change) => runStarted(change) },
+    { client, directories, durability, logger, onStatusChange: (change) => runStarted(change) },
   );
 
   /**
@@ -336,6 +342,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   const tus: TusIntake = createTusIntake({
     path: "/files",
     directories,
+    durability,
     client,
     ...(auth ? { auth } : {}),
     logger,
@@ -394,6 +401,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
             auth,
             client,
             directories,
+            durability,
             signal: controller.signal,
             logger,
             ...journalOption,
@@ -418,7 +426,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   });
 
   const upload = multer({
-    storage: mediaIntakeStorage({ client, directories, auth, logger, ...journalOption, ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) }),
+    storage: mediaIntakeStorage({ client, directories, durability, auth, logger, ...journalOption, ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) }),
     limits: { files: 1, ...(maxUploadBytes ? { fileSize: maxUploadBytes } : {}) },
     defParamCharset: "utf8",
   });

@@ -7,7 +7,9 @@
 //   ANNOTATIONS_DEADLINE_MS (per call, 60000), RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
-//   LOG_LEVEL (info). Logs are JSON lines (pino) on standard output.
+//   LOG_LEVEL (info), DURABILITY (process: an answered upload survives a crash of the process;
+//   power: a power cut too, every file and journal entry synced first). Logs are JSON lines
+//   (pino) on standard output.
 // Who may see what (docs/authorization.md): a record, its job and its reruns are its uploader's;
 // SERVICE_USER_IDS (comma-separated user IDs: the service role) may read and rerun every one.
 // Resumable uploads (tus) at /files: TUS_UPLOADS_DIR (<VIDEOS_DIR>/.media-intake-uploads: partial
@@ -34,6 +36,13 @@ const host = env.HOST ?? "127.0.0.1";
 const directories = { videosDir: resolve(env.VIDEOS_DIR ?? "./data/videos"), imagesDir: resolve(env.IMAGES_DIR ?? "./data/images") };
 const secret = env.JWT_SECRET;
 if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
+
+// What an answered upload survives: a crash of the process (the default) or a power cut too.
+const durability = env.DURABILITY ?? "process";
+if (durability !== "process" && durability !== "power") {
+  process.stderr.write(`DURABILITY=${JSON.stringify(durability)}: expected "process" (an answered upload survives a crash of the process) or "power" (a power cut too).\n`);
+  process.exit(1);
+}
 
 // A read-only or missing volume stops the process here, with one line naming its variable.
 const tusUploadsDir = env.TUS_UPLOADS_DIR ? resolve(env.TUS_UPLOADS_DIR) : undefined;
@@ -99,6 +108,7 @@ const recovery = startRecovery({
 const app = createDetectionsApp({
   client,
   directories,
+  durability,
   logger,
   auth: secret ? { verify: { secret } } : {},
   serviceUserIds: (env.SERVICE_USER_IDS ?? "").split(",").map((id) => id.trim()).filter(Boolean),

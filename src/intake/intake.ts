@@ -111,7 +111,9 @@ export async function intakeThrough(
   // A background finish (a resumable upload a crash left) names the uploader it recorded.
   const userId = overrides.userId ?? (await userIdFromToken(token, auth));
   const name = resolveUploadName(storeOptions.originalName, storeOptions.mediaTypes);
-  const journal = givenJournal ?? fileJournalFor(storeOptions.directories);
+  // The store's setting is the journal's: the entry describes the file, and lasts as long.
+  const durability = storeOptions.durability ?? (storeOptions.fsync === true ? "power" : "process");
+  const journal = givenJournal ?? fileJournalFor(storeOptions.directories, undefined, durability);
   const { signal } = storeOptions;
 
   let entry: JournalHandle | undefined;

@@ -2,7 +2,7 @@ import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName 
 import { MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
-import { checkOptionsOf, raceAbort, showValue } from "../utils/index.ts";
+import { checkOptionsOf, type Durability, durabilityOf, raceAbort, showValue } from "../utils/index.ts";
 import { fileJournalFor, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
 
@@ -61,6 +61,13 @@ export interface TrackMediaProcessingOptions extends TrackCallOptions {
   directories?: StorageDirectories;
   /** Another journal than the directories' file journal (the Redis one of `media-intake/journal/redis`). */
   journal?: MediaJournal;
+  /**
+   * What the directories' file journal promises of a run's outcome once it is written:
+   * `"process"` it survives a crash, `"power"` a power cut too; see {@link Durability}. Give the
+   * intake's setting. Not used with `journal` (its engine decides).
+   * @default "process"
+   */
+  durability?: Durability;
   /**
    * For callers that retry (a queue's attempts): told the function's error, says whether this
    * failure ends the run. `false` leaves the record in AIProcessing for the next try, and records
@@ -122,13 +129,14 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
 ): TrackedProcessing<Args, Result> {
   if (typeof fn !== "function") throw new TypeError(`trackMediaProcessing: expected the processing function to be a function, got ${showValue(fn)}.`);
   const check = checkOptionsOf("trackMediaProcessing");
-  check.known(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal", "isFinalFailure"]);
+  check.known(options, ["client", "token", "signal", "onStatusChange", "logger", "directories", "journal", "durability", "isFinalFailure"]);
+  const durability = durabilityOf({ durability: options?.durability }, check);
   check.func("isFinalFailure", options?.isFinalFailure);
   check.func("onStatusChange", options?.onStatusChange);
   if (!options?.client?.media) check.fail("client", "an annotations client", options?.client);
   if (!isTokenOption(options.token)) check.fail("token", "a string or a function", options.token);
   const { client, logger } = options;
-  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories, check) : undefined);
+  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories, check, durability) : undefined);
   const owner = {};
 
   /** Records `to`; resolves to the failure instead of throwing, so it never replaces an outcome. */

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { MediaReadError, MediaTooLargeError } from "../errors/index.ts";
 import { computeMediaIdSync, initMediaIdHasher, type MediaId } from "../media-id/index.ts";
 import { type DetectedMediaKind, DETECTION_BYTES, type MediaType, type MediaTypeOptions, normalizeMediaTypeOptions } from "../media-type/index.ts";
-import { abandonSource, type ByteStream, checkOptionsOf, describeFsError, isByteStream, iterateBytes, MINIMUM, type OptionChecks, showValue } from "../utils/index.ts";
+import { abandonSource, type ByteStream, checkOptionsOf, describeFsError, durabilityOf, type Durability, isByteStream, iterateBytes, MINIMUM, type OptionChecks, showValue } from "../utils/index.ts";
 import { partialPathIn } from "./cleanup.ts";
 import { checkContent, type ContentVerification } from "./content-check.ts";
 import { readAt, WRITE_BATCH_BYTES, writeError } from "./io.ts";
@@ -61,10 +61,13 @@ export interface StoreMediaOptions {
    */
   beforePlace?: (planned: PlannedMedia) => void | Promise<void>;
   /**
-   * `fsync` the file before it is renamed into place and its directory after, so a power cut
-   * cannot lose a stored file. Slower on most disks.
-   * @default false
+   * What a stored file survives once the call resolves: `"process"` a crash of the process (the
+   * page cache outlives it), `"power"` a power cut too (the file's data synced before it is
+   * linked into place, its folder after). See {@link Durability}.
+   * @default "process"
    */
+  durability?: Durability;
+  /** @deprecated `durability: "power"` says the same; `true` is `"power"`. */
   fsync?: boolean;
 }
 
@@ -100,10 +103,11 @@ const verifications: readonly ContentVerification[] = ["reject", "warn", "off"];
  *
  * @internal shared with the integrations through storage/index.ts; not exported by the package.
  */
-export const storeOptionNames = ["originalName", "directories", "maxBytes", "signal", "onProgress", "verify", "naming", "mediaTypes", "beforePlace", "fsync"] as const;
+export const storeOptionNames = ["originalName", "directories", "maxBytes", "signal", "onProgress", "verify", "naming", "mediaTypes", "beforePlace", "durability", "fsync"] as const;
 
-interface NormalizedStoreOptions extends Omit<StoreMediaOptions, "verify" | "directories"> {
+interface NormalizedStoreOptions extends Omit<StoreMediaOptions, "verify" | "directories" | "durability" | "fsync"> {
   verify: ContentVerification;
+  durability: Durability;
   directories: Readonly<StorageDirectories>;
 }
 
@@ -113,15 +117,15 @@ interface NormalizedStoreOptions extends Omit<StoreMediaOptions, "verify" | "dir
  *
  * @internal shared with the integrations through storage/index.ts; not exported by the package.
  */
-export function checkStoreOptions(options: Omit<Partial<StoreMediaOptions>, "originalName" | "directories">, check: OptionChecks): ContentVerification {
+export function checkStoreOptions(options: Omit<Partial<StoreMediaOptions>, "originalName" | "directories">, check: OptionChecks): { verify: ContentVerification; durability: Durability } {
   if (options.maxBytes !== undefined) check.integer("maxBytes", options.maxBytes, { min: MINIMUM.maxBytes, unit: "bytes" });
   const verify = check.oneOf("verify", options.verify ?? "reject", verifications);
   check.func("onProgress", options.onProgress);
   check.func("naming", options.naming);
   check.func("beforePlace", options.beforePlace);
-  check.boolean("fsync", options.fsync);
+  const durability = durabilityOf(options, check);
   normalizeMediaTypeOptions(options.mediaTypes, check.nested("mediaTypes"));
-  return verify;
+  return { verify, durability };
 }
 
 /** Checks and copies the options of `of`; a `TypeError` names the bad one. Never mutates `options`. */
@@ -130,8 +134,8 @@ function normalizeStoreOptions(options: StoreMediaOptions, of: string): Normaliz
   const check = checkOptionsOf(of);
   check.known(options, storeOptionNames);
   check.string("originalName", options.originalName);
-  const verify = checkStoreOptions(options, check);
-  return { ...options, verify, directories: normalizeStorageDirectories(options.directories, check) };
+  const { fsync: _fsync, ...rest } = options;
+  return { ...rest, ...checkStoreOptions(options, check), directories: normalizeStorageDirectories(options.directories, check) };
 }
 
 /**
@@ -202,7 +206,7 @@ export async function storeMediaNamed(source: StoreMediaSource, options: StoreMe
     // they are. Bytes and other iterables are the caller's: copied.
     const owned = opened !== undefined || source instanceof Readable;
     const { size, detected } = await writeAll(handle, chunks, name, opts, owned);
-    if (opts.fsync) await handle.sync();
+    if (opts.durability === "power") await handle.sync();
     const id = computeMediaIdSync(handle.fd);
     await handle.close();
     handle = undefined;
@@ -232,7 +236,7 @@ async function placeStored(
   const plan: PlacementPlan = { directories: opts.directories, info, naming: opts.naming };
   const path = await planNamedPath(plan.directories, info, plan.naming);
   await opts.beforePlace?.(Object.freeze({ id, mediaType, path, size }));
-  const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts), id, size, opts.fsync === true));
+  const placed = await withIdLock(id, async () => placeFile(temp, path, await siblingPaths(plan, path, opts), id, size, opts.durability === "power"));
   return Object.freeze({ id, mediaType, detected, path: placed.path, size, name: name.name, created: placed.created });
 }
 
@@ -246,8 +250,9 @@ export type StoreCompleteFileOptions = Omit<StoreMediaOptions, "signal" | "onPro
  * (never replacing a file, one content one file, a byte-compared duplicate dropped) and its own
  * name removed. A duplicate or an ID collision removes it, as any store drops its temp file; on
  * any other failure (too large, content that is not what its name says, a throwing
- * `beforePlace`, a disk error) it is left where it was, for the caller to decide. With `fsync`,
- * as for {@link storeMedia}: the file's data is synced before it is linked, its directory after.
+ * `beforePlace`, a disk error) it is left where it was, for the caller to decide. With
+ * `durability: "power"`, as for {@link storeMedia}: the file's data is synced before it is
+ * linked, its directory after.
  *
  * @example
  * const stored = await storeCompleteFile("/data/videos/.uploads/9f2c…", { originalName: "clip.mp4", directories });
@@ -279,7 +284,7 @@ export async function storeCompleteFileNamed(path: string, options: StoreComplet
     const detected = opts.verify === "off" ? undefined : await checkContent(head, name, opts.verify);
     media = { id: computeMediaIdSync(handle.fd), size, detected };
     // As storeMedia: the file's data on disk before its name is (a read-only descriptor syncs too).
-    if (opts.fsync) {
+    if (opts.durability === "power") {
       await handle.sync().catch((error: unknown) => {
         throw writeError(path, error);
       });

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LifecycleLogger } from "../lifecycle/index.ts";
+import { type Durability, syncDirectory } from "../utils/index.ts";
 
 /**
  * `placing` from just before the upload's file is linked into place (its ID known, its record
@@ -39,7 +40,7 @@ function isFinishMarker(value: unknown): value is FinishMarker {
 export const MARKER_TEMP = /^[0-9a-f]{32}\.media\.[0-9a-f]+\.tmp$/;
 
 /** The markers of the uploads in `uploadsDir`. */
-export function finishMarkers(uploadsDir: string, logger: LifecycleLogger | undefined) {
+export function finishMarkers(uploadsDir: string, logger: LifecycleLogger | undefined, durability: Durability = "process") {
   const path = (uploadId: string) => join(uploadsDir, `${uploadId}.media`);
   return {
     path,
@@ -59,16 +60,20 @@ export function finishMarkers(uploadsDir: string, logger: LifecycleLogger | unde
       logger?.warn?.({ uploadId }, "tus finish marker unreadable; ignored");
       return undefined;
     },
-    /** Written whole or not at all (a temp file renamed over it): a reader never sees half a marker. */
+    /**
+     * Written whole or not at all (a temp file renamed over it): a reader never sees half a
+     * marker. With durability "power", synced before it is renamed, and its folder after.
+     */
     async write(uploadId: string, marker: FinishMarker): Promise<void> {
       const temp = `${path(uploadId)}.${randomBytes(6).toString("hex")}.tmp`;
       try {
-        await writeFile(temp, JSON.stringify(marker));
+        await writeFile(temp, JSON.stringify(marker), { flush: durability === "power" });
         await rename(temp, path(uploadId));
       } catch (error) {
         await rm(temp, { force: true });
         throw error;
       }
+      if (durability === "power") await syncDirectory(uploadsDir);
     },
     remove: (uploadId: string) => rm(path(uploadId), { force: true }),
   };

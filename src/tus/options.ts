@@ -10,7 +10,7 @@ import type { MediaJournal } from "../journal/index.ts";
 import type { LifecycleLogger } from "../lifecycle/index.ts";
 import type { MediaTypeOptions } from "../media-type/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
-import { checkOptionsOf, MINIMUM, showValue } from "../utils/index.ts";
+import { checkOptionsOf, type Durability, durabilityOf, MINIMUM, showValue } from "../utils/index.ts";
 
 /** Options of {@link createTusIntake}. */
 export interface TusIntakeOptions {
@@ -66,7 +66,14 @@ export interface TusIntakeOptions {
   mediaTypes?: MediaTypeOptions;
   /** As for `storeMedia`. @default "reject" */
   verify?: "reject" | "warn" | "off";
-  /** As for `storeMedia`. @default false */
+  /**
+   * What a finished upload survives once it is answered, as for `storeMedia`, on every step:
+   * with `"power"` each PATCH's bytes are synced before its offset is answered, the finish
+   * marker, the file and its folder before the final answer, and the file journal's entry.
+   * @default "process"
+   */
+  durability?: Durability;
+  /** @deprecated `durability: "power"` says the same. */
   fsync?: boolean;
 }
 
@@ -86,6 +93,7 @@ const optionNames = [
   "naming",
   "mediaTypes",
   "verify",
+  "durability",
   "fsync",
 ] as const;
 const defaults = { path: "/files", expireAfterMs: 86_400_000, sweepIntervalMs: 60_000 } as const;
@@ -107,7 +115,8 @@ export function normalizeOptions(options: TusIntakeOptions) {
   check.func("onMediaIntaken", options.onMediaIntaken);
   if (options.uploadsDir !== undefined) check.string("uploadsDir", options.uploadsDir);
   const uploadsDir = resolve(options.uploadsDir ?? join(directories.videosDir, ".media-intake-uploads"));
-  return { ...options, directories, maxBytes, expireAfterMs, sweepIntervalMs, path, uploadsDir };
+  const durability = durabilityOf(options, check);
+  return { ...options, directories, maxBytes, expireAfterMs, sweepIntervalMs, path, uploadsDir, durability };
 }
 
 /** The device of a path, or of its nearest ancestor that exists (nothing is created to ask). */

@@ -81,10 +81,11 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     ...(opts.naming ? { naming: opts.naming } : {}),
     ...(opts.mediaTypes ? { mediaTypes: opts.mediaTypes } : {}),
     ...(opts.verify ? { verify: opts.verify } : {}),
-    ...(opts.fsync ? { fsync: opts.fsync } : {}),
+    durability: opts.durability,
   };
+  const durable = opts.durability === "power";
   const filePath = (uploadId: string) => join(uploadsDir, uploadId);
-  const markers = finishMarkers(uploadsDir, logger);
+  const markers = finishMarkers(uploadsDir, logger, opts.durability);
 
   /** The file store, with the content check once the first bytes are in. */
   class CheckedFileStore extends FileStore {
@@ -99,6 +100,8 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       let end: number;
       try {
         end = offset + (await writeChunksAt(target, readable as AsyncIterable<Uint8Array>, offset));
+        // The offset answered is on disk: a client resuming after a power cut sends the rest.
+        if (durable) await target.sync();
       } finally {
         await target.close();
       }

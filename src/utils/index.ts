@@ -1,6 +1,7 @@
 // The shared helpers' one door. None of them is part of the package's API (src/index.ts hands
 // on the `ByteStream` type only).
 export { abandonSource, type ByteStream, isByteStream, iterateBytes, raceAbort } from "./byte-source.ts";
+export { type Durability, durabilityOf, strongerDurability } from "./durability.ts";
 export { describeFsError, syncDirectory } from "./fs-errors.ts";
 export { createKeyedLock } from "./keyed-lock.ts";
 export { isLocalFileSystem } from "./local-fs.ts";

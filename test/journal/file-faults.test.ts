@@ -219,7 +219,7 @@ describe("the file journal under file-system faults", () => {
 
   it("fails the changes a failed sync covered, even those a later sync covers too, and puts new entries in a new log", async () => {
     const location = join(await makeTempDir(), "journal");
-    const journal = createFileJournal(location);
+    const journal = createFileJournal(location, { durability: "power" });
     const kept = await journal.add(run("00000000000007c1"));
     const first = logOf(kept);
     const held = signal();
@@ -249,7 +249,7 @@ describe("the file journal under file-system faults", () => {
     // Thread-pool calls, so that the failed entry's removal can be held while a new entry joins the log.
     faults.local = false;
     const location = join(await makeTempDir(), "journal");
-    const journal = createFileJournal(location);
+    const journal = createFileJournal(location, { durability: "power" });
     const folderSync = signal();
     const written = signal();
     const removing = signal();

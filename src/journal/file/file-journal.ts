@@ -9,7 +9,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalUnavailableError } from "../../errors/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories } from "../../storage/index.ts";
-import { checkOptionsOf, isLocalFileSystem, MINIMUM, onceSucceeded, processOwnerKey } from "../../utils/index.ts";
+import { checkOptionsOf, type Durability, durabilityOf, isLocalFileSystem, MINIMUM, onceSucceeded, processOwnerKey, strongerDurability } from "../../utils/index.ts";
 import type { JournalEntry, JournalRecord, MediaJournal } from "../journal.ts";
 import { ENTRY, entryFilesIn } from "./entry-files.ts";
 import { inThreadPool, listNames, onEventLoop } from "./io.ts";
@@ -31,6 +31,14 @@ export interface FileJournalOptions {
    * @default 10_000
    */
   heartbeatMs?: number;
+  /**
+   * What an entry survives once `add` or `update` resolves: `"process"` a crash of the process
+   * (the line is in the page cache), `"power"` a power cut too (the log fdatasynced, concurrent
+   * changes sharing one sync). The journals of one folder in a process share its logs: the
+   * strongest durability any of them asked for applies to all. See {@link Durability}.
+   * @default "process"
+   */
+  durability?: Durability;
 }
 
 const journals = new Map<string, MediaJournal>();
@@ -40,11 +48,18 @@ const journals = new Map<string, MediaJournal>();
  * (so every intake and run of the process shares it, and its background settler). A bad
  * directory is named as an option of `check`'s function.
  */
-export function fileJournalFor(directories: StorageDirectories, check?: { fail(name: string, expected: string, value: unknown): never }): MediaJournal {
+export function fileJournalFor(directories: StorageDirectories, check?: { fail(name: string, expected: string, value: unknown): never }, durability: Durability = "process"): MediaJournal {
   const folder = join(normalizeStorageDirectories(directories, check).videosDir, JOURNAL_DIRECTORY_NAME);
   let journal = journals.get(folder);
-  if (!journal) journals.set(folder, (journal = createFileJournal(folder)));
+  if (!journal) journals.set(folder, (journal = createFileJournal(folder, { durability })));
+  else raiseDurability(folder, durability);
   return journal;
+}
+
+/** The folder's journals sync from now on when `durability` asks for more than they do. */
+function raiseDurability(folder: string, durability: Durability): void {
+  const state = stateOf(folder);
+  state.durability = strongerDurability(state.durability, durability);
 }
 
 /**
@@ -54,9 +69,11 @@ export function fileJournalFor(directories: StorageDirectories, check?: { fail(n
  */
 export function createFileJournal(folder: string, options: FileJournalOptions = {}): MediaJournal {
   const check = checkOptionsOf("createFileJournal");
-  check.known(options, ["heartbeatMs"]);
+  check.known(options, ["heartbeatMs", "durability"]);
   const heartbeatMs = check.number("heartbeatMs", options.heartbeatMs ?? 10_000, { min: MINIMUM.heartbeatMs, unit: "ms" });
+  const durability = durabilityOf({ durability: options.durability }, check);
   const state = stateOf(folder);
+  raiseDurability(folder, durability);
   const liveness = livenessIn(folder, heartbeatMs);
 
   /** The folder exists and this process's heartbeat beats (started with the first entry; tried again after a failure). */

@@ -52,7 +52,7 @@ export function removeIfThere(file: string): void {
 
 /**
  * The log's file calls: system calls on the event loop on a local file system (see
- * utils/local-fs.ts), the thread pool's elsewhere.
+ * utils/local-fs.ts), the thread pool's elsewhere. A create goes to the pool either way.
  */
 export interface LogCalls {
   open(path: string, flags: "wx" | "a"): Promise<number>;
@@ -74,8 +74,11 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
   for (let written = 0; written < bytes.length; ) written += progress(writeSync(fd, bytes, written), written, bytes.length);
 }
 
+/** A create goes to the thread pool: on a disk it waits on the file system's journal. */
+const openInPool = (path: string, flags: "wx" | "a") => new Promise<number>((resolve, reject) => open(path, flags, (error, fd) => (error ? reject(error) : resolve(fd))));
+
 export const onEventLoop: LogCalls = {
-  open: async (path, flags) => openSync(path, flags),
+  open: openInPool,
   async write(fd, bytes) {
     writeAllSync(fd, bytes);
   },
@@ -84,7 +87,7 @@ export const onEventLoop: LogCalls = {
   unlink: async (path) => removeIfThere(path),
 };
 export const inThreadPool: LogCalls = {
-  open: (path, flags) => new Promise((resolve, reject) => open(path, flags, (error, fd) => (error ? reject(error) : resolve(fd)))),
+  open: openInPool,
   async write(fd, bytes) {
     for (let written = 0; written < bytes.length; ) {
       written += progress(await new Promise<number>((resolve, reject) => write(fd, bytes, written, (error, count) => (error ? reject(error) : resolve(count)))), written, bytes.length);

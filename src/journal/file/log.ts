@@ -1,14 +1,15 @@
 // The log engine of the file journal. Each process appends its entries to a log of its own, one
-// JSON line per change (see log-format.ts), and concurrent changes share one fdatasync (a group
-// commit): an upload's entries cost a few appended lines, not a file written, synced and renamed
-// each. A log goes when its last entry does. Entries are never renewed: a removed entry's key is
+// JSON line per change (see log-format.ts). With durability "power", concurrent changes share one
+// fdatasync (a group commit); with "process", a line written is in the page cache, which outlives
+// the process, and nothing is synced. An upload's entries cost a few appended lines, not a file
+// written, synced and renamed each. A log goes when its last entry does. Entries are never renewed: a removed entry's key is
 // never written again. A dead owner's log is claimed by renaming it to the claimer's name, which
 // exactly one claimer wins; the claimer appends its entries back in state `settle`.
 import { fdatasync } from "node:fs";
 import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalUnavailableError } from "../../errors/index.ts";
-import { onceSucceeded, processOwnerKey } from "../../utils/index.ts";
+import { type Durability, onceSucceeded, processOwnerKey } from "../../utils/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord } from "../journal.ts";
 import { callback, groupSync, inThreadPool, type LogCalls, oneAtATime, onEventLoop, syncPath, uniqueName } from "./io.ts";
 import { lineOf, replay } from "./log-format.ts";
@@ -54,12 +55,14 @@ export interface FolderState {
    */
   readonly claims: Map<string, Promise<Map<string, JournalHandle> | undefined>>;
   readonly syncFolder: () => Promise<void>;
+  /** What a change survives once written: "power" syncs it (the strongest any journal of the folder asked for). */
+  durability: Durability;
 }
 const folderStates = new Map<string, FolderState>();
 export function stateOf(folder: string): FolderState {
   let state = folderStates.get(folder);
   if (!state) {
-    state = { active: undefined, opening: undefined, calls: inThreadPool, logs: new Map(), handles: new Map(), claims: new Map(), syncFolder: groupSync(() => syncPath(folder)) };
+    state = { active: undefined, opening: undefined, calls: inThreadPool, logs: new Map(), handles: new Map(), claims: new Map(), syncFolder: groupSync(() => syncPath(folder)), durability: "process" };
     folderStates.set(folder, state);
   }
   return state;
@@ -72,7 +75,7 @@ export function claimsHeldIn(folder: string): number {
 
 /** The logs of a journal folder, as this process appends to and claims them. */
 export interface Logs {
-  /** Records an entry in the active log (or a new one), durably. */
+  /** Records an entry in the active log (or a new one), as durably as the folder's journals ask. */
   add(entry: JournalEntry): Promise<JournalHandle>;
   /** This process's handle of one of its own entries, from memory. */
   own(key: string): JournalHandle | undefined;
@@ -102,10 +105,7 @@ export function logsIn(folder: string, prepare: () => Promise<void>, remade: () 
       sync: groupSync(async () => {
         try {
           await callback((done) => fdatasync(fd, done));
-          // A log removed under this process (its folder cleaned away) holds nothing durable.
-          if (state.logs.get(path) === log && (await calls.links(fd)) === 0) {
-            throw Object.assign(new Error(`ENOENT: ${path} was removed while open`), { code: "ENOENT", logRemoved: true });
-          }
+          await stillNamed(log, calls);
         } catch (error) {
           // After a failed sync, a later one proves nothing of what was written before it:
           // what waited on it fails, and new entries go to a new log.
@@ -121,7 +121,7 @@ export function logsIn(folder: string, prepare: () => Promise<void>, remade: () 
       ...(claimedFrom === undefined ? {} : { claimedFrom }),
     };
     // Started at once, beside the first write; a failure is tried again by the next change.
-    log.named().catch(() => {});
+    if (state.durability === "power") log.named().catch(() => {});
     state.logs.set(path, log);
     return log;
   }
@@ -156,8 +156,21 @@ export function logsIn(folder: string, prepare: () => Promise<void>, remade: () 
    * since a line written before a failed sync returned may be lost though a later sync succeeds.
    */
   async function durable(log: Log, failures: number): Promise<void> {
+    if (state.durability === "process") {
+      return stillNamed(log, state.calls).catch((error: unknown) => {
+        retire(log);
+        throw error;
+      });
+    }
     await Promise.all([log.named(), log.sync()]);
     if (log.syncFailures !== failures) throw log.syncFailure;
+  }
+
+  /** A log removed under this process (its folder cleaned away) holds nothing that lasts. */
+  async function stillNamed(log: Log, calls: LogCalls): Promise<void> {
+    if (state.logs.get(log.path) === log && (await calls.links(log.fd)) === 0) {
+      throw Object.assign(new Error(`ENOENT: ${log.path} was removed while open`), { code: "ENOENT", logRemoved: true });
+    }
   }
 
   function retire(log: Log): void {
