@@ -8,9 +8,11 @@ import type { OptionChecks } from "./options.ts";
  * - `"process"`: a crash of the process (kill -9, an OOM kill, a restart, a deploy). Every write
  *   is in the kernel's page cache before the answer, which outlives the process, so nothing is
  *   fsynced. A power cut or a kernel crash may lose what the last seconds wrote (Linux writes
- *   dirty pages back within about 30 s): multer's, tusd's and Redis's default promise.
- * - `"power"`: a power cut too. The file's data, its folder and the journal entry are on disk
- *   (fsync, fdatasync) before any answer; PostgreSQL's `fsync = on`.
+ *   dirty pages back within about 30 s): multer's and tusd's promise, and Redis's with
+ *   `appendfsync everysec`.
+ * - `"power"`: a power cut too. The file's data, its folder and the file journal's entry are on
+ *   disk (fsync, fdatasync) before any answer; PostgreSQL's `fsync = on`. A Redis journal lasts
+ *   as Redis's persistence makes it (`appendfsync always` to match).
  */
 export type Durability = "process" | "power";
 

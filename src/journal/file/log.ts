@@ -151,9 +151,11 @@ export function logsIn(folder: string, prepare: () => Promise<void>, remade: () 
   }
 
   /**
-   * Waits until every line written to `log` so far is on disk: its name durable, and a sync
-   * after the lines with no sync failed since `failures` was read (before they were written),
-   * since a line written before a failed sync returned may be lost though a later sync succeeds.
+   * Waits until every line written to `log` so far lasts as the folder's durability asks. With
+   * "power", on disk: its name durable, and a sync after the lines with no sync failed since
+   * `failures` was read (before they were written), since a line written before a failed sync
+   * returned may be lost though a later sync succeeds. With "process", the lines are in the page
+   * cache already: only that the log is still named (not removed under this process).
    */
   async function durable(log: Log, failures: number): Promise<void> {
     if (state.durability === "process") {
