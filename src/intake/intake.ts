@@ -113,7 +113,7 @@ export async function intakeThrough(
   const name = resolveUploadName(storeOptions.originalName, storeOptions.mediaTypes);
   // The store's setting is the journal's: the entry describes the file, and lasts as long.
   const durability = storeOptions.durability ?? (storeOptions.fsync === true ? "power" : "process");
-  const journal = givenJournal ?? fileJournalFor(storeOptions.directories, undefined, durability);
+  const journal = givenJournal ?? fileJournalFor(storeOptions.directories, { durability });
   const { signal } = storeOptions;
 
   let entry: JournalHandle | undefined;

@@ -40,7 +40,7 @@ export interface RecoveryReport extends SettleReport {
 const recoverOptionNames = ["client", "directories", "journal", "token", "partialsOlderThanMs", "sweepPartials", "signal", "logger"] as const;
 
 function journalOf(options: { directories: StorageDirectories; journal?: MediaJournal | undefined }, check?: OptionChecks): MediaJournal {
-  return options.journal ?? fileJournalFor(options.directories, check);
+  return options.journal ?? fileJournalFor(options.directories, {}, check);
 }
 
 /** Checks the options {@link recoverInterrupted} and {@link startRecovery} share, as `check`'s function. */

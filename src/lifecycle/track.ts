@@ -136,7 +136,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   if (!options?.client?.media) check.fail("client", "an annotations client", options?.client);
   if (!isTokenOption(options.token)) check.fail("token", "a string or a function", options.token);
   const { client, logger } = options;
-  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories, check, durability) : undefined);
+  const journal = options.journal ?? (options.directories ? fileJournalFor(options.directories, { durability }, check) : undefined);
   const owner = {};
 
   /** Records `to`; resolves to the failure instead of throwing, so it never replaces an outcome. */

@@ -45,10 +45,12 @@ const journals = new Map<string, MediaJournal>();
 
 /**
  * The file journal of the given storage directories, one instance per folder in this process
- * (so every intake and run of the process shares it, and its background settler). A bad
- * directory is named as an option of `check`'s function.
+ * (so every intake and run of the process shares it, and its background settler). With
+ * `durability: "power"` its changes are synced from now on (the strongest setting asked for
+ * applies). A bad directory is named as an option of `check`'s function (internal).
  */
-export function fileJournalFor(directories: StorageDirectories, check?: { fail(name: string, expected: string, value: unknown): never }, durability: Durability = "process"): MediaJournal {
+export function fileJournalFor(directories: StorageDirectories, options: { durability?: Durability } = {}, check?: { fail(name: string, expected: string, value: unknown): never }): MediaJournal {
+  const durability = options.durability ?? "process";
   const folder = join(normalizeStorageDirectories(directories, check).videosDir, JOURNAL_DIRECTORY_NAME);
   let journal = journals.get(folder);
   if (!journal) journals.set(folder, (journal = createFileJournal(folder, { durability })));
