@@ -15,7 +15,7 @@ import {
   storeOptionNames,
   type UploadName,
 } from "../storage/index.ts";
-import { checkOptionsOf, type OptionChecks } from "../utils/index.ts";
+import { checkOptionsOf, type Durability, type OptionChecks } from "../utils/index.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */
 export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace"> {
@@ -29,6 +29,13 @@ export interface IntakeMediaOptions extends Omit<StoreMediaOptions, "beforePlace
   journal?: MediaJournal;
   /** Gets a line when journal work is handed to the background, and per failure to settle it. */
   logger?: LifecycleLogger;
+  /**
+   * What the stored file and the file journal's entry survive once the call resolves:
+   * `"process"` a crash of the process, `"power"` a power cut too (see {@link Durability}). With
+   * `journal` (Redis), the entry lasts as that engine makes it last.
+   * @default "process"
+   */
+  durability?: Durability;
 }
 
 /**
