@@ -1,5 +1,6 @@
 // Crash safety: a real child process is killed with SIGKILL at each step of the flow, then
-// recoverInterrupted runs; no orphan file, no record stuck in AIProcessing, nothing lost.
+// recoverInterrupted runs; no orphan file, no record stuck in AIProcessing, nothing lost. The
+// steps and the random crashes run under both durabilities ("process" and "power").
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import { rm, writeFile } from "node:fs/promises";
@@ -8,7 +9,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { beforeEach, describe, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
-import { computeMediaId, MediaStatus, recoverInterrupted } from "../src/index.ts";
+import { computeMediaId, type Durability, MediaStatus, recoverInterrupted } from "../src/index.ts";
 import type { FakeRequest } from "./helpers/fake-annotations.ts";
 import { startChild as startChildProcess } from "./helpers/child.ts";
 import { useFaultFixture } from "./helpers/fixture.ts";
@@ -27,9 +28,9 @@ beforeEach(async () => {
   uploadId = await computeMediaId(bytes);
 });
 
-/** Starts the child service; its printed lines are awaitable by prefix. */
-function startChild(wait: "never" | "stdin" = "never") {
-  return startChildProcess(childScript, { baseUrl: fixture.service.url, directories: fixture.directories, token: fixture.token, file: upload, name: "upload.mp4", wait });
+/** Starts the child service (its intake and runs with `durability`); its printed lines are awaitable by prefix. */
+function startChild(wait: "never" | "stdin" = "never", durability: Durability = "process") {
+  return startChildProcess(childScript, { baseUrl: fixture.service.url, directories: fixture.directories, token: fixture.token, file: upload, name: "upload.mp4", wait, durability });
 }
 
 async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
@@ -64,9 +65,10 @@ const isCreate = (r: FakeRequest) => r.method === "POST";
 const isStatus = (status: number) => (r: FakeRequest) => r.method === "PUT" && r.body === JSON.stringify({ MediaStatus: status });
 const stored = () => `videos/${uploadId}.mp4`;
 
-describe("a crash at each step, then recoverInterrupted", () => {
+// Under either durability: what survives a crash of the process is the same (only a power cut tells them apart).
+describe.each(["process", "power"] as const)("a crash at each step, then recoverInterrupted (durability %s)", (durability) => {
   it("while the bytes are streaming: the temp file is swept, nothing else exists", async () => {
-    const { child, line } = startChild();
+    const { child, line } = startChild("never", durability);
     await line("PROGRESS");
     await kill(child);
     expect((await filesLeft()).some((path) => path.endsWith(".partial"))).toBe(true);
@@ -77,7 +79,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("after the file landed, before the record was created: the record is created", async () => {
-    const { child } = startChild();
+    const { child } = startChild("never", durability);
     await crashAt(isCreate, () => {});
     await kill(child);
     expect(fixture.fake.records.size).toBe(0);
@@ -88,7 +90,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("after the record was created, before the answer arrived: nothing to do, nothing doubled", async () => {
-    const { child } = startChild();
+    const { child } = startChild("never", durability);
     await crashAt(isCreate, (request) => fixture.fake.handle(request));
     await kill(child);
     const report = await recover();
@@ -98,7 +100,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("right after AIProcessing was recorded: the record goes to Error", async () => {
-    const { child } = startChild();
+    const { child } = startChild("never", durability);
     await crashAt(isStatus(2), (request) => fixture.fake.handle(request));
     await kill(child);
     expect(fixture.fake.records.get(uploadId)?.mediaStatus).toBe(MediaStatus.AIProcessing);
@@ -109,7 +111,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("in the middle of processing: the record goes to Error", async () => {
-    const { child, line } = startChild();
+    const { child, line } = startChild("never", durability);
     await line("IN_FN");
     await kill(child);
     const report = await recover();
@@ -119,7 +121,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("while AIProcessed was being recorded: the outcome was journaled, so the record ends AIProcessed", async () => {
-    const { child, line } = startChild("stdin");
+    const { child, line } = startChild("stdin", durability);
     await line("IN_FN");
     const crashed = crashAt(isStatus(3), () => {});
     child.stdin.end("go\n");
@@ -131,7 +133,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("a final status still pending in the background when the process dies lands after the restart", async () => {
-    const { child, line } = startChild("stdin");
+    const { child, line } = startChild("stdin", durability);
     await line("IN_FN");
     fixture.intercept = (request) => (isStatus(3)(request) ? { status: 503 } : undefined);
     child.stdin.end("go\n");
@@ -147,7 +149,7 @@ describe("a crash at each step, then recoverInterrupted", () => {
   });
 
   it("a finished run leaves nothing to recover", async () => {
-    const { child, line } = startChild("stdin");
+    const { child, line } = startChild("stdin", durability);
     await line("IN_FN");
     child.stdin.end("go\n");
     expect(await line("RESULT")).toBe('RESULT {"boxes":3}');
@@ -189,7 +191,7 @@ describe("two processes sharing the directories", () => {
   });
 });
 
-describe("crashes at random points", () => {
+describe.each(["process", "power"] as const)("crashes at random points (durability %s)", (durability) => {
   it("a process killed at any moment of the flow, then recovered at once, leaves everything consistent", async () => {
     const points = ["progress 1", "progress 2", "progress 3", "create sent", "create applied", "in detection", "AIProcessed sent"] as const;
     await fc.assert(
@@ -198,7 +200,7 @@ describe("crashes at random points", () => {
         await rm(fixture.directories.videosDir, { recursive: true, force: true });
         const crashed =
           point === "create sent" ? crashAt(isCreate, () => {}) : point === "create applied" ? crashAt(isCreate, (r) => fixture.fake.handle(r)) : point === "AIProcessed sent" ? crashAt(isStatus(3), () => {}) : undefined;
-        const { child, line } = startChild(point === "AIProcessed sent" ? "stdin" : "never");
+        const { child, line } = startChild(point === "AIProcessed sent" ? "stdin" : "never", durability);
         if (point.startsWith("progress")) await nthLine(child, "PROGRESS", Number(point.slice(-1)));
         if (point === "in detection" || point === "AIProcessed sent") await line("IN_FN");
         if (point === "AIProcessed sent") child.stdin.end("go\n");
@@ -215,7 +217,8 @@ describe("crashes at random points", () => {
         expect([...fixture.fake.records.values()].map((r) => String(r.path).slice(fixture.root.length + 1))).toEqual(files);
         for (const record of fixture.fake.records.values()) expect(record.mediaStatus).not.toBe(MediaStatus.AIProcessing);
       }),
-      { numRuns: 10 },
+      // 6 runs under each setting (10 under the one setting before there were two).
+      { numRuns: 6 },
     );
   }, 60_000);
 });

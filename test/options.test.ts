@@ -1,6 +1,7 @@
 // Every public function refuses an option it does not know, naming it (and the one meant when
 // only the case differs), before it does anything: a typo is never ignored in silence. And one
 // of the wrong type or out of range, naming the function and the option (src/utils/options.ts).
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   computeMediaId,
@@ -20,8 +21,9 @@ import { startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { createRedisJournal } from "../src/journal/redis.ts";
 import { mediaIntakeStorage } from "../src/multer/index.ts";
 import { createDetectionQueue, startDetectionWorker } from "../src/queue/index.ts";
-import { createRedisTusLocker, createTusIntake } from "../src/tus/index.ts";
+import { createRedisTusLocker, createTusIntake, type TusIntake } from "../src/tus/index.ts";
 import { MINIMUM } from "../src/utils/index.ts";
+import { makeTempDir } from "./helpers/temp-dir.ts";
 
 const client = createAnnotationsClient({ baseUrl: "http://127.0.0.1:9" });
 const directories = { videosDir: "/nonexistent/v", imagesDir: "/nonexistent/i" };
@@ -146,6 +148,59 @@ describe("every public function that takes options", () => {
     expect((await refusal(() => mediaIntakeStorage(loose({ directories, client, mediaTypes: { extensions: { ".x": 3 } } })))).message).toBe(
       'mediaIntakeStorage: expected `mediaTypes.extensions[".x"]` to be MediaType.Video (1) or MediaType.Image (2), got 3.',
     );
+  });
+
+  // The one durability setting of the intake path, on every function of it.
+  const durable: Array<[of: string, call: (options: Record<string, unknown>) => unknown, valid: Record<string, unknown>]> = [
+    ["storeMedia", (o) => storeMedia(new Uint8Array(4), loose(o)), { originalName: "a.png", directories }],
+    ["storeCompleteFile", (o) => storeCompleteFile("/nonexistent/u", loose(o)), { originalName: "a.png", directories }],
+    ["intakeMedia", (o) => intakeMedia(new Uint8Array(4), loose(o)), { originalName: "a.png", directories, client, token: "t" }],
+    ["mediaIntakeStorage", (o) => mediaIntakeStorage(loose(o)), { directories, client }],
+    ["createTusIntake", (o) => createTusIntake(loose(o)), { directories, client }],
+    ["trackMediaProcessing", (o) => trackMediaProcessing(() => 1, loose(o)), { client, directories }],
+    ["createFileJournal", (o) => createFileJournal("/nonexistent/j", loose(o)), {}],
+  ];
+
+  it.each(durable)("%s refuses a durability that is not \"process\" or \"power\", naming itself and the option", async (of, call, valid) => {
+    for (const durability of ["disk", "Power", true, 1, null]) {
+      const error = await refusal(() => call({ ...valid, durability }));
+      expect(error, String(durability)).toBeInstanceOf(TypeError);
+      expect(error.message).toBe(`${of}: expected \`durability\` to be "process" or "power", got ${typeof durability === "string" ? JSON.stringify(durability) : String(durability)}.`);
+    }
+  });
+
+  it.each(durable.filter(([of]) => of !== "trackMediaProcessing" && of !== "createFileJournal"))(
+    "%s refuses the deprecated fsync when it contradicts durability, and accepts it alone or agreeing (that `fsync: true` syncs as power: test/durability.test.ts)",
+    async (of, call, valid) => {
+      const contradiction = await refusal(() => call({ ...valid, durability: "process", fsync: true }));
+      expect(contradiction).toBeInstanceOf(TypeError);
+      expect(contradiction.message).toBe(`${of}: expected \`fsync\` to be left out (it is deprecated) or false with durability "process", got true.`);
+      expect((await refusal(() => call({ ...valid, durability: "power", fsync: false }))).message).toBe(
+        `${of}: expected \`fsync\` to be left out (it is deprecated) or true with durability "power", got false.`,
+      );
+      // Agreeing or alone, accepted: whatever a call then fails on (four bytes that are no PNG, a
+      // token that is no JWT, a file that is not there), it is not its options. In a temp folder:
+      // what is accepted may make its folders.
+      const root = await makeTempDir();
+      const real = { videosDir: join(root, "v"), imagesDir: join(root, "i") };
+      for (const accepted of [{ fsync: true }, { durability: "power", fsync: true }, { durability: "process", fsync: false }, { durability: "power" }]) {
+        const outcome = await Promise.resolve()
+          .then(() => call({ ...valid, ...("directories" in valid ? { directories: real } : {}), ...accepted }))
+          .catch((error: unknown) => error);
+        expect(outcome, JSON.stringify(accepted)).not.toBeInstanceOf(TypeError);
+        if (of === "createTusIntake") await (outcome as TusIntake).close();
+      }
+    },
+  );
+
+  it("trackMediaProcessing and createFileJournal take durability, and no deprecated fsync", async () => {
+    expect(() => trackMediaProcessing(() => 1, { client, directories: { videosDir: "/nonexistent/t", imagesDir: "/nonexistent/ti" }, durability: "power" })).not.toThrow();
+    const journal = createFileJournal("/nonexistent/durable", { durability: "power" });
+    expect(journal.location).toBe("/nonexistent/durable");
+    await journal.close();
+    expect(() => createFileJournal("/nonexistent/j", { durability: "process", heartbeatMs: 1000 })).not.toThrow();
+    expect(() => createFileJournal("/nonexistent/j", loose({ fsync: true }))).toThrow("Unknown option `fsync` of createFileJournal.");
+    expect(() => trackMediaProcessing(() => 1, loose({ client, fsync: true }))).toThrow("Unknown option `fsync` of trackMediaProcessing.");
   });
 
   it("validates the options when they are given, not when first used", async () => {

@@ -68,8 +68,9 @@ export interface TusIntakeOptions {
   verify?: "reject" | "warn" | "off";
   /**
    * What a finished upload survives once it is answered, as for `storeMedia`, on every step:
-   * with `"power"` each PATCH's bytes are synced before its offset is answered, the finish
-   * marker, the file and its folder before the final answer, and the file journal's entry.
+   * with `"power"` a new upload's metadata before its 201 (and again when a PATCH declares its
+   * length), each PATCH's bytes before its offset is answered, the finish marker, the file and
+   * its folder before the final answer, and the file journal's entry, are synced.
    * @default "process"
    */
   durability?: Durability;

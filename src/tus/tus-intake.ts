@@ -12,6 +12,7 @@ import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from ".
 import { type IntakenMedia, intakeThrough } from "../intake/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/index.ts";
 import { checkMediaHead, storeCompleteFileNamed, writeChunksAt } from "../storage/index.ts";
+import { syncDirectory } from "../utils/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
 import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
@@ -87,8 +88,27 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
   const filePath = (uploadId: string) => join(uploadsDir, uploadId);
   const markers = finishMarkers(uploadsDir, logger, opts.durability);
 
+  /** With "power": an upload's metadata (size, name, uploader) and its name on disk before it is answered (201, a declared length). */
+  const syncInfo = async (uploadId: string) => {
+    const info = await open(`${filePath(uploadId)}.json`, "r");
+    await info.sync().finally(() => info.close());
+    await syncDirectory(uploadsDir);
+  };
+
   /** The file store, with the content check once the first bytes are in. */
   class CheckedFileStore extends FileStore {
+    // A client resuming after a power cut finds its upload, at the offset it was answered.
+    override async create(upload: Upload): Promise<Upload> {
+      const created = await super.create(upload);
+      if (durable) await syncInfo(upload.id);
+      return created;
+    }
+
+    override async declareUploadLength(id: string, length: number): Promise<void> {
+      await super.declareUploadLength(id, length);
+      if (durable) await syncInfo(id);
+    }
+
     override async write(readable: Parameters<FileStore["write"]>[0], id: string, offset: number): Promise<number> {
       // The store's own write loop (batched positional writes through pooled buffers), not
       // @tus/file-store's stream pipeline: the upload's offset is the file's size either way.

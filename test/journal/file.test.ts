@@ -183,9 +183,10 @@ describe("the file journal", () => {
     }
   });
 
-  it("makes its folder again when it is removed under the running process, and journals on", async () => {
+  // Under either durability: a log removed under the process is told by its link count, synced or not.
+  it.each(["process", "power"] as const)("makes its folder again when it is removed under the running process, and journals on (durability %s)", async (durability) => {
     const location = join(await makeTempDir(), "journal");
-    const journal = createFileJournal(location);
+    const journal = createFileJournal(location, { durability });
     const run = (id: string) => ({ kind: "run", id, state: "active", at: Date.now() }) as const;
     const onDisk = async () => {
       const logs = (await readdir(location)).filter((name) => name.endsWith(".log"));
