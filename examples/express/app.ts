@@ -1,7 +1,7 @@
 // A detections service built on media-intake: every upload becomes a stored file, a Media
 // record and a tracked detection run. In your own service import from "media-intake".
 import type { IncomingMessage } from "node:http";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { setTimeout } from "node:timers/promises";
 import busboy from "busboy";
 import express, { type NextFunction, type Request, type Response } from "express";
@@ -156,36 +156,39 @@ function answerError(error: unknown, req: Request, res: Response, limit: number)
 /**
  * The file part of a multipart form, ending only when the whole form has: a body cut after the
  * file (no closing boundary) fails the upload instead of keeping a file nobody finished sending.
- * Read straight from busboy's stream (no stream in between: each hop costs CPU per chunk);
- * `destroy` is how the intake lets go of it early.
+ * A `Readable` that hands on busboy's chunks as they are: the store writes a stream's chunks
+ * without copying them (a stream never writes into a chunk it pushed). Destroying it, as the
+ * intake does to let go of it early, destroys busboy's stream.
  */
-function wholeFormFile(form: busboy.Busboy, file: Readable): AsyncIterable<Uint8Array> & { destroy(): void } {
+function wholeFormFile(form: busboy.Busboy, file: Readable): Readable {
   const badForm = (error: Error) => (error instanceof AppError ? error : new AppError(400, "BAD_FORM", `Reading the form: ${error.message}`));
   let formClosed = false;
-  let formError: AppError | undefined;
-  let wake: (() => void) | undefined;
+  let fileEnded = false;
+  const whole = new Readable({
+    read: () => void file.resume(),
+    destroy(error, callback) {
+      file.destroy();
+      callback(error);
+    },
+  });
+  file.pause();
+  file.on("data", (chunk: Buffer) => {
+    if (!whole.push(chunk)) file.pause();
+  });
+  file.once("end", () => {
+    fileEnded = true;
+    if (formClosed) whole.push(null);
+  });
+  // busboy fails the file stream when the body ends too soon: the client's fault, a 400.
+  file.on("error", (error: Error) => whole.destroy(badForm(error)));
   form.once("close", () => {
     formClosed = true;
-    wake?.();
+    if (fileEnded) whole.push(null);
   });
-  form.once("error", (error: Error) => {
-    formError = badForm(error);
-    file.destroy(formError);
-    wake?.();
-  });
-  // Its errors reach the intake through the loop below; once the intake is over, nobody listens.
-  file.on("error", () => {});
-  async function* chunks(): AsyncGenerator<Uint8Array> {
-    try {
-      // busboy fails the file stream when the body ends too soon: the client's fault, a 400.
-      for await (const chunk of file) yield chunk as Uint8Array;
-    } catch (error) {
-      throw badForm(error as Error);
-    }
-    if (!formClosed && !formError) await new Promise<void>((resolve) => (wake = resolve));
-    if (formError) throw formError;
-  }
-  return Object.assign(chunks(), { destroy: () => file.destroy() });
+  form.once("error", (error: Error) => whole.destroy(badForm(error)));
+  // Its errors reach the intake through the store's read; once the intake is over, nobody listens.
+  whole.on("error", () => {});
+  return whole;
 }
 
 export function createDetectionsApp(config: DetectionsAppConfig): express.Express {

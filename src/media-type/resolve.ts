@@ -39,9 +39,12 @@ const defaultTable: ReadonlyMap<string, MediaType> = new Map([
  *
  * @internal shared through media-type/index.ts; not exported by the package.
  */
-export function normalizeMediaTypeOptions(options: MediaTypeOptions = {}, check: OptionChecks = checkOptionsOf("resolveMediaType")): ReadonlyMap<string, MediaType> {
+export function normalizeMediaTypeOptions(options?: MediaTypeOptions, check?: OptionChecks): ReadonlyMap<string, MediaType> {
+  // No options, the common case: the default table, with nothing built or checked per upload.
+  if (options === undefined) return defaultTable;
   const cached = tables.get(options);
   if (cached) return cached;
+  check ??= checkOptionsOf("resolveMediaType");
   check.known(options, ["extensions", "replaceDefaults"]);
   const table = new Map(check.boolean("replaceDefaults", options.replaceDefaults) ? [] : defaultTable);
   for (const [raw, type] of Object.entries(options.extensions ?? {})) {

@@ -13,6 +13,9 @@ import { planNamedPath, type StorageDirectories, type StorageNameInfo, type Stor
 /** Placements of one ID in this process, one after another (so two names of one content never both land). */
 export const withIdLock = createKeyedLock();
 
+/** The sibling extensions of an extension (and its family under the content check), per extension table. */
+const siblingExtensions = new WeakMap<ReadonlyMap<string, unknown>, Map<string, string[]>>();
+
 /** Where a store's file goes: its checked directories, what a custom `naming` is told, and `naming`. */
 export interface PlacementPlan {
   readonly directories: Readonly<StorageDirectories>;
@@ -31,9 +34,16 @@ export async function siblingPaths(plan: PlacementPlan, path: string, opts: { me
   // container family (JPEG bytes are refused as `.png`), or under an extension outside every
   // known family (which takes any format of its type): only those are looked at.
   const family = opts.verify === "reject" ? formatFamilies[own] : undefined;
-  const extensions = [...normalizeMediaTypeOptions(opts.mediaTypes)]
-    .filter(([extension, type]) => type === info.mediaType && extension !== own && (family === undefined || formatFamilies[extension] === undefined || formatFamilies[extension] === family))
-    .map(([extension]) => extension);
+  const table = normalizeMediaTypeOptions(opts.mediaTypes);
+  const key = `${own}|${family ?? ""}`;
+  let extensions = siblingExtensions.get(table)?.get(key);
+  if (!extensions) {
+    extensions = [...table]
+      .filter(([extension, type]) => type === info.mediaType && extension !== own && (family === undefined || formatFamilies[extension] === undefined || formatFamilies[extension] === family))
+      .map(([extension]) => extension);
+    if (!siblingExtensions.has(table)) siblingExtensions.set(table, new Map());
+    siblingExtensions.get(table)?.set(key, extensions);
+  }
   // The default name is `<id><ext>` beside `path`, in a directory planned (and checked) already:
   // no need to plan each sibling, which would walk realpath a dozen times per upload.
   if (!plan.naming) return extensions.map((extension) => join(dirname(path), `${info.id}${extension}`));

@@ -124,7 +124,7 @@ export function checkStoreOptions(options: Omit<Partial<StoreMediaOptions>, "ori
   check.func("naming", options.naming);
   check.func("beforePlace", options.beforePlace);
   const durability = durabilityOf(options, check);
-  normalizeMediaTypeOptions(options.mediaTypes, check.nested("mediaTypes"));
+  if (options.mediaTypes !== undefined) normalizeMediaTypeOptions(options.mediaTypes, check.nested("mediaTypes"));
   return { verify, durability };
 }
 
