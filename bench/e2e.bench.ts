@@ -1,7 +1,7 @@
 // npm run bench:e2e — the benchmark users would run: uploads through HTTP on loopback, in one run,
 // against what they run today. Each run starts a fresh server process (bench/e2e-server.ts),
 // warms it up, resets its peak RSS, and sends one workload; variants are interleaved, their order
-// shuffled each round; medians of the rounds (5, and 7 for the small uploads). Workloads: one
+// shuffled each round; medians of the rounds (5, and 11 for the small uploads). Workloads: one
 // 1 GiB upload, 16 concurrent 64 MiB uploads, 500 x 200 KB at concurrency 16. Every upload is
 // new content (no duplicate shortcut). Per run: throughput, request latency p50/p99, server CPU
 // time, server peak RSS.
@@ -51,7 +51,7 @@ async function startAnnotations(script: string): Promise<{ url: string; child: C
   const url = ((await once(child.stdout!, "data")) as [Buffer])[0].toString().trim();
   return { url, child };
 }
-const services = { dev: await startAnnotations("./dev-annotations-server.ts"), stub: await startAnnotations("./annotations-server.ts") };
+const annotationsScripts = { dev: "./dev-annotations-server.ts", stub: "./annotations-server.ts" } as const;
 
 
 const boundary = "----media-intake-e2e";
@@ -90,16 +90,20 @@ async function peakRssMiB(pid: number): Promise<number> {
   return Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0) / 1024;
 }
 
-async function startServer(variant: Variant): Promise<{ url: string; child: ChildProcess; dir: string }> {
+/**
+ * A run's server and its own annotations service, both fresh: a run never meets the database
+ * (and the SQLite checkpoints) another run grew.
+ */
+async function startServer(variant: Variant): Promise<{ url: string; child: ChildProcess; dir: string; annotations: ChildProcess }> {
   const [kind, service] = variant.split("@") as [string, "stub" | undefined];
   const dir = await mkdtemp(join(work, `${kind}-`));
-  const annotationsUrl = services[service ?? "dev"].url;
+  const { url: annotationsUrl, child: annotations } = await startAnnotations(annotationsScripts[service ?? "dev"]);
   const child = spawn(process.execPath, [new URL("./e2e-server.ts", import.meta.url).pathname, kind, JSON.stringify({ dir, annotationsUrl, secret })], { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on("line", (line) => line.startsWith("LISTENING ") && resolve(line.slice(10)));
     child.once("exit", (code) => reject(new Error(`${variant} server exited (${code})`)));
   });
-  return { url, child, dir };
+  return { url, child, dir, annotations };
 }
 
 type Workload = { name: keyof typeof WORKLOAD_VARIANTS; label: string; unit: "MB/s" | "uploads/s"; run: (url: string) => Promise<{ latencies: number[]; bytes: number; count: number }> };
@@ -172,6 +176,9 @@ async function measure(workload: Workload, variant: Variant) {
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
     return { rate: workload.unit === "MB/s" ? result.bytes / 1e6 / seconds : result.count / seconds, p50: at(0.5), p99: at(0.99), cpu, rss };
   } finally {
+    const annotationsExited = once(server.annotations, "exit");
+    server.annotations.stdin!.end();
+    await annotationsExited;
     const exited = once(server.child, "exit");
     server.child.kill("SIGTERM");
     await exited;
@@ -184,13 +191,13 @@ for (const path of many) await writeMp4(path, 64 * MiB);
 
 console.log(`machine: ${machine()}`);
 console.log(`files in ${base} (${fileSystem}); annotations calls to the SQLite dev annotations server (@stub: the in-memory stub)`);
-console.log(`a fresh server per run, warmed up; ${ROUNDS} rounds (small uploads: ${ROUNDS + 2}), variants shuffled each round; medians\n`);
+console.log(`a fresh server per run, warmed up; ${ROUNDS} rounds (small uploads: ${ROUNDS * 2 + 1}), variants shuffled each round; medians\n`);
 const results: Record<string, Record<string, { rate: number; p50: number; p99: number; cpu: number; rss: number }>> = {};
 for (const workload of workloads.filter((w) => ONLY.has(w.name))) {
   const VARIANTS = variantsOf(workload.name);
   const samples = Object.fromEntries(VARIANTS.map((v) => [v, [] as Array<Awaited<ReturnType<typeof measure>>>]));
-  // Small uploads take under a second a run: two more rounds steady their medians.
-  const rounds = workload.name === "small" ? ROUNDS + 2 : ROUNDS;
+  // Small uploads take two seconds a run, and swing most: more rounds steady their medians.
+  const rounds = workload.name === "small" ? ROUNDS * 2 + 1 : ROUNDS;
   for (let round = 0; round < rounds; round++) {
     const order = [...VARIANTS].sort(() => Math.random() - 0.5);
     for (const variant of order) samples[variant]?.push(await measure(workload, variant));
@@ -223,8 +230,5 @@ const stubRatio = ratio("small", "detect@stub", "multer-fetch@stub");
 if (stubRatio !== undefined) console.log(`  ${"/detect / multer + fetch, stub service".padEnd(42)} ${stubRatio.toFixed(2).padStart(6)}x   (no goal: the service's own cost left out)`);
 
 agent.destroy();
-for (const { child } of Object.values(services)) {
-  child.stdin!.end();
-  await once(child, "exit");
-}
+
 await rm(work, { recursive: true, force: true });
