@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { FileStore } from "@tus/file-store";
 import { MemoryLocker, Server, Upload } from "@tus/server";
 import { userIdFromToken } from "../auth/index.ts";
@@ -119,7 +120,8 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       });
       let end: number;
       try {
-        end = offset + (await writeChunksAt(target, readable as AsyncIterable<Uint8Array>, offset));
+        // A Node stream's chunks are written as they are, gathered (it never reuses one it pushed).
+        end = offset + (await writeChunksAt(target, readable as AsyncIterable<Uint8Array>, offset, { owned: readable instanceof Readable }));
         // The offset answered is on disk: a client resuming after a power cut sends the rest.
         if (durable) await target.sync();
       } finally {
