@@ -210,18 +210,21 @@ describe("intakeMedia and trackMediaProcessing", () => {
   const detect = (durability?: Durability) =>
     trackMediaProcessing(async () => "boxes", { client: fixture.client(), token: fixture.token, directories: fixture.directories, ...(durability ? { durability } : {}) });
 
+  /** A run's timeline under power: its entry (in a new log, its name made durable) before AIProcessing, its outcome before AIProcessed. */
+  const syncedRun = (id: string) => [
+    "fdatasync journal log",
+    "fsync journal folder",
+    `request PUT /api/media/${id}/status {"MediaStatus":2}`,
+    "fdatasync journal log",
+    `request PUT /api/media/${id}/status {"MediaStatus":3}`,
+  ];
+
   it("a run with durability power: its entry synced before AIProcessing is sent, its outcome before AIProcessed is", async () => {
     const media = await intake();
     timeline.seen.length = 0;
     timeline.finalPath = "";
     expect(await detect("power")(media)).toBe("boxes");
-    expect(sortedWithin(labels(), [0, 2])).toEqual([
-      "fdatasync journal log",
-      "fsync journal folder",
-      `request PUT /api/media/${media.id}/status {"MediaStatus":2}`,
-      "fdatasync journal log",
-      `request PUT /api/media/${media.id}/status {"MediaStatus":3}`,
-    ]);
+    expect(sortedWithin(labels(), [0, 2])).toEqual(syncedRun(media.id));
   });
 
   it("a run with durability process (the default): nothing synced", async () => {
@@ -237,13 +240,7 @@ describe("intakeMedia and trackMediaProcessing", () => {
     timeline.finalPath = "";
     await detect()(media);
     // A new log (the intake's went with its last entry), its name made durable too.
-    expect(sortedWithin(labels(), [0, 2])).toEqual([
-      "fdatasync journal log",
-      "fsync journal folder",
-      `request PUT /api/media/${media.id}/status {"MediaStatus":2}`,
-      "fdatasync journal log",
-      `request PUT /api/media/${media.id}/status {"MediaStatus":3}`,
-    ]);
+    expect(sortedWithin(labels(), [0, 2])).toEqual(syncedRun(media.id));
   });
 });
 
