@@ -71,6 +71,13 @@ export async function writeChunksAt(
      * it pushed): they go out as they are, gathered in one `writev`, not copied.
      */
     owned?: boolean;
+    /**
+     * With `owned`: whether the source holds more chunks already received (a Node stream's
+     * buffer). When it holds none, what is gathered is written at once instead of waiting for a
+     * full batch, so that the bytes of a source that stalls are on disk (a tus PATCH whose
+     * connection hangs: its resume elsewhere starts from them).
+     */
+    moreAtHand?: () => boolean;
   } = {},
 ): Promise<number> {
   if (hooks.owned && handle.writev) return gatherChunksAt(handle as WritableFile & Required<Pick<WritableFile, "writev">>, chunks, position, hooks);
@@ -142,7 +149,7 @@ async function gatherChunksAt(
       if (chunk.byteLength === 0) continue;
       batch.push(chunk);
       gathered += chunk.byteLength;
-      if (gathered >= WRITE_BATCH_BYTES) await flush();
+      if (gathered >= WRITE_BATCH_BYTES || hooks.moreAtHand?.() === false) await flush();
     }
     await hooks.beforeLastWrite?.();
     if (gathered > 0) await flush();

@@ -120,8 +120,10 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       });
       let end: number;
       try {
-        // A Node stream's chunks are written as they are, gathered (it never reuses one it pushed).
-        end = offset + (await writeChunksAt(target, readable as AsyncIterable<Uint8Array>, offset, { owned: readable instanceof Readable }));
+        // A Node stream's chunks are written as they are, gathered (it never reuses one it
+        // pushed); what has arrived is written whenever nothing more is at hand.
+        const stream = readable instanceof Readable ? readable : undefined;
+        end = offset + (await writeChunksAt(target, readable as AsyncIterable<Uint8Array>, offset, stream ? { owned: true, moreAtHand: () => stream.readableLength > 0 } : {}));
         // The offset answered is on disk: a client resuming after a power cut sends the rest.
         if (durable) await target.sync();
       } finally {
