@@ -11,6 +11,7 @@ import {
   AnnotationsHttpError,
   computeMediaId,
   createFileJournal,
+  httpErrorFor,
   intakeMedia,
   type JournalHandle,
   type MediaJournal,
@@ -211,6 +212,21 @@ describe("4. the journal is correct by construction", () => {
     };
     expect(await trackMediaProcessing(() => "result", { client: client(), journal: failing })(media)).toBe("result");
     expect(fixture.fake.records.get(media.id)?.mediaStatus).toBe(3);
+  });
+
+  it("a run whose journal entry cannot be written does not start, and its answer says the media are kept with their record", async () => {
+    const media = await intakeMedia(samplePng(), { originalName: "a.png", token: fixture.token, client: client(), directories: fixture.directories });
+    const files = createFileJournal(journalFolder());
+    const failing: MediaJournal = { ...files, add: () => Promise.reject(new Error("EIO: journal disk failed")) };
+    const detector = vi.fn(() => "result");
+    const error = await trackMediaProcessing(detector, { client: client(), journal: failing })(media).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "JournalUnavailableError", code: "JOURNAL_UNAVAILABLE", keptMediaId: media.id });
+    expect(detector).not.toHaveBeenCalled();
+    expect(fixture.fake.records.get(media.id)?.mediaStatus).toBe(1);
+    const answer = httpErrorFor(error);
+    expect(answer).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", mediaId: media.id, headers: { "retry-after": "5" } });
+    expect(answer.message).toContain(`The media ${media.id} are stored with their record`);
+    expect(answer.message).not.toContain("nothing was kept");
   });
 });
 

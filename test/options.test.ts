@@ -7,6 +7,7 @@ import {
   computeMediaId,
   createAnnotationsClient,
   createFileJournal,
+  fileJournalFor,
   intakeMedia,
   recoverInterrupted,
   resolveMediaType,
@@ -201,6 +202,13 @@ describe("every public function that takes options", () => {
     expect(() => createFileJournal("/nonexistent/j", { durability: "process", heartbeatMs: 1000 })).not.toThrow();
     expect(() => createFileJournal("/nonexistent/j", loose({ fsync: true }))).toThrow("Unknown option `fsync` of createFileJournal.");
     expect(() => trackMediaProcessing(() => 1, loose({ client, fsync: true }))).toThrow("Unknown option `fsync` of trackMediaProcessing.");
+  });
+
+  it("fileJournalFor checks its options on every call, not only the first for a folder", () => {
+    const dirs = { videosDir: "/nonexistent/fjf", imagesDir: "/nonexistent/fjfi" };
+    expect(fileJournalFor(dirs, { durability: "power" }).location).toBe("/nonexistent/fjf/.media-intake-journal");
+    expect(() => fileJournalFor(dirs, loose({ durability: "POWER" }))).toThrow('fileJournalFor: expected `durability` to be "process" or "power", got "POWER".');
+    expect(() => fileJournalFor(dirs, loose({ durabilty: "power" }))).toThrow("Unknown option `durabilty` of fileJournalFor.");
   });
 
   it("validates the options when they are given, not when first used", async () => {

@@ -38,7 +38,7 @@ const secret = env.JWT_SECRET;
 if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
 
 // What an answered upload survives: a crash of the process (the default) or a power cut too.
-const durability = env.DURABILITY ?? "process";
+const durability = env.DURABILITY || "process";
 if (durability !== "process" && durability !== "power") {
   process.stderr.write(`DURABILITY=${JSON.stringify(durability)}: expected "process" (an answered upload survives a crash of the process) or "power" (a power cut too).\n`);
   process.exit(1);

@@ -64,11 +64,17 @@ export class MediaStatusUpdateError<Result = unknown> extends MediaIntakeError {
 export class JournalUnavailableError extends MediaIntakeError {
   /** Where the journal lives (its folder). */
   readonly location: string;
+  /**
+   * Set when media were kept before the journal failed: a tracked run that could not start, its
+   * media stored with their record (still New). Unset for an upload refused with nothing kept.
+   */
+  readonly keptMediaId?: string;
 
-  constructor(doing: string, location: string, cause: unknown) {
+  constructor(doing: string, location: string, cause: unknown, options: { keptMediaId?: string } = {}) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(`${doing} (${location}): ${reason}`, { code: "JOURNAL_UNAVAILABLE", cause });
     this.name = "JournalUnavailableError";
     this.location = location;
+    if (options.keptMediaId !== undefined) this.keptMediaId = options.keptMediaId;
   }
 }

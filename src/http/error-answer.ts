@@ -104,6 +104,13 @@ export function httpErrorFor(error: unknown): HttpErrorAnswer {
     if (code === "MEDIA_WRITE_FAILED" && noRoom.has(systemCode(error) ?? "")) {
       return answer(507, "INSUFFICIENT_STORAGE", "The server has no room to store the upload.");
     }
+    const kept = code === "JOURNAL_UNAVAILABLE" ? (error as { keptMediaId?: string }).keptMediaId : undefined;
+    if (kept !== undefined) {
+      return answer(503, code, `The media ${kept} are stored with their record, but their processing could not start: the server cannot record work in progress right now. Try again later.`, {
+        headers: { "retry-after": "5" },
+        mediaId: kept,
+      });
+    }
     const server = serverErrors[code];
     if (server) {
       const mediaId = code === "MEDIA_RECORD_PENDING" ? (error as { id?: string }).id : undefined;

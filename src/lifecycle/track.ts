@@ -1,5 +1,5 @@
 import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName } from "../annotations/index.ts";
-import { MediaStatusUpdateError } from "../errors/index.ts";
+import { JournalUnavailableError, MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
 import { checkOptionsOf, type Durability, durabilityOf, raceAbort, showValue } from "../utils/index.ts";
@@ -191,7 +191,12 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
   async function execute(media: TrackedMedia, id: string, args: Args, call: TrackCallOptions, signal: AbortSignal): Promise<Result> {
     // Added under the ID's lock: a background settling of an older run of this ID never
     // overwrites this run's AIProcessing.
-    const entry = journal ? await withMediaLock(id, () => journal.add({ kind: "run", id, state: "active", at: Date.now() })) : undefined;
+    const entry = journal
+      ? await withMediaLock(id, () => journal.add({ kind: "run", id, state: "active", at: Date.now() })).catch((error: unknown) => {
+          // Nothing ran and nothing changed: the media stay as they were (New), which the answer says.
+          throw new JournalUnavailableError(`Starting the tracked run of media ${id}: its journal entry could not be written`, journal.location, error, { keptMediaId: id });
+        })
+      : undefined;
     const before = media.mediaStatus;
     const notStarted = await record(id, MediaStatus.AIProcessing, before, call, signal);
     if (notStarted !== undefined) {

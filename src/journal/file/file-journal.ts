@@ -50,7 +50,9 @@ const journals = new Map<string, MediaJournal>();
  * applies). A bad directory is named as an option of `check`'s function (internal).
  */
 export function fileJournalFor(directories: StorageDirectories, options: { durability?: Durability } = {}, check?: { fail(name: string, expected: string, value: unknown): never }): MediaJournal {
-  const durability = options.durability ?? "process";
+  const own = checkOptionsOf("fileJournalFor");
+  own.known(options, ["durability"]);
+  const durability = durabilityOf({ durability: options.durability }, own);
   const folder = join(normalizeStorageDirectories(directories, check).videosDir, JOURNAL_DIRECTORY_NAME);
   let journal = journals.get(folder);
   if (!journal) journals.set(folder, (journal = createFileJournal(folder, { durability })));
@@ -129,7 +131,7 @@ export function createFileJournal(folder: string, options: FileJournalOptions = 
         // Once more on a new log (in a folder made again) when the log was removed under us.
         return await logs.add(frozen).catch((error: unknown) => (error as { logRemoved?: boolean })?.logRemoved ? logs.add(frozen) : Promise.reject(error));
       } catch (error) {
-        throw new JournalUnavailableError(`Adding a ${frozen.kind} entry of media ${frozen.id}`, folder, error);
+        throw new JournalUnavailableError(`Adding ${frozen.kind === "intake" ? "an" : "a"} ${frozen.kind} entry of media ${frozen.id}`, folder, error);
       }
     },
     list: (id) => listRecords(id).catch((error: unknown) => Promise.reject(new JournalUnavailableError(`Listing the entries${id === undefined ? "" : ` of media ${id}`}`, folder, error))),
