@@ -54,3 +54,11 @@ test("multer's files carry the media once the engine ran", async () => {
   expectTypeOf<MediaOfFile["fileCreated"]>().toEqualTypeOf<boolean>();
   expectTypeOf<MediaOfFile["id"]>().toEqualTypeOf<string>();
 });
+
+test("media-intake/tus takes @tus/server's MemoryLocker as its locker, and its server's events, without @tus/server's types", async () => {
+  const { MemoryLocker, Server } = await import("@tus/server");
+  const { createTusIntake } = await import("../src/tus/index.ts");
+  type Options = Parameters<typeof createTusIntake>[0];
+  expectTypeOf(new MemoryLocker()).toExtend<NonNullable<Options["locker"]>>();
+  expectTypeOf<InstanceType<typeof Server>>().toExtend<ReturnType<typeof createTusIntake>["server"]>();
+});

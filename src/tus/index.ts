@@ -1,5 +1,5 @@
 // media-intake/tus: resumable uploads (tus 1.0 through @tus/server and @tus/file-store, optional
 // peers), and the tus locker on Redis for an endpoint served by several processes (ioredis, an
 // optional peer loaded only when a locker is made).
-export { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions, type TusLock } from "./redis-locker.ts";
-export { createTusIntake, type TusIntake, type TusIntakeOptions, type TusSweepReport } from "./tus-intake.ts";
+export { createRedisTusLocker, type RedisTusLocker, type RedisTusLockerOptions, type TusLock, type TusLocker } from "./redis-locker.ts";
+export { createTusIntake, type TusIntake, type TusIntakeOptions, type TusServerEvents, type TusSweepReport } from "./tus-intake.ts";

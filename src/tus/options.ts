@@ -2,7 +2,6 @@
 // finished upload can be linked (never copied) into the storage directories.
 import { mkdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { Locker } from "@tus/server";
 import type { AnnotationsClient } from "../annotations/index.ts";
 import type { UserIdFromTokenOptions } from "../auth/index.ts";
 import { checkIntakeOptions, type IntakenMedia } from "../intake/index.ts";
@@ -11,6 +10,7 @@ import type { LifecycleLogger } from "../lifecycle/index.ts";
 import type { MediaTypeOptions } from "../media-type/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
 import { checkOptionsOf, type Durability, durabilityOf, MINIMUM, showValue } from "../utils/index.ts";
+import type { TusLocker } from "./redis-locker.ts";
 
 /** Options of {@link createTusIntake}. */
 export interface TusIntakeOptions {
@@ -41,7 +41,7 @@ export interface TusIntakeOptions {
   /** How often expired uploads are removed and complete ones a crash left are finished; 0: never (call `sweep()` yourself). @default 60_000 */
   sweepIntervalMs?: number;
   /** The tus locker: @tus/server's `MemoryLocker` for one process; `createRedisTusLocker` (media-intake/tus) for several. */
-  locker?: Locker;
+  locker?: TusLocker;
   /** Another journal than the directories' file journal (the Redis one of `media-intake/journal/redis`). */
   journal?: MediaJournal;
   /** Gets a line per background finish, sweep failure and 5xx. */

@@ -22,9 +22,17 @@ export interface TusLock {
   unlock(): Promise<void>;
 }
 
-/** @tus/server's `Locker`, on Redis; `close()` ends its connections. */
-export interface RedisTusLocker {
+/**
+ * A tus locker, as @tus/server's `Locker` (structurally: @tus/server's `MemoryLocker` is one,
+ * and this entry's types do not reach @tus/server's, whose srvx types need aws-lambda, Bun and
+ * Deno types under `skipLibCheck: false`).
+ */
+export interface TusLocker {
   newLock(id: string): TusLock;
+}
+
+/** @tus/server's `Locker`, on Redis; `close()` ends its connections. */
+export interface RedisTusLocker extends TusLocker {
   close(): Promise<void>;
 }
 

@@ -2,6 +2,7 @@
 // one: refusals before a byte is stored, the content check on the first bytes, and a finished
 // upload linked into place (never copied) and recorded through the same journal as intakeMedia.
 import { randomBytes } from "node:crypto";
+import type { EventEmitter } from "node:events";
 import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
@@ -22,6 +23,13 @@ import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
 export type { TusIntakeOptions } from "./options.ts";
 export type { TusSweepReport } from "./sweep.ts";
 
+/**
+ * What {@link TusIntake.server} offers: the events of the @tus/server instance (`EVENTS.POST_CREATE`,
+ * …). Typed here, not as @tus/server's `Server`, whose types reach srvx's (aws-lambda, Bun, Deno):
+ * a project that type-checks with `skipLibCheck: false` would fail on them.
+ */
+export interface TusServerEvents extends Pick<EventEmitter, "on" | "once" | "off" | "removeListener" | "listenerCount"> {}
+
 /** The endpoint, to mount in any Node HTTP framework. */
 export interface TusIntake {
   /**
@@ -29,8 +37,8 @@ export interface TusIntake {
    * `app.all(["/files", "/files/*splat"], tus.handle)`, not `app.use("/files", …)`.
    */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** The @tus/server instance, for its events (`EVENTS.POST_CREATE`, …). */
-  readonly server: Server;
+  /** The @tus/server instance, for its events (`EVENTS.POST_CREATE`, … of @tus/server). */
+  readonly server: TusServerEvents;
   /** Where partial uploads live. */
   readonly uploadsDir: string;
   /** Removes expired and refused uploads and finishes complete ones a crash left; runs every `sweepIntervalMs`. */

@@ -2,7 +2,7 @@
 // packed tarball, type-check against it. Names a block uses without defining (the request, the
 // upload stream, your detector) are declared once, as a reader's own code would provide them.
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -86,6 +86,43 @@ describe("the README", () => {
     );
     const tsc = join(root, "node_modules/typescript/bin/tsc");
     const result = await run(process.execPath, [tsc, "-p", project]).then(
+      () => "",
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    expect(result).toBe("");
+  });
+
+  it("type-checks every entry point with skipLibCheck: false, media-intake/tus included", async () => {
+    // A project that checks the declaration files of its dependencies too: no type of this package
+    // may reach a type its peers leave unresolved (@tus/server's srvx types need aws-lambda, Bun,
+    // Deno: importing @tus/server itself here would fail on them, whatever this package does).
+    const strict = join(project, "strict");
+    await mkdir(strict, { recursive: true });
+    await writeFile(
+      join(strict, "entries.ts"),
+      `import * as core from "media-intake";
+import { createRedisTusLocker, createTusIntake, type TusIntakeOptions, type TusLocker } from "media-intake/tus";
+import * as queue from "media-intake/queue";
+import * as journalRedis from "media-intake/journal/redis";
+import * as multer from "media-intake/multer";
+import * as devAnnotations from "media-intake/dev-annotations";
+import * as schema from "media-intake/schema";
+const redis: TusLocker = createRedisTusLocker({ connection: "redis://127.0.0.1:6379" });
+declare const options: TusIntakeOptions;
+const tus = createTusIntake({ ...options, locker: redis });
+tus.server.on("POST_CREATE", (_request: unknown, upload: { id: string }) => console.log(upload.id));
+export { core, queue, journalRedis, multer, devAnnotations, schema, redis };
+`,
+    );
+    await writeFile(
+      join(strict, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: { target: "ES2023", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, skipLibCheck: false, types: ["node"] },
+        files: ["entries.ts"],
+      }),
+    );
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    const result = await run(process.execPath, [tsc, "-p", strict]).then(
       () => "",
       (error: { stdout?: string }) => error.stdout ?? String(error),
     );
