@@ -9,16 +9,25 @@ const library = {
   "dev-annotations": "src/dev-server/index.ts",
   multer: "src/multer/index.ts",
   // The Redis journal, beside the journal API: its only peer dependency is ioredis.
-  "journal/redis": "src/journal/redis.ts",
+  "journal/redis": "src/journal/redis-entry.ts",
   queue: "src/queue/index.ts",
   tus: "src/tus/index.ts",
   schema: "src/schema/index.ts",
 };
 
+// The optional peers are loaded per format (src/utils/peers.ts): an `import()` at the top level in
+// ESM, a `require` in CJS. The CJS build is made as ESM by esbuild, then turned into CJS by
+// Rollup, which refuses a top-level await even in a branch never taken: esbuild's syntax
+// minification removes that branch first (names and white space are kept).
+const format = (name: "esm" | "cjs") => ({
+  define: { "process.env.MEDIA_INTAKE_FORMAT": JSON.stringify(name) },
+  ...(name === "cjs" ? { esbuildOptions: (options: { minifySyntax?: boolean }) => void (options.minifySyntax = true) } : {}),
+});
+
 export default defineConfig([
   // ESM: the library and the command line share chunks, so the CLI adds only its own code.
-  { ...shared, entry: { ...library, cli: "src/cli/index.ts" }, format: ["esm"], splitting: true, dts: { entry: library } },
+  { ...shared, ...format("esm"), entry: { ...library, cli: "src/cli/index.ts" }, format: ["esm"], splitting: true, dts: { entry: library } },
   // CJS: the library only (the CLI uses top-level await and is never required). Shared chunks
   // here too, so media-intake/multer uses the very classes media-intake exports.
-  { ...shared, entry: library, format: ["cjs"], splitting: true, dts: { entry: library } },
+  { ...shared, ...format("cjs"), entry: library, format: ["cjs"], splitting: true, dts: { entry: library } },
 ]);

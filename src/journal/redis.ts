@@ -5,15 +5,22 @@
 // one claimer wins. Entries are never renewed, so a removed entry never comes back. Its own entry
 // point, `media-intake/journal/redis`, whose only peer dependency is ioredis.
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import type * as IORedis from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, processOwnerKey, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, importPeer, MINIMUM, type Peer, peerModule, processOwnerKey, requirePeer, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
 import type { JournalEntry, JournalHandle, JournalRecord, MediaJournal } from "./journal.ts";
 
-/** Options of {@link createRedisJournal}. */
+/**
+ * ioredis, an optional peer, loaded with this module: `media-intake/journal/redis` (redis-entry.ts)
+ * says so when it is missing (utils/peers.ts tells why it is not a static import).
+ */
+export const ioredis: Peer<typeof IORedis> =
+  process.env.MEDIA_INTAKE_FORMAT === "cjs" ? requirePeer("ioredis", (): typeof IORedis => require("ioredis")) : await importPeer("ioredis", () => import("ioredis"));
+
 /** Redis as the engine takes it: a URL, ioredis options, or an ioredis client of yours. */
 export type { RedisConnection };
 
+/** Options of {@link createRedisJournal}. */
 export interface RedisJournalOptions {
   /** An ioredis client (left open on `close`), or a `redis://` URL or ioredis options (a client made and closed here). */
   connection: RedisConnection;
@@ -69,7 +76,7 @@ export function createRedisJournal(options: RedisJournalOptions): MediaJournal {
   const { prefix = "media-intake:journal" } = options;
   const heartbeatMs = check.number("heartbeatMs", options.heartbeatMs ?? 10_000, { min: MINIMUM.heartbeatMs, unit: "ms" });
   const timeoutMs = check.integer("timeoutMs", options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, { min: MINIMUM.timeoutMs, unit: "ms" });
-  const { redis, ownClient } = redisFrom(options.connection, Redis);
+  const { redis, ownClient } = redisFrom(options.connection, peerModule(ioredis, "createRedisJournal").Redis);
   const keys = {
     entries: `${prefix}:entries`,
     owners: `${prefix}:owners`,

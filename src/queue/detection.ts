@@ -3,13 +3,14 @@
 // BullMQ's locks and stalled-job checker re-run the job of a worker that died.
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ConnectionOptions, Job, Queue, Worker } from "bullmq";
+import type { ConnectionOptions } from "bullmq";
 import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaIntakeError } from "../errors/index.ts";
 import type { JournalEntry, MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, settleInBackground, type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, showValue } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, peerModule, showValue } from "../utils/index.ts";
+import { bullmq } from "./bullmq.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
 export type DetectionJobData = TrackedMedia;
@@ -105,6 +106,7 @@ export function createDetectionQueue<Result = unknown>(options: DetectionQueueOp
   const backoffMs = check.integer("backoffMs", options.backoffMs ?? defaults.backoffMs, ms(MINIMUM.delayMs));
   const keep = check.integer("keepResultsSeconds", options.keepResultsSeconds ?? defaults.keepResultsSeconds, { min: 1, unit: "s" });
   const timeoutMs = check.integer("timeoutMs", options.timeoutMs ?? defaults.timeoutMs, ms(MINIMUM.timeoutMs));
+  const { Job, Queue } = peerModule(bullmq, "createDetectionQueue");
   const queue = new Queue<DetectionJobData, Result>(name, { connection: options.connection });
   // A queue with no listener would throw its connection errors; they reach callers through the calls that fail.
   queue.on("error", () => {});
@@ -268,6 +270,7 @@ export function startDetectionWorker<Result>(
     sweep: () => base.sweep(),
     close: () => base.close(),
   };
+  const { Worker } = peerModule(bullmq, "startDetectionWorker");
   const worker = new Worker<DetectionJobData, Result>(
     name,
     async (job, _token, signal) => {

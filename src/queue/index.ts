@@ -2,6 +2,7 @@
 // journal moved to media-intake/journal/redis and the Redis tus locker to media-intake/tus; their
 // names here still work, deprecated. Each is imported from its own file, not its folder's door:
 // tus/index.ts would bring @tus/server into this entry.
+import { needPeers } from "../utils/index.ts";
 import { createRedisJournal as redisJournal, type RedisJournalOptions as RedisJournalOptionsType } from "../journal/redis.ts";
 import {
   createRedisTusLocker as redisTusLocker,
@@ -21,6 +22,10 @@ export {
   type EnqueuedDetection,
   startDetectionWorker,
 } from "./detection.ts";
+import { bullmq } from "./bullmq.ts";
+
+// Without bullmq installed, importing this entry fails here, naming it: not ERR_MODULE_NOT_FOUND.
+needPeers("media-intake/queue", bullmq);
 
 /** @deprecated Import from "media-intake/journal/redis": `import { createRedisJournal } from "media-intake/journal/redis"`. */
 export const createRedisJournal: typeof redisJournal = redisJournal;

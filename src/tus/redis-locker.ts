@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { JournalUnavailableError } from "../errors/index.ts";
-import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, onceSucceeded, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, importPeer, MINIMUM, onceSucceeded, peerModule, type RedisConnection, RedisDisconnectedError, redisFrom } from "../utils/index.ts";
 
 /** The lock of one upload, as @tus/server's `Lock` (structurally: this entry needs no @tus package to load). */
 export interface TusLock {
@@ -72,13 +72,12 @@ async function lockTimeout(): Promise<unknown> {
   }
 }
 
-/** ioredis's client class, loaded on first use: an optional peer dependency that only this locker needs. */
+/**
+ * ioredis's client class, loaded on first use: an optional peer dependency that only this locker
+ * needs. Without it, rejects with an error that names it and its install command.
+ */
 async function loadRedisClass(): Promise<typeof Redis> {
-  try {
-    return (await import("ioredis")).Redis;
-  } catch (error) {
-    throw new Error("createRedisTusLocker needs ioredis, an optional peer dependency of media-intake: npm install ioredis", { cause: error });
-  }
+  return peerModule(await importPeer("ioredis", () => import("ioredis")), "createRedisTusLocker (media-intake/tus)").Redis;
 }
 
 /** A lock this process holds, and whether its holder was asked to let go (once is enough). */

@@ -7,17 +7,18 @@ import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { FileStore } from "@tus/file-store";
-import { MemoryLocker, Server, Upload } from "@tus/server";
+import type { FileStore } from "@tus/file-store";
+import type { Upload } from "@tus/server";
 import { userIdFromToken } from "../auth/index.ts";
 import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from "../errors/index.ts";
 import { type IntakenMedia, intakeThrough } from "../intake/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/index.ts";
 import { checkMediaHead, storeCompleteFileNamed, writeChunksAt } from "../storage/index.ts";
-import { syncDirectory } from "../utils/index.ts";
+import { peerModule, syncDirectory } from "../utils/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
 import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
+import { tusFileStore, tusServer } from "./peers.ts";
 import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
 
 export type { TusIntakeOptions } from "./options.ts";
@@ -84,6 +85,8 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
   const opts = normalizeOptions(options);
   const { directories, client, uploadsDir, maxBytes, logger } = opts;
   checkSameFileSystem(uploadsDir, directories);
+  const { MemoryLocker, Server, Upload } = peerModule(tusServer, "createTusIntake");
+  const { FileStore } = peerModule(tusFileStore, "createTusIntake");
   const locker = opts.locker ?? new MemoryLocker();
   const storeOptions = {
     directories,
