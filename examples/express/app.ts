@@ -20,6 +20,7 @@ import {
   MediaIntakeError,
   MediaStatus,
   MediaStatusUpdateError,
+  MediaTooLargeError,
   normalizeMediaId,
   type StorageDirectories,
   trackMediaProcessing,
@@ -443,7 +444,11 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
         next(error);
       }
     },
-    upload.single("file"),
+    // multer's own fileSize refusal answered as /detect and /files answer theirs: with the limit.
+    (req, res, next) =>
+      upload.single("file")(req, res, (error?: unknown) =>
+        next((error as { code?: unknown } | undefined)?.code === "LIMIT_FILE_SIZE" && maxUploadBytes ? new MediaTooLargeError("", maxUploadBytes) : error),
+      ),
     async (req, res, next) => {
       try {
         if (!req.file?.media) throw new AppError(400, "NO_FILE", 'Expected a file in the form field "file".');

@@ -66,6 +66,21 @@ function systemCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** `bytes` for a reader: `10 MiB (10485760 bytes)`, `500 kB (500000 bytes)`, or the count alone when no unit divides it. */
+function readableSize(bytes: number): string {
+  const units: Array<[string, number]> = [["GiB", 2 ** 30], ["GB", 1e9], ["MiB", 2 ** 20], ["MB", 1e6], ["KiB", 2 ** 10], ["kB", 1e3]];
+  const unit = units.find(([, size]) => bytes >= size && bytes % size === 0);
+  return unit ? `${bytes / unit[1]} ${unit[0]} (${bytes} bytes)` : `${bytes} bytes`;
+}
+
+/**
+ * The one message of a 413, whatever refused the upload (the store, multer's engine, a tus
+ * `Upload-Length` or PATCH): `The upload is over the limit of 10 MiB (10485760 bytes).`
+ */
+function overTheLimit(maxBytes: unknown): string {
+  return typeof maxBytes === "number" && Number.isSafeInteger(maxBytes) && maxBytes >= 0 ? `The upload is over the limit of ${readableSize(maxBytes)}.` : "The upload is over the limit.";
+}
+
 /**
  * Maps any error to the HTTP answer a client should get (docs/contract.md errors at the edge): 401 a
  * bad token, 413 too large, 415 a type or content refused, 409 an ID collision, 404 no such
@@ -85,7 +100,7 @@ function systemCode(error: unknown): string | undefined {
 export function httpErrorFor(error: unknown): HttpErrorAnswer {
   if ((error as Error | undefined)?.name === "MulterError") {
     const code = String((error as { code?: unknown }).code);
-    if (code === "LIMIT_FILE_SIZE") return answer(413, "MEDIA_TOO_LARGE", "The upload is larger than the limit.");
+    if (code === "LIMIT_FILE_SIZE") return answer(413, "MEDIA_TOO_LARGE", overTheLimit(undefined));
     return answer(multerLimits[code] ?? 400, code, (error as Error).message);
   }
   if (isMediaIntakeError(error)) {
@@ -93,6 +108,7 @@ export function httpErrorFor(error: unknown): HttpErrorAnswer {
     if (code === "AUTH_TOKEN_INVALID" && (error as { reason?: string }).reason === "key-unavailable") {
       return answer(503, code, "The keys that verify tokens cannot be fetched; try again later.", { headers: { "retry-after": "5" } });
     }
+    if (code === "MEDIA_TOO_LARGE") return answer(413, code, overTheLimit((error as { maxBytes?: unknown }).maxBytes));
     const client = clientErrors[code];
     if (client !== undefined) return answer(client, code, error.message);
     if (code === "ANNOTATIONS_AUTH_FAILED") {

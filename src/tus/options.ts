@@ -1,6 +1,8 @@
 // The options of createTusIntake: their type, their checks, and the start-time check that a
 // finished upload can be linked (never copied) into the storage directories.
+import type { EventEmitter } from "node:events";
 import { mkdirSync, statSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import type { AnnotationsClient } from "../annotations/index.ts";
 import type { UserIdFromTokenOptions } from "../auth/index.ts";
@@ -11,6 +13,31 @@ import type { MediaTypeOptions } from "../media-type/index.ts";
 import { normalizeStorageDirectories, type StorageDirectories, type StorageNaming } from "../storage/index.ts";
 import { checkOptionsOf, type Durability, durabilityOf, MINIMUM, showValue } from "../utils/index.ts";
 import type { TusLocker } from "./redis-locker.ts";
+import type { TusSweepReport } from "./sweep.ts";
+
+/**
+ * What {@link TusIntake.server} offers: the events of the @tus/server instance (`EVENTS.POST_CREATE`,
+ * …). Typed here, not as @tus/server's `Server`, whose types reach srvx's (aws-lambda, Bun, Deno):
+ * a project that type-checks with `skipLibCheck: false` would fail on them.
+ */
+export interface TusServerEvents extends Pick<EventEmitter, "on" | "once" | "off" | "removeListener" | "listenerCount"> {}
+
+/** The endpoint, to mount in any Node HTTP framework. */
+export interface TusIntake {
+  /**
+   * The Node request handler. Mount it where the URL is not rewritten: Express
+   * `app.all(["/files", "/files/*splat"], tus.handle)`, not `app.use("/files", …)`.
+   */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** The @tus/server instance, for its events (`EVENTS.POST_CREATE`, … of @tus/server). */
+  readonly server: TusServerEvents;
+  /** Where partial uploads live. */
+  readonly uploadsDir: string;
+  /** Removes expired and refused uploads and finishes complete ones a crash left; runs every `sweepIntervalMs`. */
+  sweep(): Promise<TusSweepReport>;
+  /** Stops the sweeps (waiting for one under way). */
+  close(): Promise<void>;
+}
 
 /** Options of {@link createTusIntake}. */
 export interface TusIntakeOptions {

@@ -2,7 +2,6 @@
 // one: refusals before a byte is stored, the content check on the first bytes, and a finished
 // upload linked into place (never copied) and recorded through the same journal as intakeMedia.
 import { randomBytes } from "node:crypto";
-import type { EventEmitter } from "node:events";
 import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
@@ -10,43 +9,19 @@ import { Readable } from "node:stream";
 import type { FileStore } from "@tus/file-store";
 import type { Upload } from "@tus/server";
 import { userIdFromToken } from "../auth/index.ts";
-import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError } from "../errors/index.ts";
+import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError, MediaTooLargeError } from "../errors/index.ts";
 import { type IntakenMedia, intakeThrough } from "../intake/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/index.ts";
 import { checkMediaHead, storeCompleteFileNamed, writeChunksAt } from "../storage/index.ts";
 import { peerModule, syncDirectory } from "../utils/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
-import { checkSameFileSystem, normalizeOptions, type TusIntakeOptions } from "./options.ts";
+import { checkSameFileSystem, normalizeOptions, type TusIntake, type TusIntakeOptions } from "./options.ts";
 import { tusFileStore, tusServer } from "./peers.ts";
 import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
 
-export type { TusIntakeOptions } from "./options.ts";
+export type { TusIntake, TusIntakeOptions, TusServerEvents } from "./options.ts";
 export type { TusSweepReport } from "./sweep.ts";
-
-/**
- * What {@link TusIntake.server} offers: the events of the @tus/server instance (`EVENTS.POST_CREATE`,
- * …). Typed here, not as @tus/server's `Server`, whose types reach srvx's (aws-lambda, Bun, Deno):
- * a project that type-checks with `skipLibCheck: false` would fail on them.
- */
-export interface TusServerEvents extends Pick<EventEmitter, "on" | "once" | "off" | "removeListener" | "listenerCount"> {}
-
-/** The endpoint, to mount in any Node HTTP framework. */
-export interface TusIntake {
-  /**
-   * The Node request handler. Mount it where the URL is not rewritten: Express
-   * `app.all(["/files", "/files/*splat"], tus.handle)`, not `app.use("/files", …)`.
-   */
-  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** The @tus/server instance, for its events (`EVENTS.POST_CREATE`, … of @tus/server). */
-  readonly server: TusServerEvents;
-  /** Where partial uploads live. */
-  readonly uploadsDir: string;
-  /** Removes expired and refused uploads and finishes complete ones a crash left; runs every `sweepIntervalMs`. */
-  sweep(): Promise<TusSweepReport>;
-  /** Stops the sweeps (waiting for one under way). */
-  close(): Promise<void>;
-}
 
 /** The headers a browser may read from our own answers. */
 const EXPOSED = "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Location, Media-Id";
@@ -298,8 +273,9 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     );
     const limit = Math.min(maxBytes ?? Number.MAX_SAFE_INTEGER, volume, Number.MAX_SAFE_INTEGER);
     if (BigInt(value) > BigInt(limit)) {
-      const what = maxBytes !== undefined && maxBytes <= volume ? `the limit of ${maxBytes} bytes` : `what the uploads volume holds (${volume} bytes)`;
-      throw new TusAnswer(413, "MEDIA_TOO_LARGE", `Upload-Length ${value.length > 24 ? `${value.slice(0, 24)}…` : value} is more than ${what}.`);
+      // Over maxBytes: the 413 of /detect and multer, word for word (httpErrorFor's).
+      if (maxBytes !== undefined && maxBytes <= volume) throw tusAnswerFor(new MediaTooLargeError("", maxBytes));
+      throw new TusAnswer(413, "MEDIA_TOO_LARGE", `The upload is over what the uploads volume holds (${volume} bytes): Upload-Length ${value.length > 24 ? `${value.slice(0, 24)}…` : value}.`);
     }
   };
 
@@ -349,6 +325,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
         if (status_code === 413 && request.method === "PATCH") {
           const uploadId = uploadIdOf(new URL(request.url).pathname);
           if (uploadId) await removeUpload(uploadId);
+          if (maxBytes !== undefined) return { status_code, body: tusAnswerFor(new MediaTooLargeError("", maxBytes)).body };
         }
         return { status_code, body: JSON.stringify({ error: { code: tusCodes[status_code] ?? (status_code >= 500 ? "INTERNAL" : "BAD_REQUEST"), message: body.trim() } }) };
       }
