@@ -15,6 +15,14 @@ const call = { method: "POST", path: "/api/media", attempts: 1 };
 const systemError = (code: string, path: string) => Object.assign(new Error(`${code}: failed, write '${path}'`), { code, path });
 
 describe("httpErrorFor", () => {
+  it("answers every 413 with one sentence that names the limit, in a unit when one divides it", () => {
+    const message = (maxBytes: number) => httpErrorFor(new MediaTooLargeError("a.mp4", maxBytes)).message;
+    expect(message(10 * 2 ** 20)).toBe("The upload is over the limit of 10 MiB (10485760 bytes).");
+    expect(message(2 * 10 ** 9)).toBe("The upload is over the limit of 2 GB (2000000000 bytes).");
+    expect(message(1000)).toBe("The upload is over the limit of 1 kB (1000 bytes).");
+    expect(message(100_001)).toBe("The upload is over the limit of 100001 bytes.");
+  });
+
   it("answers what the client can fix with 4xx and the error's own message", () => {
     expect(httpErrorFor(new UnsupportedMediaTypeError("a.exe", ".exe"))).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE", log: false });
     expect(httpErrorFor(new MediaTooLargeError("a.mp4", 10))).toMatchObject({ status: 413, code: "MEDIA_TOO_LARGE" });
