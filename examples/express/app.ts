@@ -32,6 +32,7 @@ import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
 import type { Locker } from "@tus/server";
 import { AppError, type AuthorizeMedia, type DetectionsCaller, isOwnerOrService, jobNotFound, mediaFor, mediaNotFound, readAuthorized } from "./authorize.ts";
 import { CorruptMediaError, type Detection, detect } from "./detector.ts";
+import { createReadiness, folderVariableOf, type ReadinessOptions, storageFolders } from "./readiness.ts";
 
 /** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
 export interface QueuedDetection {
@@ -89,6 +90,12 @@ export interface DetectionsAppConfig {
   tusUploadsDir?: string;
   /** A partial tus upload untouched this long after its creation expires. @default one day */
   tusExpireAfterMs?: number;
+  /**
+   * What `GET /readyz` checks besides the storage folders: the annotations service (named by
+   * `annotationsUrl`, probed with `probeClient`, best without retries; else `client`), and
+   * Redis when `redisPing` is given. @default the annotations service through `client`
+   */
+  readiness?: { annotationsUrl?: string; probeClient?: AnnotationsClient; redisPing?: ReadinessOptions["redisPing"]; timeoutMs?: number };
 }
 
 /** The JSON error body every route answers with, and the log line of a 5xx. */
@@ -105,6 +112,23 @@ function sendError(error: unknown, req: Request, res: Response): void {
     .status(answer.status)
     .set(answer.headers)
     .json({ error: { code: answer.code, message: answer.message, ...("mediaId" in answer && answer.mediaId ? { mediaId: answer.mediaId } : {}) } });
+}
+
+/**
+ * A failure the operator fixes, logged at error with the variable to look at: a storage folder
+ * that cannot be written (`VIDEOS_DIR`, `IMAGES_DIR`, `TUS_UPLOADS_DIR`), or the annotations
+ * service without the contract's route (`ANNOTATIONS_URL`).
+ */
+function logMisconfiguration(error: unknown, req: Request, folders: ReturnType<typeof storageFolders>): void {
+  if (isMediaIntakeError(error, "MEDIA_RECORD_PENDING") && isMediaIntakeError(error.cause, "ANNOTATIONS_ROUTE_MISSING")) {
+    req.log.error({ variable: "ANNOTATIONS_URL", mediaId: (error as { id?: string }).id }, `ANNOTATIONS_URL has no route POST /api/media (is its base path right?): ${error.cause.message}; the upload is kept and its record created once the route answers`);
+    return;
+  }
+  const code = (error as { code?: unknown })?.code;
+  if (code !== "MEDIA_WRITE_FAILED" && code !== "JOURNAL_UNAVAILABLE" && !(error as NodeJS.ErrnoException)?.syscall) return;
+  const where = (error as { target?: string; location?: string; path?: string }) ?? {};
+  const folder = folderVariableOf(where.target ?? where.location ?? where.path, folders);
+  if (folder) req.log.error({ variable: folder.variable, folder: folder.path }, `${folder.variable} (${folder.path}) cannot be written: ${(error as Error).message}`);
 }
 
 /**
@@ -204,8 +228,17 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     const userId = await userIdFromToken(header, auth);
     return { userId, token: String(header).replace(/^\s*Bearer\s+/i, "").trim() };
   };
+  const folders = storageFolders(directories, config.tusUploadsDir);
+  const readiness = createReadiness({
+    annotations: { client: config.readiness?.probeClient ?? client, url: config.readiness?.annotationsUrl ?? "the annotations service" },
+    folders,
+    ...(config.readiness?.redisPing ? { redisPing: config.readiness.redisPing } : {}),
+    ...(config.readiness?.timeoutMs ? { timeoutMs: config.readiness.timeoutMs } : {}),
+    logger,
+  });
   const app = express();
   app.disable("x-powered-by");
+  app.locals.readiness = readiness;
   // One line per request; never headers (the bearer token), never bodies.
   app.use(
     pinoHttp({
@@ -370,8 +403,17 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.locals.tus = tus;
   app.all(["/files", "/files/*splat"], (req, res) => void tus.handle(req, res));
 
+  // Liveness: the process serves. Readiness: each dependency answers, or 503 with what is wrong.
   app.get("/healthz", (_req, res) => {
-    res.json({ ok: true });
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res, next) => {
+    try {
+      const report = await readiness.check();
+      res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", checks: report.checks });
+    } catch (error) {
+      next(error);
+    }
   });
 
   app.post("/detect", async (req, res, next) => {
@@ -508,6 +550,9 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `No route for ${req.method} ${req.path}.` } });
   });
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => answerError(error, req, res, drainLimitBytes));
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    logMisconfiguration(error, req, folders);
+    answerError(error, req, res, drainLimitBytes);
+  });
   return app;
 }
