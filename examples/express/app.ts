@@ -21,6 +21,7 @@ import {
   MediaStatus,
   MediaStatusUpdateError,
   normalizeMediaId,
+  PROBE_MEDIA_ID,
   type StorageDirectories,
   trackMediaProcessing,
   type UserIdFromTokenOptions,
@@ -32,7 +33,7 @@ import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
 import type { Locker } from "@tus/server";
 import { AppError, type AuthorizeMedia, type DetectionsCaller, isOwnerOrService, jobNotFound, mediaFor, mediaNotFound, readAuthorized } from "./authorize.ts";
 import { CorruptMediaError, type Detection, detect } from "./detector.ts";
-import { createReadiness, folderVariableOf, type ReadinessOptions, storageFolders } from "./readiness.ts";
+import { createReadiness, logMisconfiguration, type ReadinessOptions, storageFolders } from "./readiness.ts";
 
 /** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
 export interface QueuedDetection {
@@ -112,23 +113,6 @@ function sendError(error: unknown, req: Request, res: Response): void {
     .status(answer.status)
     .set(answer.headers)
     .json({ error: { code: answer.code, message: answer.message, ...("mediaId" in answer && answer.mediaId ? { mediaId: answer.mediaId } : {}) } });
-}
-
-/**
- * A failure the operator fixes, logged at error with the variable to look at: a storage folder
- * that cannot be written (`VIDEOS_DIR`, `IMAGES_DIR`, `TUS_UPLOADS_DIR`), or the annotations
- * service without the contract's route (`ANNOTATIONS_URL`).
- */
-function logMisconfiguration(error: unknown, req: Request, folders: ReturnType<typeof storageFolders>): void {
-  if (isMediaIntakeError(error, "MEDIA_RECORD_PENDING") && isMediaIntakeError(error.cause, "ANNOTATIONS_ROUTE_MISSING")) {
-    req.log.error({ variable: "ANNOTATIONS_URL", mediaId: (error as { id?: string }).id }, `ANNOTATIONS_URL has no route POST /api/media (is its base path right?): ${error.cause.message}; the upload is kept and its record created once the route answers`);
-    return;
-  }
-  const code = (error as { code?: unknown })?.code;
-  if (code !== "MEDIA_WRITE_FAILED" && code !== "JOURNAL_UNAVAILABLE" && !(error as NodeJS.ErrnoException)?.syscall) return;
-  const where = (error as { target?: string; location?: string; path?: string }) ?? {};
-  const folder = folderVariableOf(where.target ?? where.location ?? where.path, folders);
-  if (folder) req.log.error({ variable: folder.variable, folder: folder.path }, `${folder.variable} (${folder.path}) cannot be written: ${(error as Error).message}`);
 }
 
 /**
@@ -232,7 +216,16 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   const readiness = createReadiness({
     annotations: { client: config.readiness?.probeClient ?? client, url: config.readiness?.annotationsUrl ?? "the annotations service" },
     folders,
-    ...(config.readiness?.redisPing ? { redisPing: config.readiness.redisPing } : {}),
+    // With the queue: Redis answers PING, and so do the journal's and the queue's own connections.
+    ...(queue || config.readiness?.redisPing
+      ? {
+          redisPing: async (signal: AbortSignal) => {
+            await config.readiness?.redisPing?.(signal);
+            await queue?.journal.list(PROBE_MEDIA_ID);
+            await queue?.detections.state(PROBE_MEDIA_ID);
+          },
+        }
+      : {}),
     ...(config.readiness?.timeoutMs ? { timeoutMs: config.readiness.timeoutMs } : {}),
     logger,
   });

@@ -6,7 +6,7 @@ import { constants } from "node:fs";
 import { access, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { type AnnotationsClient, probeAnnotations } from "../../src/index.ts";
+import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
 import type { NamedFolder } from "./folders.ts";
 
 /** One check's outcome: `ok`, or what is wrong and the variable to look at. */
@@ -139,8 +139,17 @@ export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSi
   redis.on("error", (error: Error) => (lastError = error));
   redis.on("ready", () => (lastError = undefined));
   return {
-    ping: async () => {
+    ping: async (signal) => {
       try {
+        // The first connection is waited for (within the check's time); a lost one fails at once.
+        if (redis.status === "connecting" || redis.status === "connect") {
+          await new Promise<void>((resolve, reject) => {
+            const fail = () => reject(lastError ?? new Error("not connected"));
+            redis.once("ready", () => resolve());
+            redis.once("error", fail);
+            signal.addEventListener("abort", fail, { once: true });
+          });
+        }
         return await redis.ping();
       } catch (error) {
         throw new Error(lastError ? `${lastError.message}` : (error as Error).message, { cause: error });
@@ -150,4 +159,21 @@ export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSi
       redis.disconnect();
     },
   };
+}
+
+/**
+ * A failure the operator fixes, logged at error with the variable to look at: a storage folder
+ * that cannot be written (`VIDEOS_DIR`, `IMAGES_DIR`, `TUS_UPLOADS_DIR`), or the annotations
+ * service without the contract's route (`ANNOTATIONS_URL`).
+ */
+export function logMisconfiguration(error: unknown, req: { log: Logger }, folders: readonly NamedFolder[]): void {
+  if (isMediaIntakeError(error, "MEDIA_RECORD_PENDING") && isMediaIntakeError(error.cause, "ANNOTATIONS_ROUTE_MISSING")) {
+    req.log.error({ variable: "ANNOTATIONS_URL", mediaId: (error as { id?: string }).id }, `ANNOTATIONS_URL has no route POST /api/media (is its base path right?): ${error.cause.message}; the upload is kept and its record created once the route answers`);
+    return;
+  }
+  const code = (error as { code?: unknown })?.code;
+  if (code !== "MEDIA_WRITE_FAILED" && code !== "JOURNAL_UNAVAILABLE" && !(error as NodeJS.ErrnoException)?.syscall) return;
+  const where = (error as { target?: string; location?: string; path?: string }) ?? {};
+  const folder = folderVariableOf(where.target ?? where.location ?? where.path, folders);
+  if (folder) req.log.error({ variable: folder.variable, folder: folder.path }, `${folder.variable} (${folder.path}) cannot be written: ${(error as Error).message}`);
 }
