@@ -225,7 +225,7 @@ describe("other routes", () => {
     expect(await read.json()).toMatchObject({ id: body.media.id, mediaStatus: 3 });
     expect((await fetch(`${app.url}/media/00000000000000aa`, { headers: { authorization: `Bearer ${fixture.token}` } })).status).toBe(404);
     expect((await fetch(`${app.url}/media/nope`, { headers: { authorization: `Bearer ${fixture.token}` } })).status).toBe(400);
-    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ status: "ok" });
   });
 
   it("POST /detect-multer goes through the multer engine", async () => {
@@ -261,7 +261,7 @@ describe("npm run example:express", () => {
         });
         child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
       });
-      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: "ok" });
       const form = new FormData();
       form.append("file", new Blob([samplePng(12, 12, 3) as Uint8Array<ArrayBuffer>]), "x.png");
       const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${fixture.token}` } });

@@ -122,7 +122,7 @@ describe("the Express example under faults and kill -9, restarted at once", () =
     let down = true;
     fixture.intercept = () => (down ? { status: 503 } : undefined);
     const second = await startExample();
-    expect(await (await fetch(`${second.url}/healthz`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`${second.url}/healthz`)).json()).toEqual({ status: "ok" });
     expect(fixture.fake.records.size).toBe(0);
     down = false;
     await vi.waitFor(() => expectConsistent([1]), within45s);

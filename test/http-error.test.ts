@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   AnnotationsHttpError,
+  AnnotationsRouteMissingError,
   AnnotationsUnavailableError,
   AuthTokenError,
   httpErrorFor,
@@ -33,7 +34,8 @@ describe("httpErrorFor", () => {
     const full = httpErrorFor(new MediaWriteError("/srv/data/videos", "no space left on device (ENOSPC)", systemError("ENOSPC", "/srv/data/videos/.x.partial")));
     expect(full).toMatchObject({ status: 507, code: "INSUFFICIENT_STORAGE", message: "The server has no room to store the upload.", log: true });
     const readOnly = httpErrorFor(new MediaWriteError("/srv/data/videos", "read-only file system (EROFS)", systemError("EROFS", "/srv/data")));
-    expect(readOnly).toMatchObject({ status: 500, code: "MEDIA_WRITE_FAILED", message: "Internal error." });
+    expect(readOnly).toEqual({ status: 503, code: "STORAGE_UNAVAILABLE", message: "The server cannot write to its storage right now; nothing was kept. Try again later.", headers: { "retry-after": "5" }, log: true });
+    expect(httpErrorFor(systemError("EROFS", "/srv/data/videos/.uploads/x"))).toMatchObject({ status: 503, code: "STORAGE_UNAVAILABLE" });
     const raw = httpErrorFor(systemError("EMFILE", "/srv/data/videos/abc.mp4"));
     expect(raw).toEqual({ status: 500, code: "INTERNAL", message: "Internal error.", headers: {}, log: true });
   });
@@ -48,6 +50,16 @@ describe("httpErrorFor", () => {
     const journal = httpErrorFor(new JournalUnavailableError("Adding to the journal", "/srv/data/videos/.media-intake-journal", systemError("EROFS", "/srv/data")));
     expect(journal).toMatchObject({ status: 503, code: "JOURNAL_UNAVAILABLE", headers: { "retry-after": "5" }, log: true });
     expect(journal.message).not.toContain("/srv");
+  });
+
+  it("answers a create route that is missing (a wrong base URL) with 503, the kept media's ID, never MEDIA_NOT_FOUND or 'nothing was kept'", () => {
+    const missing = new AnnotationsRouteMissingError(call, 404, "Not Found");
+    expect(missing.message).toBe("POST /api/media: 404 Not Found: the annotations service has no such route (check its base URL)");
+    const pending = httpErrorFor(new MediaRecordPendingError("6a9b7ce7844aa871", "/srv/data/images/6a9b7ce7844aa871.png", missing));
+    expect(pending).toMatchObject({ status: 503, code: "MEDIA_RECORD_PENDING", mediaId: "6a9b7ce7844aa871", headers: { "retry-after": "5" }, log: true });
+    expect(pending.message).toContain("kept as media 6a9b7ce7844aa871");
+    expect(pending.message).not.toContain("/srv");
+    expect(httpErrorFor(missing)).toMatchObject({ status: 503, code: "ANNOTATIONS_ROUTE_MISSING", headers: { "retry-after": "5" } });
   });
 
   it("answers a journal that cannot be written with 503 and Retry-After, a full journal folder too, naming no path", () => {

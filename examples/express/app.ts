@@ -22,6 +22,7 @@ import {
   MediaStatusUpdateError,
   MediaTooLargeError,
   normalizeMediaId,
+  PROBE_MEDIA_ID,
   type StorageDirectories,
   trackMediaProcessing,
   type UserIdFromTokenOptions,
@@ -33,6 +34,7 @@ import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
 import type { Locker } from "@tus/server";
 import { AppError, type AuthorizeMedia, type DetectionsCaller, isOwnerOrService, jobNotFound, mediaFor, mediaNotFound, readAuthorized } from "./authorize.ts";
 import { CorruptMediaError, type Detection, detect } from "./detector.ts";
+import { createReadiness, logMisconfiguration, type ReadinessOptions, storageFolders } from "./readiness.ts";
 
 /** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
 export interface QueuedDetection {
@@ -90,6 +92,12 @@ export interface DetectionsAppConfig {
   tusUploadsDir?: string;
   /** A partial tus upload untouched this long after its creation expires. @default one day */
   tusExpireAfterMs?: number;
+  /**
+   * What `GET /readyz` checks besides the storage folders: the annotations service (named by
+   * `annotationsUrl`, probed with `probeClient`, best without retries; else `client`), and
+   * Redis when `redisPing` is given. @default the annotations service through `client`
+   */
+  readiness?: { annotationsUrl?: string; probeClient?: AnnotationsClient; redisPing?: ReadinessOptions["redisPing"]; timeoutMs?: number };
 }
 
 /** The JSON error body every route answers with, and the log line of a 5xx. */
@@ -205,8 +213,26 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
     const userId = await userIdFromToken(header, auth);
     return { userId, token: String(header).replace(/^\s*Bearer\s+/i, "").trim() };
   };
+  const folders = storageFolders(directories, config.tusUploadsDir);
+  const readiness = createReadiness({
+    annotations: { client: config.readiness?.probeClient ?? client, url: config.readiness?.annotationsUrl ?? "the annotations service" },
+    folders,
+    // With the queue: Redis answers PING, and so do the journal's and the queue's own connections.
+    ...(queue || config.readiness?.redisPing
+      ? {
+          redisPing: async (signal: AbortSignal) => {
+            await config.readiness?.redisPing?.(signal);
+            await queue?.journal.list(PROBE_MEDIA_ID);
+            await queue?.detections.state(PROBE_MEDIA_ID);
+          },
+        }
+      : {}),
+    ...(config.readiness?.timeoutMs ? { timeoutMs: config.readiness.timeoutMs } : {}),
+    logger,
+  });
   const app = express();
   app.disable("x-powered-by");
+  app.locals.readiness = readiness;
   // One line per request; never headers (the bearer token), never bodies.
   app.use(
     pinoHttp({
@@ -371,8 +397,17 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.locals.tus = tus;
   app.all(["/files", "/files/*splat"], (req, res) => void tus.handle(req, res));
 
+  // Liveness: the process serves. Readiness: each dependency answers, or 503 with what is wrong.
   app.get("/healthz", (_req, res) => {
-    res.json({ ok: true });
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res, next) => {
+    try {
+      const report = await readiness.check();
+      res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", checks: report.checks });
+    } catch (error) {
+      next(error);
+    }
   });
 
   app.post("/detect", async (req, res, next) => {
@@ -513,6 +548,9 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `No route for ${req.method} ${req.path}.` } });
   });
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => answerError(error, req, res, drainLimitBytes));
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    logMisconfiguration(error, req, folders);
+    answerError(error, req, res, drainLimitBytes);
+  });
   return app;
 }

@@ -23,6 +23,7 @@ import { pino } from "pino";
 import { startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
+import { redisPinger } from "./readiness.ts";
 import { unwritableFolder } from "./folders.ts";
 import type { RedisTusLocker } from "../../src/tus/index.ts";
 import type { Detection } from "./detector.ts";
@@ -70,6 +71,10 @@ if (!annotationsUrl) {
 // One client: each request passes its caller's token; the service's token is the client's own,
 // for what outlives a request (records and statuses settled in the background, recovery).
 const client = await serviceClientFrom(env, annotationsUrl);
+// The readiness probe's client: one attempt, a short timeout (GET /readyz answers promptly).
+const probeClient = await serviceClientFrom({ ...env, ANNOTATIONS_TIMEOUT_MS: "2000", ANNOTATIONS_DEADLINE_MS: "2000" }, annotationsUrl, { retry: false });
+// With REDIS_URL, /readyz asks Redis for a PING on a connection of its own.
+const pinger = env.REDIS_URL ? await redisPinger(env.REDIS_URL) : undefined;
 // With Redis: the queue for detection, and the journal every host shares. Loaded only then, so
 // that one host needs no Redis client at all.
 let queue: QueuedDetection | undefined;
@@ -118,6 +123,7 @@ const app = createDetectionsApp({
   ...(tusUploadsDir ? { tusUploadsDir } : {}),
   ...(env.TUS_EXPIRE_AFTER_MS ? { tusExpireAfterMs: Number(env.TUS_EXPIRE_AFTER_MS) } : {}),
   ...(env.MAX_UPLOAD_BYTES ? { maxUploadBytes: Number(env.MAX_UPLOAD_BYTES) } : {}),
+  readiness: { annotationsUrl, probeClient, ...(pinger ? { redisPing: pinger.ping } : {}) },
 });
 let served: Awaited<ReturnType<typeof serve>>;
 try {
@@ -135,10 +141,13 @@ try {
   await queue?.detections.close();
   await queue?.journal.close();
   await tusLocker?.close();
+  await pinger?.close();
   await devServer?.close();
   process.exit(1);
 }
 logger.info({ url: served.url }, `listening on ${served.url}`);
+// What is not ready yet is logged now (an error naming its variable), and again when it changes.
+void (app.locals.readiness as { check(): Promise<unknown> }).check();
 
 const stop = () => {
   served.server.close();
@@ -148,6 +157,7 @@ const stop = () => {
     await queue?.detections.close();
     await queue?.journal.close();
     await tusLocker?.close();
+    await pinger?.close();
     await devServer?.close();
   })();
 };

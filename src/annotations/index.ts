@@ -8,3 +8,4 @@ export {
   type NewMediaRecord,
 } from "./client.ts";
 export { type MediaRecord, MediaStatus, mediaStatusName } from "./status.ts";
+export { type AnnotationsProbe, PROBE_MEDIA_ID, probeAnnotations } from "./probe.ts";

@@ -4,6 +4,7 @@ import {
   type AnnotationsCallInfo,
   AnnotationsAuthError,
   AnnotationsHttpError,
+  AnnotationsRouteMissingError,
   AnnotationsUnavailableError,
   MediaConflictError,
   MediaNotFoundError,
@@ -127,6 +128,8 @@ export function httpError(status: number, statusText: string, body: unknown, inf
   const parsed = data && typeof data === "object" ? problemBody.safeParse(data) : undefined;
   const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
   const text = statusText || defaultStatusText(status);
+  // No such route: any 405, or a 404 to the create (a 404 elsewhere is "no such record").
+  if (status === 405 || (status === 404 && info.method === "POST" && info.path === "/api/media")) return new AnnotationsRouteMissingError(info, status, text, problem);
   if (status === 404) return new MediaNotFoundError(info, text, problem);
   if (status === 409) return new MediaConflictError(info, text, problem);
   if (status === 401 || status === 403) return new AnnotationsAuthError(info, status, text, problem);

@@ -79,7 +79,8 @@ class Problem extends Error {
  * status history, for the demo. Responses are camelCase, as ASP.NET answers by default; errors
  * are RFC 9457 problem bodies: 400 naming the field, 401 without a valid bearer token, 404,
  * 409 for a duplicate Id, 413 for a body over 1 MiB, 415 for a body that is not JSON, 503 when
- * the database stays locked by another connection. Text fields are bounded (Name 1024
+ * the database stays locked by another connection (an unknown path: a plain-text 404, no problem
+ * body, as a router answers it). Text fields are bounded (Name 1024
  * characters, Path 4096, UserId 256).
  *
  * @example
@@ -133,10 +134,12 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
     }
   }
 
-  async function handle(request: IncomingMessage): Promise<{ status: number; body?: unknown }> {
+  async function handle(request: IncomingMessage): Promise<{ status: number; body?: unknown; text?: string }> {
     const url = new URL(request.url ?? "/", "http://localhost");
     const parts = url.pathname.split("/").filter(Boolean);
-    if (parts[0] !== "api" || parts[1] !== "media" || parts.length > 4) throw new Problem(404, "Not Found", `No route ${request.method} ${url.pathname}.`);
+    // An unknown path is no "no such media": a plain 404 without a problem body, as a web
+    // framework's router answers it (a client's probe tells the two apart).
+    if (parts[0] !== "api" || parts[1] !== "media" || parts.length > 4) return { status: 404, text: `No route ${request.method} ${url.pathname}.` };
     await authorize(request);
     const method = request.method ?? "GET";
     if (parts.length === 2) {
@@ -233,7 +236,7 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
 
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     handle(request).then(
-      ({ status, body }) => send(response, status, body),
+      ({ status, body, text }) => (text === undefined ? send(response, status, body) : response.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(text)),
       (error: unknown) => {
         const problem = error instanceof Problem ? error : new Problem(500, "Internal Server Error", (error as Error)?.message);
         send(response, problem.status, {

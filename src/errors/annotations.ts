@@ -76,6 +76,19 @@ export class MediaConflictError extends AnnotationsHttpError {
   }
 }
 
+/**
+ * 405 on any call, or 404 on the create (`POST /api/media`): the annotations service has no such
+ * route. Not a verdict on the media but a misconfiguration (the client's `baseUrl`, a proxy's
+ * path): nothing is refused for good, and an upload's file is kept until the route answers.
+ */
+export class AnnotationsRouteMissingError extends AnnotationsHttpError {
+  constructor(call: AnnotationsCallInfo, status: number, statusText: string, problem?: ProblemDetails) {
+    super(call, status, statusText, problem, "ANNOTATIONS_ROUTE_MISSING");
+    this.name = "AnnotationsRouteMissingError";
+    this.message = `${this.message}: the annotations service has no such route (check its base URL)`;
+  }
+}
+
 /** 401 or 403: the token was refused by the annotations service. */
 export class AnnotationsAuthError extends AnnotationsHttpError {
   constructor(call: AnnotationsCallInfo, status: number, statusText: string, problem?: ProblemDetails) {

@@ -14,6 +14,7 @@ export {
   AnnotationsAuthError,
   AnnotationsHttpError,
   AnnotationsResponseError,
+  AnnotationsRouteMissingError,
   AnnotationsUnavailableError,
   MediaConflictError,
   MediaNotFoundError,

@@ -2,7 +2,9 @@ import { MediaIntakeError } from "./base.ts";
 
 /**
  * The stored upload's record could not be confirmed: the create's outcome is not known (a
- * timeout, a reset, a 5xx, an answer that could not be read, an abort after it was sent). The
+ * timeout, a reset, a 5xx, an answer that could not be read, an abort after it was sent), or the
+ * create's route is missing (`cause` an {@link AnnotationsRouteMissingError}: a misconfiguration
+ * of the service's base URL, kept as in an outage). The
  * file is kept and journaled, and the record is created in the background (or found to exist)
  * as soon as the service answers: a retry of the upload, or `GET` of the ID later, finds it.
  * `cause` is the client's error. (A 503 with `Retry-After` for an HTTP caller.)
@@ -15,7 +17,9 @@ export class MediaRecordPendingError extends MediaIntakeError {
 
   constructor(id: string, path: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`Creating the record of media ${id}: the outcome is not known (${reason}); the file is kept and the record will be settled in the background`, {
+    const missing = (cause as { code?: unknown } | undefined)?.code === "ANNOTATIONS_ROUTE_MISSING";
+    const what = missing ? `the annotations service has no route for it (${reason})` : `the outcome is not known (${reason})`;
+    super(`Creating the record of media ${id}: ${what}; the file is kept and the record will be settled in the background`, {
       code: "MEDIA_RECORD_PENDING",
       cause,
     });

@@ -33,6 +33,7 @@ const clientErrors: Readonly<Record<string, number>> = {
 const serverErrors: Readonly<Record<string, { status: number; message: string }>> = {
   MEDIA_RECORD_PENDING: { status: 503, message: "The upload is kept, but its record could not be confirmed yet; it is created shortly. Retry, or read the media by its ID later." },
   ANNOTATIONS_UNAVAILABLE: { status: 503, message: "The annotations service cannot be reached; try again later." },
+  ANNOTATIONS_ROUTE_MISSING: { status: 503, message: "The annotations service is misconfigured on the server's side (its route is missing); try again later." },
   ANNOTATIONS_HTTP_ERROR: { status: 502, message: "The annotations service refused or failed the request." },
   ANNOTATIONS_BAD_RESPONSE: { status: 502, message: "The annotations service answered something unreadable." },
   MEDIA_STATUS_UPDATE_FAILED: { status: 502, message: "The media's processing status could not be recorded." },
@@ -41,6 +42,9 @@ const serverErrors: Readonly<Record<string, { status: number; message: string }>
 
 /** File-system codes that mean the disk is full: 507 Insufficient Storage. */
 const noRoom = new Set(["ENOSPC", "EDQUOT"]);
+/** File-system codes that mean a storage folder cannot be written now (read-only, no permission, gone): 503. */
+const cannotWrite = new Set(["EROFS", "EACCES", "EPERM", "ENOENT", "ENOTDIR", "EIO"]);
+const storageUnavailable = "The server cannot write to its storage right now; nothing was kept. Try again later.";
 
 /** multer's limit codes, by what they mean here. */
 const multerLimits: Readonly<Record<string, number>> = {
@@ -84,8 +88,9 @@ function overTheLimit(maxBytes: unknown): string {
 /**
  * Maps any error to the HTTP answer a client should get (docs/contract.md errors at the edge): 401 a
  * bad token, 413 too large, 415 a type or content refused, 409 an ID collision, 404 no such
- * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable, a
- * record still pending or the journal not writable, 502 it failing, 500 anything else. multer's errors map to the same
+ * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable or
+ * misconfigured (its route missing), a record still pending, a storage folder or the journal
+ * not writable, 502 it failing, 500 anything else. multer's errors map to the same
  * codes (`LIMIT_FILE_SIZE` is `MEDIA_TOO_LARGE`). An error that carries an exposable 4xx
  * `status` (http-errors, body parsers) keeps it. Messages of 5xx answers are fixed sentences:
  * the real error is for the log (`log: true`).
@@ -120,6 +125,16 @@ export function httpErrorFor(error: unknown): HttpErrorAnswer {
     if (code === "MEDIA_WRITE_FAILED" && noRoom.has(systemCode(error) ?? "")) {
       return answer(507, "INSUFFICIENT_STORAGE", "The server has no room to store the upload.");
     }
+    if (code === "MEDIA_WRITE_FAILED" && cannotWrite.has(systemCode(error) ?? "")) {
+      return answer(503, "STORAGE_UNAVAILABLE", storageUnavailable, { headers: { "retry-after": "5" } });
+    }
+    if (code === "MEDIA_RECORD_PENDING" && isMediaIntakeError(error.cause, "ANNOTATIONS_ROUTE_MISSING")) {
+      const id = (error as { id?: string }).id ?? "";
+      return answer(503, code, `The upload is kept as media ${id}, but the annotations service is misconfigured on the server's side (its route for records is missing); the record is created once that is fixed. Read the media by its ID later.`, {
+        headers: { "retry-after": "5" },
+        mediaId: id,
+      });
+    }
     const kept = code === "JOURNAL_UNAVAILABLE" ? (error as { keptMediaId?: string }).keptMediaId : undefined;
     if (kept !== undefined) {
       return answer(503, code, `The media ${kept} are stored with their record, but their processing could not start: the server cannot record work in progress right now. Try again later.`, {
@@ -140,5 +155,9 @@ export function httpErrorFor(error: unknown): HttpErrorAnswer {
     return answer(status, status === 413 ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST", String(exposed.message ?? "Bad request."));
   }
   if (noRoom.has(systemCode(error) ?? "")) return answer(507, "INSUFFICIENT_STORAGE", "The server has no room to store the upload.");
+  // A raw file-system error (a tus store's, say) of a read-only folder.
+  if (systemCode(error) === "EROFS") {
+    return answer(503, "STORAGE_UNAVAILABLE", storageUnavailable, { headers: { "retry-after": "5" } });
+  }
   return answer(500, "INTERNAL", "Internal error.");
 }

@@ -83,8 +83,9 @@ export interface IntakenMedia extends MediaRecord {
  * The step between the file and its record is journaled, so nothing is lost:
  * - a definite refusal of the create (a 4xx other than 408, 409, 429) removes the stored file
  *   unless another upload of the same content or a record relies on it, and rethrows;
- * - an outcome that is not known (a timeout, a reset, a 5xx, an unreadable answer, an abort)
- *   keeps the file: the record is created in the background as soon as the service answers, and
+ * - an outcome that is not known (a timeout, a reset, a 5xx, an unreadable answer, an abort),
+ *   or a create route that is missing (a 404 or 405 to `POST /api/media`: a wrong base URL,
+ *   logged at `error`) keeps the file: the record is created in the background as soon as the service answers, and
  *   the call rejects with {@link MediaRecordPendingError} (or `signal.reason`);
  * - a crash: {@link recoverInterrupted} or {@link startRecovery} settles it in any process.
  *
@@ -190,6 +191,13 @@ export async function intakeThrough(
       throw error;
     }
     await handOver(stored.id);
+    if (isMediaIntakeError(error, "ANNOTATIONS_ROUTE_MISSING")) {
+      // A misconfiguration, not a refusal: the file is kept until the route answers.
+      const fields = { id: stored.id, error: error.message };
+      const line = "the annotations service has no route POST /api/media (check the client's baseUrl); the upload is kept and its record created once the route answers";
+      if (logger?.error) logger.error(fields, line);
+      else logger?.warn?.(fields, line);
+    }
     if (signal?.aborted) throw signal.reason;
     throw new MediaRecordPendingError(stored.id, stored.path, error);
   }

@@ -2,7 +2,7 @@
 // pass groups the entries by media ID and never acts on an ID while a live process works on it.
 import { stat, unlink } from "node:fs/promises";
 import { type AnnotationsClient, type MediaRecord, MediaStatus } from "../annotations/index.ts";
-import { AnnotationsHttpError, MediaNotFoundError } from "../errors/index.ts";
+import { AnnotationsHttpError, AnnotationsRouteMissingError, MediaNotFoundError } from "../errors/index.ts";
 import { computeMediaId } from "../media-id/index.ts";
 import { restoreRetiredFile, retireStoredFile } from "../storage/index.ts";
 import { createKeyedLock } from "../utils/index.ts";
@@ -13,6 +13,8 @@ export interface LifecycleLogger {
   debug?(fields: Record<string, unknown>, message?: string): void;
   info?(fields: Record<string, unknown>, message?: string): void;
   warn?(fields: Record<string, unknown>, message?: string): void;
+  /** A misconfiguration to fix (the annotations route missing); `warn` when absent. */
+  error?(fields: Record<string, unknown>, message?: string): void;
 }
 
 /** What one settling pass did (every list holds media IDs). */
@@ -45,11 +47,12 @@ export interface SettleCall {
 /**
  * A refusal the service will repeat: a 4xx other than 408, 409 and 429 (and, when `authCounts`
  * is false, other than 401 and 403: a service token that is refused is a configuration to fix,
- * not a verdict on the media). Anything else (a timeout, a reset, a 5xx, an answer that could not
- * be read, an abort) leaves the outcome unknown.
+ * not a verdict on the media). A missing route ({@link AnnotationsRouteMissingError}: a 405, or a
+ * 404 to the create) is a misconfiguration, never a refusal. Anything else (a timeout, a reset, a
+ * 5xx, an answer that could not be read, an abort) leaves the outcome unknown.
  */
 export function isDefiniteRefusal(error: unknown, authCounts = true): error is AnnotationsHttpError {
-  if (!(error instanceof AnnotationsHttpError)) return false;
+  if (!(error instanceof AnnotationsHttpError) || error instanceof AnnotationsRouteMissingError) return false;
   const { status } = error;
   if (status < 400 || status >= 500 || status === 408 || status === 409 || status === 429) return false;
   return authCounts || (status !== 401 && status !== 403);

@@ -87,7 +87,8 @@ export function createFakeAnnotations(options: { acceptToken?: (token: string) =
       record.mediaStatus = body.MediaStatus;
       return { status: 204 };
     }
-    return problem(404, "Not Found", `No route for ${request.method} ${request.path}.`);
+    // An unknown route: a router's plain 404, no problem body (not the contract's "no such media").
+    return { status: 404, body: `No route for ${request.method} ${request.path}.`, contentType: "text/plain; charset=utf-8" };
   }
 
   return { records, log, handle };
@@ -117,7 +118,7 @@ export async function startFakeAnnotationsServer(fake = createFakeAnnotations(),
         response.writeHead(answer.status).end();
       } else {
         response.writeHead(answer.status, { "content-type": answer.contentType ?? "application/json; charset=utf-8" });
-        response.end(JSON.stringify(answer.body));
+        response.end(typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body));
       }
     };
     request.on("end", () => {
