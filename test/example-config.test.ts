@@ -1,7 +1,7 @@
 // The example's settings checked at start (examples/express/config.ts): each bad value stops the
 // process with one line on stderr naming the variable, the value and the form expected, exit 1.
 import { once } from "node:events";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readServerConfig } from "../examples/express/config.ts";

@@ -2,20 +2,25 @@
 //   HOST (127.0.0.1; 0.0.0.0 in a container), PORT (3000), ANNOTATIONS_URL (unset: a dev
 //   annotations server starts in-process, its database under the data directory), VIDEOS_DIR and
 //   IMAGES_DIR (./data/videos, ./data/images), JWT_SECRET (HS256 verification; unset: tokens
-//   are decoded only, with a warning), MAX_UPLOAD_BYTES, SERVICE_TOKEN (the service's own token
-//   for work that outlives a request), ANNOTATIONS_TIMEOUT_MS (per attempt, 10000),
+//   are decoded only, with a warning), MAX_UPLOAD_BYTES (none: a size, 10MB, 2GiB or plain
+//   bytes), SERVICE_TOKEN (the service's own token for work that outlives a request),
+//   ANNOTATIONS_TIMEOUT_MS (per attempt, 10000),
 //   ANNOTATIONS_DEADLINE_MS (per call, 60000), RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
 //   LOG_LEVEL (info), DURABILITY (process: an answered upload survives a crash of the process;
-//   power: a power cut too, every file and journal entry synced first). Logs are JSON lines
-//   (pino) on standard output.
+//   power: a power cut too, every file and journal entry synced first), SHUTDOWN_TIMEOUT_MS
+//   (30000: on SIGTERM or SIGINT, how long the uploads under way may take to finish; exit 1 when
+//   it cuts some). Logs are JSON lines (pino) on standard output.
+// Every variable is checked at start (config.ts): a bad value stops the process with one line on
+// stderr naming it, exit 1. An empty value counts as unset. VIDEOS_DIR, IMAGES_DIR and the tus
+// folder must be writable folders on one file system.
 // Who may see what (docs/authorization.md): a record, its job and its reruns are its uploader's;
 // SERVICE_USER_IDS (comma-separated user IDs: the service role) may read and rerun every one.
 // Resumable uploads (tus) at /files: TUS_UPLOADS_DIR (<VIDEOS_DIR>/.media-intake-uploads: partial
 // uploads, on the storage volume), TUS_EXPIRE_AFTER_MS (86400000: an unfinished upload expires).
-// With REDIS_URL, detection runs on workers (npm run example:worker) through a BullMQ queue, and
-// intakes are journaled on Redis: RESULT_WAIT_MS (30000: how long a request waits for the result
+// With REDIS_URL (redis:// or rediss://), detection runs on workers (npm run example:worker)
+// through a BullMQ queue, and intakes are journaled on Redis: RESULT_WAIT_MS (30000: how long a request waits for the result
 // before it answers 202 with where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the
 // journal's keys), JOURNAL_HEARTBEAT_MS (10000: a host missing three beats is settled by another).
 import { dirname, join, resolve } from "node:path";
@@ -137,7 +142,6 @@ try {
   await devServer?.close();
   process.exit(1);
 }
-logger.info({ url: served.url }, `listening on ${served.url}`);
 
 // SIGTERM or SIGINT: no new connections; the uploads under way finish within SHUTDOWN_TIMEOUT_MS,
 // then the rest closes and the process exits (1 when the timeout cut some).
@@ -152,3 +156,4 @@ stopGracefully(served.server, {
     await devServer?.close();
   },
 });
+logger.info({ url: served.url }, `listening on ${served.url}`);

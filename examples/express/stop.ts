@@ -48,7 +48,6 @@ export function stopGracefully(server: Server, options: StopOptions): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return cut(`stopping at once on a second ${signal}`);
     stopping = true;
-    logger.info({ signal, requests: underWay.size, timeoutMs }, `stopping: the requests under way finish first (${variable}=${timeoutMs})`);
     for (const res of underWay) if (!res.headersSent) res.shouldKeepAlive = false;
     const timer = setTimeout(() => cut(`stopping: ${variable} (${timeoutMs} ms) ran out; raise ${variable} to let uploads finish`), timeoutMs);
     // Called once every connection is gone: idle ones now, busy ones after their answer.
@@ -57,6 +56,8 @@ export function stopGracefully(server: Server, options: StopOptions): void {
       void exit(0);
     });
     server.closeIdleConnections();
+    // Logged once the server no longer listens.
+    logger.info({ signal, requests: underWay.size, timeoutMs }, `stopping: the requests under way finish first (${variable}=${timeoutMs})`);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
