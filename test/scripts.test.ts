@@ -25,4 +25,11 @@ describe("scripts/check-node.cjs", () => {
       if (/node (examples|bench)\/.*\.ts|vitest run$/.test(command)) expect(command, name).toMatch(/^node scripts\/check-node\.cjs && /);
     }
   });
+
+  it("execs the node of every long-running script, so that a signal to npm reaches it", () => {
+    const scripts = packageJson.scripts as Record<string, string>;
+    for (const name of ["example:express", "example:worker", "dev-annotations", "demo", "demo:cluster"]) {
+      expect(scripts[name], name).toMatch(/^node scripts\/check-node\.cjs && exec node \S+\.ts\b/);
+    }
+  });
 });

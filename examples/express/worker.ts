@@ -14,22 +14,17 @@ import { UnrecoverableError } from "bullmq";
 import { pino } from "pino";
 import { createRedisJournal } from "../../src/journal/redis.ts";
 import { startDetectionWorker } from "../../src/queue/index.ts";
+import { configOrExit, readWorkerConfig } from "./config.ts";
 import { CorruptMediaError, detect } from "./detector.ts";
 import { serviceClientFrom } from "./service-client.ts";
 
-const env = process.env;
-const logger = pino({ level: env.LOG_LEVEL ?? "info", base: { service: "detections-worker" } });
-for (const name of ["REDIS_URL", "ANNOTATIONS_URL"] as const) {
-  if (!env[name]) {
-    logger.fatal(`${name} is not set: the worker needs the Redis the web processes enqueue on, and their annotations service.`);
-    process.exit(1);
-  }
-}
-const redisUrl = env.REDIS_URL as string;
-const client = await serviceClientFrom(env, env.ANNOTATIONS_URL as string);
-const prefix = env.REDIS_PREFIX ?? "media-intake";
-const journal = createRedisJournal({ connection: redisUrl, prefix: `${prefix}:journal`, heartbeatMs: Number(env.JOURNAL_HEARTBEAT_MS ?? 10_000) });
-const delayMs = Number(env.DETECTOR_DELAY_MS ?? 0);
+// Every variable parsed and checked before anything is opened: a bad one is one line, exit 1.
+const config = configOrExit(() => readWorkerConfig(process.env));
+const logger = pino({ level: config.logLevel, base: { service: "detections-worker" } });
+const { redisUrl } = config;
+const client = await serviceClientFrom(config, config.annotationsUrl);
+const journal = createRedisJournal({ connection: redisUrl, prefix: `${config.redisPrefix}:journal`, heartbeatMs: config.journalHeartbeatMs });
+const delayMs = config.detectorDelayMs;
 
 const worker = startDetectionWorker(
   async (media, { signal, attempt }) => {
@@ -48,12 +43,12 @@ const worker = startDetectionWorker(
     client,
     journal,
     logger,
-    concurrency: Number(env.WORKER_CONCURRENCY ?? 1),
-    lockDurationMs: Number(env.WORKER_LOCK_MS ?? 30_000),
-    stalledIntervalMs: Number(env.STALLED_INTERVAL_MS ?? 30_000),
+    concurrency: config.concurrency,
+    lockDurationMs: config.lockMs,
+    stalledIntervalMs: config.stalledIntervalMs,
   },
 );
-logger.info({ concurrency: Number(env.WORKER_CONCURRENCY ?? 1) }, "worker ready");
+logger.info({ concurrency: config.concurrency }, "worker ready");
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {
