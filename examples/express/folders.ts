@@ -11,6 +11,17 @@ export interface NamedFolder {
   readonly path: string;
 }
 
+/** Why a folder cannot be written, from the failure's code: one wording for the start and `/readyz`. */
+export function whyUnwritable(code: string | undefined): string {
+  if (code === "EROFS") return "read-only";
+  // A recursive mkdir on a read-only volume reports ENOENT: say what it most likely is.
+  if (code === "ENOENT") return "read-only or missing";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "ENOTDIR" || code === "EEXIST") return "it or a folder above it is a file, not a folder";
+  if (code === "ENOSPC") return "no space left";
+  return "not writable";
+}
+
 /**
  * Makes each folder (with its parents) and writes and removes a probe file in it. Resolves to
  * `undefined` when all are writable, or to the one line that says which is not and why.
@@ -24,15 +35,7 @@ export async function unwritableFolder(folders: readonly NamedFolder[]): Promise
       await rm(probe, { force: true });
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
-      // A recursive mkdir on a read-only volume reports ENOENT: say what it most likely is.
-      const why =
-        code === "EROFS" || code === "ENOENT"
-          ? "read-only or missing"
-          : code === "EACCES" || code === "EPERM"
-            ? "permission denied"
-            : code === "ENOTDIR" || code === "EEXIST"
-              ? "it or a folder above it is a file, not a folder"
-              : "not writable";
+      const why = whyUnwritable(code);
       return `Cannot start: ${variable} (${path}) cannot be written: ${why} (${code ?? "error"}).`;
     }
   }

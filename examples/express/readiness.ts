@@ -7,7 +7,7 @@ import { access, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
-import type { NamedFolder } from "./folders.ts";
+import { type NamedFolder, whyUnwritable } from "./folders.ts";
 
 /** One check's outcome: `ok`, or what is wrong and the variable to look at. */
 export type CheckResult = { ok: true } | { ok: false; variable: string; message: string };
@@ -43,8 +43,7 @@ export async function checkFolders(folders: readonly NamedFolder[]): Promise<Che
       devices.push({ variable, dev: (await stat(path)).dev });
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
-      const why = code === "EROFS" ? "read-only" : code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOSPC" ? "no space left" : "not writable";
-      return { ok: false, variable, message: `${variable} (${path}) cannot be written: ${why} (${code ?? "error"}).` };
+      return { ok: false, variable, message: `${variable} (${path}) cannot be written: ${whyUnwritable(code)} (${code ?? "error"}).` };
     }
   }
   const [first, ...rest] = devices;
