@@ -3,11 +3,11 @@
 // never stops the start, and the state changes are logged (an error naming the variable when a
 // check fails, info when it passes again).
 import { constants } from "node:fs";
-import { access, mkdir, stat } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
-import { type NamedFolder, whyUnwritable } from "./folders.ts";
+import { folderApart, type NamedFolder, whyUnwritable } from "./folders.ts";
 
 /** One check's outcome: `ok`, or what is wrong and the variable to look at. */
 export type CheckResult = { ok: true } | { ok: false; variable: string; message: string };
@@ -32,26 +32,22 @@ export interface ReadinessOptions {
 
 /**
  * Each folder (made when missing) must be writable (`access`: a read-only mount or a missing
- * permission fails it, and no probe file is ever left behind), then their devices are compared.
+ * permission fails it, and no probe file is ever left behind), then each must be on the file
+ * system of the first ({@link folderApart}, the start's own check and wording).
  */
 export async function checkFolders(folders: readonly NamedFolder[]): Promise<CheckResult> {
-  const devices: Array<{ variable: string; dev: number }> = [];
   for (const { variable, path } of folders) {
     try {
       await mkdir(path, { recursive: true });
       await access(path, constants.W_OK);
-      devices.push({ variable, dev: (await stat(path)).dev });
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
       return { ok: false, variable, message: `${variable} (${path}) cannot be written: ${whyUnwritable(code)} (${code ?? "error"}).` };
     }
   }
-  const [first, ...rest] = devices;
-  const apart = rest.find((other) => other.dev !== first?.dev);
-  if (first && apart) {
-    return { ok: false, variable: apart.variable, message: `${apart.variable} is on another file system than ${first.variable}: files are moved into place, which needs one file system.` };
-  }
-  return { ok: true };
+  const [first, ...rest] = folders;
+  const apart = first && (await folderApart(first, rest));
+  return apart ? { ok: false, variable: apart.variable, message: apart.message } : { ok: true };
 }
 
 async function withTimeout(what: string, ms: number, run: (signal: AbortSignal) => Promise<CheckResult>, variable: string): Promise<CheckResult> {
