@@ -5,6 +5,7 @@
 import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
 import { folderApart, type NamedFolder, whyUnwritable } from "./folders.ts";
@@ -125,24 +126,40 @@ export function folderVariableOf(path: string | undefined, folders: readonly Nam
 /**
  * A Redis connection of its own for the readiness PING (ioredis, loaded only with REDIS_URL):
  * no offline queue, so a PING while Redis is away fails at once instead of waiting; its
- * connection errors are the check's to report, never stacks on stderr.
+ * connection errors are the check's to report, never stacks on stderr. A PING during a
+ * connection attempt waits for its outcome on the pinger's own two listeners, never adding one
+ * to the connection: however many checks run, while Redis is down or up, its listeners stay put.
  */
-export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSignal) => Promise<unknown>; close: () => Promise<void> }> {
+export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSignal) => Promise<unknown>; close: () => Promise<void>; connection: Redis }> {
   const { Redis } = await import("ioredis");
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (times) => Math.min(times * 200, 2_000) });
   let lastError: Error | undefined;
-  redis.on("error", (error: Error) => (lastError = error));
-  redis.on("ready", () => (lastError = undefined));
+  /** The pings waiting for the connection attempt under way: told of its "ready" or its "error". */
+  const waiting = new Set<(error?: Error) => void>();
+  redis.on("error", (error: Error) => {
+    lastError = error;
+    for (const settle of waiting) settle(error);
+  });
+  redis.on("ready", () => {
+    lastError = undefined;
+    for (const settle of waiting) settle();
+  });
   return {
     ping: async (signal) => {
       try {
         // The first connection is waited for (within the check's time); a lost one fails at once.
         if (redis.status === "connecting" || redis.status === "connect") {
           await new Promise<void>((resolve, reject) => {
-            const fail = () => reject(lastError ?? new Error("not connected"));
-            redis.once("ready", () => resolve());
-            redis.once("error", fail);
-            signal.addEventListener("abort", fail, { once: true });
+            const settle = (error?: Error) => {
+              waiting.delete(settle);
+              signal.removeEventListener("abort", aborted);
+              if (error) reject(error);
+              else resolve();
+            };
+            const aborted = () => settle(lastError ?? new Error("not connected"));
+            waiting.add(settle);
+            signal.addEventListener("abort", aborted, { once: true });
+            if (signal.aborted) aborted();
           });
         }
         return await redis.ping();
@@ -153,6 +170,7 @@ export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSi
     close: async () => {
       redis.disconnect();
     },
+    connection: redis,
   };
 }
 
