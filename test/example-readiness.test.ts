@@ -1,4 +1,5 @@
 // The readiness wiring of `npm run example:express` (server.ts), in a process of its own: started
+// with REDIS_URL where nothing listens, it serves, /readyz and uploads answer 503 naming it; started
 // while its annotations service is not there yet, it serves, /readyz is 503 naming ANNOTATIONS_URL
 // and uploads are answered at once with 503 and Retry-After, until the service comes up; a storage
 // folder made read-only while it runs is named by its variable in /readyz and in the log, and
@@ -22,8 +23,8 @@ afterEach(() => {
   for (const path of mounted.splice(0)) execFileSync("umount", [path]);
 });
 
-/** The example with `annotationsUrl`, its folders in a fresh temp root; resolves once it listens. */
-async function startExample(annotationsUrl: string) {
+/** The example with `annotationsUrl` (and `env`), its folders in a fresh temp root; resolves once it listens. */
+async function startExample(annotationsUrl: string, env: NodeJS.ProcessEnv = {}) {
   const root = await makeTempDir();
   const directories = storageDirectoriesIn(root);
   const example = startChild(server, null, {
@@ -34,6 +35,7 @@ async function startExample(annotationsUrl: string) {
     JWT_SECRET: secret,
     REDIS_URL: "",
     LOG_LEVEL: "",
+    ...env,
   });
   const [, url] = (await example.match(/"msg":"listening on (http:\/\/127\.0\.0\.1:\d+)"/)) as RegExpMatchArray;
   return { ...example, url: url as string, root, directories, token: await signToken("alice", secret, "5m") };
@@ -54,11 +56,11 @@ async function readyzUntil(url: string, status: number) {
   }
 }
 
-/** An upload to /detect, answered within 5 s or failed (a hang is a failure, not a wait). */
-async function upload(url: string, token: string, name: string, bytes: Uint8Array) {
+/** An upload to `route`, answered within 5 s or failed (a hang is a failure, not a wait). */
+async function upload(url: string, token: string, name: string, bytes: Uint8Array, route = "/detect") {
   const form = new FormData();
   form.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
-  const response = await fetch(`${url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${url}${route}`, { method: "POST", body: form, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
   return { status: response.status, retryAfter: response.headers.get("retry-after"), body: (await response.json()) as { error?: { code: string; message: string } } };
 }
 
@@ -83,6 +85,24 @@ describe("npm run example:express: readiness", () => {
     onTestFinished(() => annotations.close());
     expect(await readyzUntil(example.url, 200)).toEqual({ status: 200, body: { status: "ready", checks: { annotations: { ok: true }, storage: { ok: true } } } });
     expect((await upload(example.url, example.token, "p.png", samplePng(16, 16, 2))).status).toBe(200);
+    await example.kill();
+  });
+
+  it("REDIS_URL with nothing listening: starts, /readyz 503 naming it, uploads 503 JOURNAL_UNAVAILABLE with Retry-After at once", async () => {
+    const annotations = await startDevAnnotationsServer({ port: 0, dbPath: join(await makeTempDir(), "annotations.db"), jwtSecret: secret });
+    onTestFinished(() => annotations.close());
+    const example = await startExample(annotations.url, { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const down = await readyz(example.url);
+    expect(down.status).toBe(503);
+    expect(down.body.checks.redis).toMatchObject({ ok: false, variable: "REDIS_URL", message: expect.stringContaining("REDIS_URL does not answer PING") });
+    expect(down.body.checks.annotations).toEqual({ ok: true });
+    for (const [route, seed] of [["/detect", 5], ["/detect-multer", 6]] as const) {
+      expect(await upload(example.url, example.token, "p.png", samplePng(16, 16, seed), route)).toMatchObject({ status: 503, retryAfter: "5", body: { error: { code: "JOURNAL_UNAVAILABLE" } } });
+    }
+    expect(await (await fetch(`${example.url}/healthz`)).json()).toEqual({ status: "ok" });
+    await example.match(/"level":50,.*"variable":"REDIS_URL".*"msg":"not ready: REDIS_URL/);
+    // Redis out of reach is the check's to report: no stack on stderr.
+    expect(example.stderr()).toBe("");
     await example.kill();
   });
 
