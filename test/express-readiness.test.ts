@@ -108,6 +108,24 @@ describe("the example's health", () => {
     expect(answer).toMatchObject({ status: 503, retryAfter: "5" });
   });
 
+  it("with IMAGES_DIR put on another file system after the start: not ready, naming IMAGES_DIR and VIDEOS_DIR as the start does; ready again once back", async () => {
+    const { url, lines } = await startApp(fixture.service.url);
+    expect((await readyz(url)).status).toBe(200);
+    const { imagesDir, videosDir } = fixture.directories;
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", imagesDir]);
+    mounted.push(imagesDir);
+    const ready = await readyz(url);
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.storage).toEqual({
+      ok: false,
+      variable: "IMAGES_DIR",
+      message: `IMAGES_DIR (${imagesDir}) is on another file system than VIDEOS_DIR (${videosDir}): a finished upload is linked into place, never copied; put them on one volume.`,
+    });
+    expect(lines.some((line) => line.level === 50 && line.variable === "IMAGES_DIR" && line.msg.includes("is on another file system than VIDEOS_DIR"))).toBe(true);
+    execFileSync("umount", [mounted.pop() as string]);
+    expect((await readyz(url)).status).toBe(200);
+  });
+
   for (const [variable, key, name, bytes] of [
     ["IMAGES_DIR", "imagesDir", "p.png", samplePng(16, 16, 10)],
     ["VIDEOS_DIR", "videosDir", "v.mp4", sampleMp4(20_000, 11)],

@@ -43,16 +43,26 @@ export async function unwritableFolder(folders: readonly NamedFolder[]): Promise
 }
 
 /**
- * The first folder that is not on the file system of `first` (each made already), as the one line
- * that names both variables: a finished upload is linked into place, never copied, so the tus
- * folder and the storage folders share one volume. `undefined` when all do.
+ * The first of `others` that is not on the file system of `first` (each made already), and the
+ * sentence that names both variables: a finished upload is linked into place, never copied, so
+ * the tus folder and the storage folders share one volume. `undefined` when all do. The one
+ * comparison of the start check and of `/readyz`.
  */
-export async function folderOnAnotherFileSystem(first: NamedFolder, others: readonly NamedFolder[]): Promise<string | undefined> {
+export async function folderApart(first: NamedFolder, others: readonly NamedFolder[]): Promise<(NamedFolder & { message: string }) | undefined> {
   const { dev } = await stat(first.path);
   for (const other of others) {
     if ((await stat(other.path)).dev !== dev) {
-      return `Cannot start: ${other.variable} (${other.path}) is on another file system than ${first.variable} (${first.path}): a finished upload is linked into place, never copied; put them on one volume.`;
+      return {
+        ...other,
+        message: `${other.variable} (${other.path}) is on another file system than ${first.variable} (${first.path}): a finished upload is linked into place, never copied; put them on one volume.`,
+      };
     }
   }
   return undefined;
+}
+
+/** {@link folderApart} as the line that stops the start. */
+export async function folderOnAnotherFileSystem(first: NamedFolder, others: readonly NamedFolder[]): Promise<string | undefined> {
+  const apart = await folderApart(first, others);
+  return apart && `Cannot start: ${apart.message}`;
 }

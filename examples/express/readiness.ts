@@ -3,11 +3,12 @@
 // never stops the start, and the state changes are logged (an error naming the variable when a
 // check fails, info when it passes again).
 import { constants } from "node:fs";
-import { access, mkdir, stat } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
-import { type NamedFolder, whyUnwritable } from "./folders.ts";
+import { folderApart, type NamedFolder, whyUnwritable } from "./folders.ts";
 
 /** One check's outcome: `ok`, or what is wrong and the variable to look at. */
 export type CheckResult = { ok: true } | { ok: false; variable: string; message: string };
@@ -32,26 +33,22 @@ export interface ReadinessOptions {
 
 /**
  * Each folder (made when missing) must be writable (`access`: a read-only mount or a missing
- * permission fails it, and no probe file is ever left behind), then their devices are compared.
+ * permission fails it, and no probe file is ever left behind), then each must be on the file
+ * system of the first ({@link folderApart}, the start's own check and wording).
  */
 export async function checkFolders(folders: readonly NamedFolder[]): Promise<CheckResult> {
-  const devices: Array<{ variable: string; dev: number }> = [];
   for (const { variable, path } of folders) {
     try {
       await mkdir(path, { recursive: true });
       await access(path, constants.W_OK);
-      devices.push({ variable, dev: (await stat(path)).dev });
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
       return { ok: false, variable, message: `${variable} (${path}) cannot be written: ${whyUnwritable(code)} (${code ?? "error"}).` };
     }
   }
-  const [first, ...rest] = devices;
-  const apart = rest.find((other) => other.dev !== first?.dev);
-  if (first && apart) {
-    return { ok: false, variable: apart.variable, message: `${apart.variable} is on another file system than ${first.variable}: files are moved into place, which needs one file system.` };
-  }
-  return { ok: true };
+  const [first, ...rest] = folders;
+  const apart = first && (await folderApart(first, rest));
+  return apart ? { ok: false, variable: apart.variable, message: apart.message } : { ok: true };
 }
 
 async function withTimeout(what: string, ms: number, run: (signal: AbortSignal) => Promise<CheckResult>, variable: string): Promise<CheckResult> {
@@ -129,24 +126,40 @@ export function folderVariableOf(path: string | undefined, folders: readonly Nam
 /**
  * A Redis connection of its own for the readiness PING (ioredis, loaded only with REDIS_URL):
  * no offline queue, so a PING while Redis is away fails at once instead of waiting; its
- * connection errors are the check's to report, never stacks on stderr.
+ * connection errors are the check's to report, never stacks on stderr. A PING during a
+ * connection attempt waits for its outcome on the pinger's own two listeners, never adding one
+ * to the connection: however many checks run, while Redis is down or up, its listeners stay put.
  */
-export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSignal) => Promise<unknown>; close: () => Promise<void> }> {
+export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSignal) => Promise<unknown>; close: () => Promise<void>; connection: Redis }> {
   const { Redis } = await import("ioredis");
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (times) => Math.min(times * 200, 2_000) });
   let lastError: Error | undefined;
-  redis.on("error", (error: Error) => (lastError = error));
-  redis.on("ready", () => (lastError = undefined));
+  /** The pings waiting for the connection attempt under way: told of its "ready" or its "error". */
+  const waiting = new Set<(error?: Error) => void>();
+  redis.on("error", (error: Error) => {
+    lastError = error;
+    for (const settle of waiting) settle(error);
+  });
+  redis.on("ready", () => {
+    lastError = undefined;
+    for (const settle of waiting) settle();
+  });
   return {
     ping: async (signal) => {
       try {
         // The first connection is waited for (within the check's time); a lost one fails at once.
         if (redis.status === "connecting" || redis.status === "connect") {
           await new Promise<void>((resolve, reject) => {
-            const fail = () => reject(lastError ?? new Error("not connected"));
-            redis.once("ready", () => resolve());
-            redis.once("error", fail);
-            signal.addEventListener("abort", fail, { once: true });
+            const settle = (error?: Error) => {
+              waiting.delete(settle);
+              signal.removeEventListener("abort", aborted);
+              if (error) reject(error);
+              else resolve();
+            };
+            const aborted = () => settle(lastError ?? new Error("not connected"));
+            waiting.add(settle);
+            signal.addEventListener("abort", aborted, { once: true });
+            if (signal.aborted) aborted();
           });
         }
         return await redis.ping();
@@ -157,6 +170,7 @@ export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSi
     close: async () => {
       redis.disconnect();
     },
+    connection: redis,
   };
 }
 

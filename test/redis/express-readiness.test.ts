@@ -1,6 +1,7 @@
 // The example with REDIS_URL configured and Redis down: it serves, /readyz is 503 naming
 // REDIS_URL, uploads are answered at once with 503 and Retry-After (never a hang, never a 500),
-// and it is ready again once Redis is back.
+// and it is ready again once Redis is back. However many checks run, hung, down or up, the
+// readiness PING adds no listener to its connection.
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -74,5 +75,65 @@ describe("the example with Redis configured and down", () => {
     });
     // Taken again: queued (no worker runs here, so the answer is 202 with where to poll).
     expect(await upload("/detect", 3)).toEqual({ status: 202, retryAfter: null, code: undefined });
+  });
+});
+
+describe("the readiness PING's connection", () => {
+  it("50 /readyz while Redis hangs, answers, is down and is back: no listener added to the connection per check", async () => {
+    const root = await makeTempDir();
+    const redis = await startRedisServer();
+    // Hung: the kernel accepts the connection, nothing answers (a Redis stuck, or stopped).
+    redis.child.kill("SIGSTOP");
+    const annotations = await startDevAnnotationsServer({ dbPath: join(root, "annotations.db"), jwtSecret: secret });
+    onTestFinished(() => annotations.close());
+    const token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(secret));
+    const pinger = await redisPinger(redis.url);
+    onTestFinished(() => pinger.close());
+    const app = createDetectionsApp({
+      client: createAnnotationsClient({ baseUrl: annotations.url, token }),
+      directories: { videosDir: join(root, "videos"), imagesDir: join(root, "images") },
+      auth: { verify: { secret } },
+      readiness: { annotationsUrl: annotations.url, redisPing: pinger.ping, timeoutMs: 100 },
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    onTestFinished(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const readyz = async () => {
+      const response = await fetch(`${url}/readyz`);
+      return { status: response.status, redis: ((await response.json()) as { checks: { redis: { ok: boolean; variable?: string } } }).checks.redis };
+    };
+    /** 50 checks one after the other, each answered `status`. */
+    const fifty = async (status: number) => {
+      for (let i = 0; i < 50; i += 1) expect(await readyz()).toMatchObject({ status, redis: status === 200 ? { ok: true } : { ok: false, variable: "REDIS_URL" } });
+    };
+    const until = (status: number) =>
+      new Promise<void>((resolve) => {
+        const again = () => void readyz().then((ready) => (ready.status === status ? resolve() : setImmediate(again)));
+        again();
+      });
+    const listeners = () => ({ ready: pinger.connection.listenerCount("ready"), error: pinger.connection.listenerCount("error") });
+    // The pinger's own two, and the ready/close pair ioredis holds while a connection attempt is under way.
+    const bound = { ready: 2, error: 1 };
+
+    await fifty(503);
+    expect(pinger.connection.status).toBe("connect");
+    expect(listeners()).toEqual(bound);
+
+    redis.child.kill("SIGCONT");
+    await until(200);
+    await fifty(200);
+    expect(listeners()).toEqual({ ready: 1, error: 1 });
+
+    await redis.stop();
+    await until(503);
+    await fifty(503);
+    expect(listeners().ready).toBeLessThanOrEqual(bound.ready);
+    expect(listeners().error).toBe(bound.error);
+
+    await redis.start();
+    await until(200);
+    await fifty(200);
+    expect(listeners()).toEqual({ ready: 1, error: 1 });
   });
 });

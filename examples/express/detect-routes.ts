@@ -1,0 +1,77 @@
+// The detection routes: `POST /detect` (a multipart upload streamed into the intake),
+// `POST /detect-multer` (the same through multer and mediaIntakeStorage), and
+// `POST /detect/:mediaId` (a rerun of stored media, for who may see their record).
+import { Router } from "express";
+import multer from "multer";
+import { type IntakenMedia, intakeMedia, MediaTooLargeError, normalizeMediaId, userIdFromToken } from "../../src/index.ts";
+import { mediaIntakeStorage } from "../../src/multer/index.ts";
+import { AppError } from "./authorize.ts";
+import type { AppContext } from "./context.ts";
+import type { DetectionRuns } from "./detection-runs.ts";
+import { intakeFormFile } from "./form-file.ts";
+
+export function detectRoutes(context: AppContext, runs: DetectionRuns): Router {
+  const { auth, maxUploadBytes, callerOf, authorizedRecord } = context;
+  const routes = Router();
+
+  routes.post("/detect", async (req, res, next) => {
+    const controller = new AbortController();
+    // A client that goes away mid-upload: the store aborts and removes its temp file.
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort(new Error("the client disconnected"));
+    });
+    try {
+      const token = req.headers.authorization;
+      const caller = await callerOf(req);
+      const media = await intakeFormFile<IntakenMedia>(req, (file, originalName) =>
+        intakeMedia(file, { ...context.intake, originalName, token, auth, signal: controller.signal }),
+      );
+      await runs.answer(res, media, caller, token, controller.signal);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  const upload = multer({
+    storage: mediaIntakeStorage({ ...context.intake, auth }),
+    limits: { files: 1, ...(maxUploadBytes ? { fileSize: maxUploadBytes } : {}) },
+    defParamCharset: "utf8",
+  });
+  routes.post(
+    "/detect-multer",
+    async (req, _res, next) => {
+      try {
+        await userIdFromToken(req.headers.authorization, auth);
+        next();
+      } catch (error) {
+        next(error);
+      }
+    },
+    // multer's own fileSize refusal answered as /detect and /files answer theirs: with the limit.
+    (req, res, next) =>
+      upload.single("file")(req, res, (error?: unknown) =>
+        next((error as { code?: unknown } | undefined)?.code === "LIMIT_FILE_SIZE" && maxUploadBytes ? new MediaTooLargeError("", maxUploadBytes) : error),
+      ),
+    async (req, res, next) => {
+      try {
+        if (!req.file?.media) throw new AppError(400, "NO_FILE", 'Expected a file in the form field "file".');
+        const controller = new AbortController();
+        await runs.answer(res, req.file.media, await callerOf(req), req.headers.authorization, controller.signal);
+      } catch (error) {
+        next(error);
+      }
+    },
+  );
+
+  routes.post("/detect/:mediaId", async (req, res, next) => {
+    try {
+      const caller = await callerOf(req);
+      const record = await authorizedRecord(req, caller, normalizeMediaId(req.params.mediaId));
+      await runs.answer(res, record, caller, req.headers.authorization, new AbortController().signal, true);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  return routes;
+}

@@ -1,0 +1,143 @@
+// Detection of what was uploaded, and its answer: in this process under trackMediaProcessing
+// (New -> AIProcessing -> AIProcessed, or Error), or on workers through the queue (200 with the
+// result when it comes in time, else 202 with where to poll).
+import type { Response } from "express";
+import { setTimeout } from "node:timers/promises";
+import { type IntakenMedia, isMediaIntakeError, type MediaRecord, MediaStatus, MediaStatusUpdateError, trackMediaProcessing } from "../../src/index.ts";
+import type { DetectionQueue } from "../../src/queue/index.ts";
+import { AppError, type DetectionsCaller, mediaFor } from "./authorize.ts";
+import type { AppContext, QueuedDetection } from "./context.ts";
+import { type Detection, detect } from "./detector.ts";
+
+export interface DetectionRuns {
+  /** The answer to an upload, or a rerun (already authorized); another user's record is shown without its owner. */
+  answer(res: Response, media: MediaRecord | IntakenMedia, caller: DetectionsCaller, token: string | undefined, signal: AbortSignal, rerun?: boolean): Promise<void>;
+  /**
+   * Starts detection of a finished tus upload in this process and resolves once it has started:
+   * from its AIProcessing on, the run's journal settles a crash. Whatever stops it sooner (the
+   * AIProcessing not recorded, a crash) fails the finish, and the next one (the client's HEAD,
+   * the sweep) starts it again. The run itself goes on after the answer.
+   */
+  startDetection(media: IntakenMedia, token: string | undefined): Promise<void>;
+}
+
+export function createDetectionRuns(context: AppContext): DetectionRuns {
+  const { client, directories, durability, logger, queue, detectorDelayMs, authorize, config } = context;
+
+  /**
+   * Detection under trackMediaProcessing: New -> AIProcessing -> AIProcessed, or Error. One
+   * tracked function for the app, so duplicate uploads in flight share one run; each request
+   * brings its token and its signal (a client that goes away stops waiting; the run stops when
+   * nobody waits any more, its Error written in the background).
+   */
+  const detection = trackMediaProcessing(
+    async (media, { signal }) => {
+      if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
+      return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+    },
+    { client, directories, durability, logger, onStatusChange: (change) => runStarted(change) },
+  );
+
+  /**
+   * Detection for a caller who may not see the record (a second uploader of another user's
+   * content): their answer, with the record left alone. Their upload must not move another
+   * user's record, nor end it in Error when they go away (docs/authorization.md).
+   */
+  const detectUntracked = async (media: MediaRecord | IntakenMedia, signal: AbortSignal) => {
+    if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
+    return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+  };
+
+  const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, seesRecord: boolean) => {
+    const detections = seesRecord ? await detection.with({ ...(token ? { token } : {}), signal })(media) : await detectUntracked(media, signal);
+    const record = await client.media.get(media.id, token ? { token } : {});
+    res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
+  };
+
+  /**
+   * Queues a job that an upload's request could not queue (Redis out of reach after the media
+   * were stored): tried every 5 s for an hour, in this process. A crash meanwhile leaves the
+   * record New until its content is uploaded again (docs/guarantees.md, "What does not hold").
+   */
+  const enqueueLater = (queued: QueuedDetection, job: Parameters<DetectionQueue<Detection[]>["enqueue"]>[0], tries = 720) => {
+    const timer = globalThis.setTimeout(() => {
+      queued.detections.enqueue(job).then(
+        () => logger.info({ id: job.id }, "detection queued after Redis came back"),
+        (error: unknown) => {
+          if (tries > 1 && isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) enqueueLater(queued, job, tries - 1);
+          else logger.error({ id: job.id, err: error }, "detection could not be queued; the record stays New until its content is uploaded again");
+        },
+      );
+    }, 5_000);
+    timer.unref();
+  };
+
+  /**
+   * On the queue: one job per media ID (duplicates on any replica join it). The request waits
+   * `resultWaitMs` for the result, then answers 202 with where to poll; the job goes on.
+   */
+  const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean, seesRecord: boolean) => {
+    const { id, path, mediaType, name, userId } = media;
+    const job = { id, path, mediaType, name, userId };
+    const { jobId } = await queued.detections.enqueue(job, { rerun }).catch((error: unknown) => {
+      // Refused before anything changed (a rerun): the error says so. After an upload the media
+      // are kept, with their record: the job is queued in the background once Redis takes it.
+      if (rerun || !isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) throw error;
+      enqueueLater(queued, job);
+      throw new AppError(503, "DETECTION_NOT_QUEUED", `The media ${id} are stored; their detection could not be queued yet and will be queued once the queue is back (or send the upload again).`, {
+        headers: { "retry-after": "5" },
+        mediaId: id,
+      });
+    });
+    const poll = `/detections/${jobId}`;
+    let detections: Detection[];
+    try {
+      detections = await queued.detections.result(jobId, { timeoutMs: queued.resultWaitMs, signal });
+    } catch (error) {
+      if ((error as Error)?.name !== "TimeoutError") throw error;
+      const { state } = await queued.detections.state(jobId);
+      // Another user's record cannot be polled by its ID: its uploader sends the content again.
+      if (!seesRecord) res.status(202).json({ media: mediaFor(media, false), detection: { state } });
+      else res.status(202).location(poll).json({ media, detection: { jobId, state, poll } });
+      return;
+    }
+    const record = await client.media.get(media.id, token ? { token } : {});
+    res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
+  };
+
+  /** Finished tus uploads waiting for their run to start (its AIProcessing recorded), by media ID. */
+  const runStarts = new Map<string, Set<() => void>>();
+  function runStarted(change: { id: string; to: MediaStatus; error?: unknown }): void {
+    if (change.to !== MediaStatus.AIProcessing || change.error !== undefined) return;
+    for (const started of runStarts.get(change.id) ?? []) started();
+  }
+
+  return {
+    async answer(res, media, caller, token, signal, rerun = false) {
+      const seesRecord = rerun || (await authorize(Object.freeze({ ...media }), Object.freeze({ ...caller })));
+      return queue ? answerQueued(queue, res, media, token, signal, rerun, seesRecord) : answerLocally(res, media, token, signal, seesRecord);
+    },
+
+    async startDetection(media, token) {
+      const waiting = runStarts.get(media.id) ?? new Set<() => void>();
+      runStarts.set(media.id, waiting);
+      let started = () => {};
+      const onStart = new Promise<void>((resolve) => waiting.add((started = resolve)));
+      const run = detection.with(token ? { token } : {})(media);
+      run.catch((error: unknown) => logger.warn({ id: media.id, err: error }, "detection after a tus upload failed"));
+      try {
+        // A run joined in flight records no new AIProcessing: its end (a status written) counts.
+        const ended = run.then(
+          () => {},
+          (error: unknown) => {
+            if (error instanceof MediaStatusUpdateError && error.to === MediaStatus.AIProcessing) throw error;
+          },
+        );
+        await Promise.race([onStart, ended]);
+      } finally {
+        waiting.delete(started);
+        if (waiting.size === 0 && runStarts.get(media.id) === waiting) runStarts.delete(media.id);
+      }
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// Resumable uploads (tus 1.0) at `/files`, with the same auth and limits as `/detect`. The final
+// response carries the media once detection has started (its AIProcessing recorded in this
+// process, or its job enqueued), and the client reads its end at `GET /media/:mediaId` (or polls
+// the job). A HEAD or the sweep that finishes an upload starts its detection too.
+import { Router } from "express";
+import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
+import type { AppContext } from "./context.ts";
+import type { DetectionRuns } from "./detection-runs.ts";
+
+export function tusRoute(context: AppContext, runs: DetectionRuns): { tus: TusIntake; routes: Router } {
+  const { auth, authorize, queue, config } = context;
+  const tus = createTusIntake({
+    path: "/files",
+    ...context.intake,
+    ...(auth ? { auth } : {}),
+    ...(config.tusLocker ? { locker: config.tusLocker } : {}),
+    ...(config.tusUploadsDir ? { uploadsDir: config.tusUploadsDir } : {}),
+    ...(config.tusExpireAfterMs ? { expireAfterMs: config.tusExpireAfterMs } : {}),
+    onMediaIntaken: async (media, { token, userId }) => {
+      // A second upload of another user's content: the record and its detection are theirs.
+      if (!(await authorize(Object.freeze({ ...media }), Object.freeze({ userId, token: token ?? "" })))) return { detection: {} };
+      if (queue) {
+        const { id, path, mediaType, name, userId } = media;
+        const { jobId } = await queue.detections.enqueue({ id, path, mediaType, name, userId });
+        return { detection: { jobId, poll: `/detections/${jobId}` } };
+      }
+      // The run outlives the request: its statuses land whatever the client does next.
+      await runs.startDetection(media, token);
+      return { detection: { poll: `/media/${media.id}` } };
+    },
+  });
+  const routes = Router();
+  routes.all(["/files", "/files/*splat"], (req, res) => void tus.handle(req, res));
+  return { tus, routes };
+}
