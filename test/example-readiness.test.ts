@@ -85,6 +85,10 @@ describe("npm run example:express: readiness", () => {
     onTestFinished(() => annotations.close());
     expect(await readyzUntil(example.url, 200)).toEqual({ status: 200, body: { status: "ready", checks: { annotations: { ok: true }, storage: { ok: true } } } });
     expect((await upload(example.url, example.token, "p.png", samplePng(16, 16, 2))).status).toBe(200);
+    // The request log has the uploads, not the probe polled meanwhile: the changes of readiness
+    // are logged once each, above.
+    await example.match(/"statusCode":200.*"msg":"request completed"/);
+    expect(example.lines().filter((line) => line.includes("/readyz"))).toEqual([]);
     await example.kill();
   });
 

@@ -16,6 +16,10 @@ import { tusRoute } from "./tus-route.ts";
 
 export type { DetectionsAppConfig, QueuedDetection } from "./context.ts";
 
+/** The paths scrapers and orchestrators poll, left out of the request log. */
+const PROBE_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** The example service: its routes, request log and error answers, built from `config` (server.ts reads it from the environment). */
 export function createDetectionsApp(config: DetectionsAppConfig): express.Express {
   const context = appContext(config);
   const folders = storageFolders(context.directories, config.tusUploadsDir);
@@ -27,10 +31,12 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.disable("x-powered-by");
   app.locals.readiness = readiness;
   app.locals.tus = tus;
-  // One line per request; never headers (the bearer token), never bodies.
+  // One line per request; never headers (the bearer token), never bodies. Not the probes: a
+  // probe polled every few seconds would bury the uploads, and readiness logs its own changes.
   app.use(
     pinoHttp({
       logger: context.logger,
+      autoLogging: { ignore: (req) => PROBE_PATHS.has((req.url ?? "").split("?")[0] ?? "") },
       serializers: { req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }) },
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : "info"),
     }),
