@@ -14,6 +14,10 @@
 //   detect              the Express example's POST /detect (intake, journal, record,
 //                       lifecycle) with the stand-in detector, durability "process"
 //   detect-power        the same with durability "power"
+//   detect-metrics      /detect with the example's telemetry on (examples/express/telemetry.ts,
+//                       as server.ts starts it without an OTLP endpoint): the request's
+//                       http.server.request.duration and the library's metrics recorded
+//   detect-metrics-off  the same app through the same start with OTEL_SDK_DISABLED=true
 import { randomBytes } from "node:crypto";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
@@ -21,6 +25,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { extname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import type { Express } from "express";
 
 const variant = process.argv[2];
 const config = JSON.parse(process.argv[3] ?? "{}") as { dir: string; annotationsUrl: string; secret: string };
@@ -117,7 +122,15 @@ if (variant === "multer" || variant === "multer-fetch" || variant === "multer-fe
     });
     req.pipe(form);
   };
-} else if (variant === "detect" || variant === "detect-power") {
+} else if (variant === "detect" || variant === "detect-power" || variant === "detect-metrics" || variant === "detect-metrics-off") {
+  // The telemetry first, before the library loads (as examples/express/instrumentation.ts does).
+  let instrument = (app: Express) => app;
+  if (variant === "detect-metrics" || variant === "detect-metrics-off") {
+    const [{ readTelemetryConfig }, { startTelemetry }] = await Promise.all([import("../examples/express/config.ts"), import("../examples/express/telemetry.ts")]);
+    const telemetryConfig = readTelemetryConfig({ OTEL_SDK_DISABLED: variant === "detect-metrics-off" ? "true" : "false" });
+    const telemetry = startTelemetry(telemetryConfig, { serviceName: "bench-e2e", metrics: true });
+    instrument = (app) => telemetry.instrument(app);
+  }
   const { createDetectionsApp } = await import("../examples/express/app.ts");
   const { createAnnotationsClient } = await import("../src/index.ts");
   const app = createDetectionsApp({
@@ -126,12 +139,13 @@ if (variant === "multer" || variant === "multer-fetch" || variant === "multer-fe
     auth: { verify: { secret: config.secret } },
     durability: variant === "detect-power" ? "power" : "process",
   });
+  const served = instrument(app);
   handler = (req, res) => {
     if (req.url === "/upload") req.url = "/detect";
-    app(req, res);
+    served(req, res);
   };
 } else {
-  throw new Error(`Unknown variant ${variant}: multer, busboy, multer-fetch, multer-fetch-power, store, detect or detect-power.`);
+  throw new Error(`Unknown variant ${variant}: multer, busboy, multer-fetch, multer-fetch-power, store, detect, detect-power, detect-metrics or detect-metrics-off.`);
 }
 
 const server = createServer(handler);

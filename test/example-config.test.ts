@@ -15,6 +15,8 @@ const fixture = useDevFixture({ secret, sub: "alice" });
 const server = resolve(import.meta.dirname, "../examples/express/server.ts");
 const worker = resolve(import.meta.dirname, "../examples/express/worker.ts");
 
+const otlpUrl = "an http:// or https:// URL such as http://127.0.0.1:4318 (an OpenTelemetry collector's OTLP/HTTP port)";
+
 /** The variables of a good start: a free port, the fixture's folders and annotations service. */
 const goodEnv = () => ({
   PORT: "0",
@@ -24,6 +26,9 @@ const goodEnv = () => ({
   JWT_SECRET: secret,
   LOG_LEVEL: "",
   REDIS_URL: "",
+  OTEL_SDK_DISABLED: "",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "",
 });
 
 /** Starts `script` with `env`, waits for it to end, and gives its exit code and its stderr's lines. */
@@ -48,6 +53,12 @@ describe("npm run example:express: a bad setting", () => {
     ["SHUTDOWN_TIMEOUT_MS", "30s", 'SHUTDOWN_TIMEOUT_MS="30s": expected a whole number of milliseconds, 0 or more.'],
     ["DETECTION_ATTEMPTS", "0", 'DETECTION_ATTEMPTS="0": expected a whole number of tries from 1 to 1000.'],
     ["LOG_LEVEL", "loud", 'LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent.'],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "not-a-url", `OTEL_EXPORTER_OTLP_ENDPOINT="not-a-url": expected ${otlpUrl}.`],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", `OTEL_EXPORTER_OTLP_ENDPOINT="localhost:4318": expected ${otlpUrl}; with its scheme: http://localhost:4318.`],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://collector:4317", `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="grpc://collector:4317": expected ${otlpUrl}.`],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", `OTEL_EXPORTER_OTLP_PROTOCOL="grpc": expected http/json or http/protobuf: traces go over OTLP/HTTP, not gRPC (the collector's port 4318, not 4317).`],
+    ["OTEL_SDK_DISABLED", "yes", 'OTEL_SDK_DISABLED="yes": expected true or false.'],
+    ["OTEL_BSP_SCHEDULE_DELAY", "5s", 'OTEL_BSP_SCHEDULE_DELAY="5s": expected a whole number of milliseconds, 1 or more.'],
   ])("%s=%s: one line naming it, exit 1", async (name, value, line) => {
     const result = await refused(server, { ...goodEnv(), [name]: value });
     expect(result).toEqual({ code: 1, lines: [line], stdout: [] });
@@ -90,6 +101,7 @@ describe("npm run example:worker: a bad setting", () => {
     [{ REDIS_URL: "localhost:6379" }, 'REDIS_URL="localhost:6379": expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379; with its scheme: redis://localhost:6379.'],
     [{ REDIS_URL: "redis://127.0.0.1:1", ANNOTATIONS_URL: "not-a-url" }, 'ANNOTATIONS_URL="not-a-url": expected an http:// or https:// URL such as http://127.0.0.1:4000.'],
     [{ REDIS_URL: "redis://127.0.0.1:1", WORKER_CONCURRENCY: "many" }, 'WORKER_CONCURRENCY="many": expected a whole number of jobs from 1 to 1000.'],
+    [{ REDIS_URL: "redis://127.0.0.1:1", OTEL_EXPORTER_OTLP_ENDPOINT: "not-a-url" }, `OTEL_EXPORTER_OTLP_ENDPOINT="not-a-url": expected ${otlpUrl}.`],
   ])("%o: one line, exit 1", async (env, line) => {
     const result = await refused(worker, { ...goodEnv(), ...env });
     expect(result).toEqual({ code: 1, lines: [line], stdout: [] });

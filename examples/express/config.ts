@@ -109,6 +109,40 @@ class Reader {
 
 const redisExpected = "a redis:// or rediss:// URL such as redis://127.0.0.1:6379";
 const httpExpected = "an http:// or https:// URL such as http://127.0.0.1:4000";
+const otlpExpected = "an http:// or https:// URL such as http://127.0.0.1:4318 (an OpenTelemetry collector's OTLP/HTTP port)";
+
+/**
+ * OpenTelemetry's standard variables (telemetry.ts): OTEL_SDK_DISABLED (false: metrics on
+ * /metrics; true: no telemetry at all), OTEL_SERVICE_NAME, where traces go over OTLP/HTTP:
+ * OTEL_EXPORTER_OTLP_ENDPOINT (`/v1/traces` appended) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as
+ * it is), neither set: no traces; and OTEL_BSP_SCHEDULE_DELAY (5000: ms between two batches of
+ * spans). The exporter reads its variables itself (and OTEL_EXPORTER_OTLP_HEADERS, …): they are
+ * checked here so that a typo stops the start instead of losing every trace.
+ */
+function telemetry(read: Reader) {
+  const disabled = read.oneOf("OTEL_SDK_DISABLED", ["true", "false"] as const, "false", "true or false") === "true";
+  const endpoint = read.url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"], otlpExpected);
+  const tracesEndpoint = read.url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ["http:", "https:"], otlpExpected);
+  // The example sends OTLP over HTTP (JSON, which collectors take on the same port as protobuf).
+  const protocols = ["http/json", "http/protobuf"] as const;
+  const protocolExpected = "http/json or http/protobuf: traces go over OTLP/HTTP, not gRPC (the collector's port 4318, not 4317)";
+  read.oneOf("OTEL_EXPORTER_OTLP_PROTOCOL", protocols, "http/json", protocolExpected);
+  read.oneOf("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocols, "http/json", protocolExpected);
+  return {
+    disabled,
+    serviceName: read.string("OTEL_SERVICE_NAME")?.trim(),
+    scheduleDelayMs: read.ms("OTEL_BSP_SCHEDULE_DELAY", 5_000, 1),
+    /** Where spans are posted; `undefined`: no traces. */
+    tracesUrl: disabled ? undefined : (tracesEndpoint ?? (endpoint ? `${endpoint.replace(/\/+$/, "")}/v1/traces` : undefined)),
+  };
+}
+
+export type TelemetryConfig = ReturnType<typeof telemetry>;
+
+/** The telemetry settings alone: what telemetry.ts needs before anything else is loaded. */
+export function readTelemetryConfig(env: NodeJS.ProcessEnv): TelemetryConfig {
+  return telemetry(new Reader(env));
+}
 
 /** What both processes share: logging, the annotations client, the detector, Redis. */
 function common(read: Reader) {
@@ -121,6 +155,7 @@ function common(read: Reader) {
     detectorDelayMs: read.ms("DETECTOR_DELAY_MS", 0),
     redisPrefix: read.string("REDIS_PREFIX")?.trim() ?? "media-intake",
     journalHeartbeatMs: read.ms("JOURNAL_HEARTBEAT_MS", 10_000, 1),
+    telemetry: telemetry(read),
   };
 }
 

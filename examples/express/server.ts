@@ -23,6 +23,11 @@
 // through a BullMQ queue, and intakes are journaled on Redis: RESULT_WAIT_MS (30000: how long a request waits for the result
 // before it answers 202 with where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the
 // journal's keys), JOURNAL_HEARTBEAT_MS (10000: a host missing three beats is settled by another).
+// Telemetry (telemetry.ts, docs/express-example.md): GET /metrics (Prometheus) unless
+// OTEL_SDK_DISABLED=true; traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; OTEL_SERVICE_NAME (media-intake-example).
+// First: the OpenTelemetry SDK, registered before the library loads.
+import { telemetry } from "./instrumentation.ts";
 import { dirname, join, resolve } from "node:path";
 import { pino } from "pino";
 import { startRecovery } from "../../src/index.ts";
@@ -41,6 +46,7 @@ import { stopGracefully } from "./stop.ts";
 const config = configOrExit(() => readServerConfig(process.env));
 const logger = pino({ level: config.logLevel, base: { service: "detections" } });
 const { directories, durability, tusUploadsDir, jwtSecret: secret } = config;
+telemetry.logTo(logger);
 if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not verified. Never run like this in production.");
 
 // A read-only or missing volume, or a folder under a regular file, stops the process here, with
@@ -93,7 +99,7 @@ if (redisUrl) {
   // The PATCHes of one tus upload may reach any web process: they take turns on Redis.
   tusLocker = createRedisTusLocker({ connection: redisUrl });
   queue = {
-    detections: createDetectionQueue<Detection[]>({ connection: { url: redisUrl }, attempts: config.detectionAttempts }),
+    detections: createDetectionQueue<Detection[]>({ connection: { url: redisUrl }, attempts: config.detectionAttempts, ...telemetry.queueOptions() }),
     journal: createRedisJournal({ connection: redisUrl, prefix: `${config.redisPrefix}:journal`, heartbeatMs: config.journalHeartbeatMs }),
     resultWaitMs: config.resultWaitMs,
   };
@@ -131,7 +137,7 @@ const app = createDetectionsApp({
 });
 let served: Awaited<ReturnType<typeof serve>>;
 try {
-  served = await serve(app, {
+  served = await serve(telemetry.instrument(app), {
     host: config.host,
     port: config.port,
     logger,
@@ -147,6 +153,7 @@ try {
   await tusLocker?.close();
   await pinger?.close();
   await devServer?.close();
+  await telemetry.shutdown();
   process.exit(1);
 }
 
@@ -162,6 +169,8 @@ stopGracefully(served.server, {
     await tusLocker?.close();
     await pinger?.close();
     await devServer?.close();
+    // Last: the spans of all the above are sent.
+    await telemetry.shutdown();
   },
 });
 logger.info({ url: served.url }, `listening on ${served.url}`);

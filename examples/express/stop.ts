@@ -8,7 +8,7 @@ export interface StopOptions {
   logger: Logger;
   /** How long the requests under way may take to finish (SHUTDOWN_TIMEOUT_MS). */
   timeoutMs: number;
-  /** Closes what the process opened besides the server (queue, journal, recovery, …). */
+  /** Closes what the process opened besides the server (queue, journal, recovery, …; telemetry last, to send its spans). */
   close: () => Promise<void>;
   /** The variable that sets the limit, named in the log when it cuts requests. @default "SHUTDOWN_TIMEOUT_MS" */
   variable?: string;

@@ -6,7 +6,9 @@
 //   server), WORKER_CONCURRENCY (1: jobs at once in this process), DETECTOR_DELAY_MS (0: simulated
 //   GPU time per detection), WORKER_LOCK_MS (30000: a dead worker's job runs again elsewhere after
 //   it), STALLED_INTERVAL_MS (30000), REDIS_PREFIX (media-intake), JOURNAL_HEARTBEAT_MS (10000),
-//   LOG_LEVEL (info).
+//   LOG_LEVEL (info). With OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+//   traces over OTLP/HTTP as the web process sends them (telemetry.ts), OTEL_SERVICE_NAME
+//   (media-intake-example-worker); no metrics (a worker serves no /metrics).
 // SIGTERM or SIGINT: no new jobs, the running ones finish, then the process exits; a second
 // signal gives the running jobs back to the queue at once.
 import { setTimeout } from "node:timers/promises";
@@ -17,10 +19,14 @@ import { startDetectionWorker } from "../../src/queue/index.ts";
 import { configOrExit, readWorkerConfig } from "./config.ts";
 import { CorruptMediaError, detect } from "./detector.ts";
 import { serviceClientFrom } from "./service-client.ts";
+import { startTelemetry } from "./telemetry.ts";
 
 // Every variable parsed and checked before anything is opened: a bad one is one line, exit 1.
 const config = configOrExit(() => readWorkerConfig(process.env));
 const logger = pino({ level: config.logLevel, base: { service: "detections-worker" } });
+// Traces only: the library's spans start on the tracer provider registered when they start.
+const telemetry = startTelemetry(config.telemetry, { serviceName: "media-intake-example-worker", metrics: false });
+telemetry.logTo(logger);
 const { redisUrl } = config;
 const client = await serviceClientFrom(config, config.annotationsUrl);
 const journal = createRedisJournal({ connection: redisUrl, prefix: `${config.redisPrefix}:journal`, heartbeatMs: config.journalHeartbeatMs });
@@ -46,6 +52,7 @@ const worker = startDetectionWorker(
     concurrency: config.concurrency,
     lockDurationMs: config.lockMs,
     stalledIntervalMs: config.stalledIntervalMs,
+    ...telemetry.queueOptions(),
   },
 );
 logger.info({ concurrency: config.concurrency }, "worker ready");
@@ -54,7 +61,10 @@ let stopping = false;
 const stop = (signal: NodeJS.Signals) => {
   if (stopping) {
     logger.warn({ signal }, "stopping now: running jobs go back to the queue");
-    void worker.close(true).then(() => process.exit(0));
+    void worker
+      .close(true)
+      .then(() => telemetry.shutdown())
+      .then(() => process.exit(0));
     return;
   }
   stopping = true;
@@ -62,6 +72,7 @@ const stop = (signal: NodeJS.Signals) => {
   void (async () => {
     await worker.close();
     await journal.close();
+    await telemetry.shutdown();
     logger.info("worker stopped");
     process.exit(0);
   })();
