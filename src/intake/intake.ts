@@ -3,7 +3,7 @@ import { checkUserIdFromTokenOptions, userIdFromToken, type UserIdFromTokenOptio
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
 import { fileJournalFor, type JournalEntry, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/index.ts";
-import type { DetectedMediaKind } from "../media-type/index.ts";
+import { type DetectedMediaKind, mediaTypeName } from "../media-type/index.ts";
 import {
   checkStoreOptions,
   normalizeStorageDirectories,
@@ -15,6 +15,7 @@ import {
   storeOptionNames,
   type UploadName,
 } from "../storage/index.ts";
+import { ATTR, inSpan, type IntakeVia, recordStatusChange, recordUpload, type Span, SPAN, type UploadOutcome } from "../telemetry/index.ts";
 import { checkOptionsOf, type Durability, type OptionChecks } from "../utils/index.ts";
 
 /** Options of {@link intakeMedia}: the store's options and what the record needs. */
@@ -93,11 +94,53 @@ export interface IntakenMedia extends MediaRecord {
  * const media = await intakeMedia(req, { originalName: "clip.MP4", token: req.headers.authorization, client, directories });
  */
 export async function intakeMedia(source: StoreMediaSource, options: IntakeMediaOptions): Promise<IntakenMedia> {
+  return intakeMediaVia(source, options, "stream");
+}
+
+/**
+ * {@link intakeMedia}, its telemetry naming the entry point the upload came through (multer's
+ * engine names itself).
+ *
+ * @internal shared through intake/index.ts; not exported by the package.
+ */
+export async function intakeMediaVia(source: StoreMediaSource, options: IntakeMediaOptions, via: IntakeVia): Promise<IntakenMedia> {
   const check = checkOptionsOf("intakeMedia");
   check.known(options, intakeOptionNames);
   check.string("originalName", options?.originalName);
   checkIntakeOptions(options, check);
-  return intakeThrough((storeOptions, name) => storeMediaNamed(source, storeOptions, name), options);
+  return intakeThrough((storeOptions, name) => storeMediaNamed(source, storeOptions, name), options, { via });
+}
+
+/** What an intake saw on its way, for its telemetry: the stored media, and whether its record was left to the journal. */
+interface IntakeSeen {
+  stored: StoredMedia | undefined;
+  pending: boolean;
+}
+
+/** Codes of a refusal for what the upload is or who sent it (a 4xx at the edge). */
+const refusedCodes = new Set(["AUTH_TOKEN_INVALID", "UNSUPPORTED_MEDIA_TYPE", "MEDIA_CONTENT_MISMATCH", "MEDIA_TOO_LARGE", "MEDIA_SIZE_MISMATCH", "INVALID_MEDIA_ID"]);
+
+/** How an intake that rejected ended (docs/observability.md `media_intake.outcome`). */
+function failedOutcome(error: unknown, seen: IntakeSeen, signal: AbortSignal | undefined): UploadOutcome {
+  if (seen.pending) return "pending";
+  if (signal?.aborted) return "aborted";
+  if (isDefiniteRefusal(error)) return "refused";
+  // The keys that verify tokens out of reach is the server's trouble, not the caller's token.
+  if (isMediaIntakeError(error) && refusedCodes.has(error.code) && (error as { reason?: string }).reason !== "key-unavailable") return "refused";
+  return "failed";
+}
+
+/** The intake's span attributes and metrics, once it has ended. */
+function observeIntake(span: Span | undefined, via: IntakeVia, outcome: UploadOutcome, started: number, stored: StoredMedia | undefined): void {
+  recordUpload(via, outcome, (performance.now() - started) / 1000, stored?.size);
+  if (!span) return;
+  span.setAttribute(ATTR.intake, via);
+  span.setAttribute(ATTR.outcome, outcome);
+  if (stored) span.setAttributes(storedAttributes(stored));
+}
+
+function storedAttributes(stored: StoredMedia) {
+  return { [ATTR.mediaId]: stored.id, [ATTR.mediaKind]: mediaTypeName(stored.mediaType), [ATTR.size]: stored.size };
 }
 
 /**
@@ -110,14 +153,35 @@ export async function intakeMedia(source: StoreMediaSource, options: IntakeMedia
  *
  * @internal shared through intake/index.ts; not exported by the package.
  */
-export async function intakeThrough(
+export function intakeThrough(
   store: (options: StoreMediaOptions, name: UploadName) => Promise<StoredMedia>,
   options: IntakeMediaOptions,
-  overrides: { userId?: string } = {},
+  overrides: { userId?: string; via?: IntakeVia } = {},
+): Promise<IntakenMedia> {
+  const via = overrides.via ?? "stream";
+  const started = performance.now();
+  const seen: IntakeSeen = { stored: undefined, pending: false };
+  return inSpan(SPAN.intake, async (span) => {
+    try {
+      const media = await runIntake(store, options, overrides.userId, seen);
+      observeIntake(span, via, media.created ? "created" : "duplicate", started, seen.stored);
+      return media;
+    } catch (error) {
+      observeIntake(span, via, failedOutcome(error, seen, options.signal), started, seen.stored);
+      throw error;
+    }
+  });
+}
+
+async function runIntake(
+  store: (options: StoreMediaOptions, name: UploadName) => Promise<StoredMedia>,
+  options: IntakeMediaOptions,
+  givenUserId: string | undefined,
+  seen: IntakeSeen,
 ): Promise<IntakenMedia> {
   const { token, client, auth, journal: givenJournal, logger, ...storeOptions } = options;
   // A background finish (a resumable upload a crash left) names the uploader it recorded.
-  const userId = overrides.userId ?? (await userIdFromToken(token, auth));
+  const userId = givenUserId ?? (await userIdFromToken(token, auth));
   const name = resolveUploadName(storeOptions.originalName, storeOptions.mediaTypes);
   // The store's setting is the journal's: the entry describes the file, and lasts as long.
   const durability = storeOptions.durability ?? (storeOptions.fsync === true ? "power" : "process");
@@ -139,40 +203,52 @@ export async function intakeThrough(
 
   let stored: StoredMedia;
   try {
-    stored = await store(
-      {
-        ...storeOptions,
-        beforePlace: async ({ id, path, mediaType }) => {
-          // Journaled before the file takes its name: whatever happens next, someone settles it.
-          // A journal that cannot be written refuses the upload (a 503), whatever its engine threw.
-          entry = await addToJournal(journal, {
-            kind: "intake",
-            id,
-            path,
-            mediaType,
-            userId,
-            name: name.name,
-            state: "active",
-            at: Date.now(),
-          });
+    stored = await inSpan(SPAN.store, async (span) => {
+      const placed = await store(
+        {
+          ...storeOptions,
+          beforePlace: async ({ id, path, mediaType }) => {
+            // Journaled before the file takes its name: whatever happens next, someone settles it.
+            // A journal that cannot be written refuses the upload (a 503), whatever its engine threw.
+            entry = await addToJournal(journal, {
+              kind: "intake",
+              id,
+              path,
+              mediaType,
+              userId,
+              name: name.name,
+              state: "active",
+              at: Date.now(),
+            });
+          },
         },
-      },
-      name,
-    );
+        name,
+      );
+      span?.setAttributes(storedAttributes(placed));
+      return placed;
+    });
   } catch (error) {
     await drop();
     throw error;
   }
+  seen.stored = stored;
 
   const bearer = typeof token === "string" ? token : undefined;
   const call = { ...(bearer ? { token: bearer } : {}), ...(signal ? { signal } : {}) };
   const ownKeys = new Set(entry ? [entry.key] : []);
   let made: { record: MediaRecord; created: boolean };
   try {
-    made = await client.media.createOrGet({ id: stored.id, name: stored.name, path: stored.path, mediaType: stored.mediaType, userId }, call);
+    made = await inSpan(SPAN.record, async (span) => {
+      span?.setAttribute(ATTR.mediaId, stored.id);
+      const answer = await client.media.createOrGet({ id: stored.id, name: stored.name, path: stored.path, mediaType: stored.mediaType, userId }, call);
+      span?.setAttribute(ATTR.recordCreated, answer.created);
+      return answer;
+    });
+    if (made.created) recordStatusChange("New", "applied");
   } catch (error) {
     // A refusal after a retried POST is no proof: the first attempt may have landed. The
     // background settling reads the record before it decides (never creating it).
+    if (!signal?.aborted && isDefiniteRefusal(error)) recordStatusChange("New", "failed");
     if (!signal?.aborted && isDefiniteRefusal(error) && error.attempts > 1) {
       await handOver(stored.id, true);
       throw error;
@@ -191,6 +267,8 @@ export async function intakeThrough(
       throw error;
     }
     await handOver(stored.id);
+    seen.pending = true;
+    recordStatusChange("New", "pending");
     if (isMediaIntakeError(error, "ANNOTATIONS_ROUTE_MISSING")) {
       // A misconfiguration, not a refusal: the file is kept until the route answers.
       const fields = { id: stored.id, error: error.message };

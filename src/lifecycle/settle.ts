@@ -1,10 +1,11 @@
 // Settling the journal: finishing what an owner handed over or left behind when it died. One
 // pass groups the entries by media ID and never acts on an ID while a live process works on it.
 import { stat, unlink } from "node:fs/promises";
-import { type AnnotationsClient, type MediaRecord, MediaStatus } from "../annotations/index.ts";
+import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName } from "../annotations/index.ts";
 import { AnnotationsHttpError, AnnotationsRouteMissingError, MediaNotFoundError } from "../errors/index.ts";
 import { computeMediaId } from "../media-id/index.ts";
 import { restoreRetiredFile, retireStoredFile } from "../storage/index.ts";
+import { ATTR, inSpan, recordSettle, recordStatusChange, setJournalPending, SPAN } from "../telemetry/index.ts";
 import { createKeyedLock } from "../utils/index.ts";
 import type { IntakeJournalEntry, JournalHandle, JournalRecord, MediaJournal, RunJournalEntry } from "../journal/index.ts";
 
@@ -148,7 +149,10 @@ async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, i
         call,
       );
       record = made.record;
-      if (made.created) outcome = "recordsCreated";
+      if (made.created) {
+        outcome = "recordsCreated";
+        recordStatusChange("New", "applied");
+      }
     } catch (error) {
       if (!isDefiniteRefusal(error, false)) throw error;
       return removeRefusedFiles(journal, client, id, entries, ownKeys, call);
@@ -182,6 +186,7 @@ async function settleRuns(client: AnnotationsClient, id: string, handles: Journa
     if (error instanceof MediaNotFoundError) return "alreadyConsistent";
     throw error;
   }
+  recordStatusChange(mediaStatusName(status), "applied");
   return newest.status === undefined ? "markedError" : "statusesWritten";
 }
 
@@ -195,6 +200,18 @@ function isLive(record: JournalRecord): boolean {
  * Runs take it through {@link withMediaLock}.
  */
 export const withMediaLock = createKeyedLock();
+
+/** What a pass did, in journal entries (its report counts media IDs), for telemetry. */
+interface PassCounts {
+  settled: number;
+  deferred: number;
+  retried: number;
+  /** Entries no live process works on that this pass left: the `media_intake.journal.pending` gauge. */
+  remaining: number;
+}
+
+/** The counts of the last pass over each journal in this process. */
+const lastPass = new WeakMap<MediaJournal, PassCounts>();
 
 /** One pass at a time per journal in this process: two would settle the same handed-over entry twice. */
 const passes = new WeakMap<MediaJournal, Promise<unknown>>();
@@ -224,11 +241,23 @@ async function runPass(journal: MediaJournal, client: AnnotationsClient, call: S
     live: 0,
     failed: [] as Array<{ id: string; error: unknown }>,
   };
-  const ids = new Set((await journal.list()).map((record) => record.entry.id));
-  for (const id of ids) {
-    // Under the ID's lock, read again: a run of this process starting now is either seen (and
-    // its ID left alone) or starts after this settling (and its AIProcessing comes after).
-    await withMediaLock(id, () => settleId(journal, client, call, logger, id, report));
+  const listed = await journal.list();
+  const ids = new Set(listed.map((record) => record.entry.id));
+  const seen: PassCounts = { settled: 0, deferred: 0, retried: 0, remaining: 0 };
+  try {
+    for (const id of ids) {
+      // Under the ID's lock, read again: a run of this process starting now is either seen (and
+      // its ID left alone) or starts after this settling (and its AIProcessing comes after).
+      await withMediaLock(id, () => settleId(journal, client, call, logger, id, report, seen));
+    }
+  } finally {
+    // What waited for this pass (entries no live process works on), less what it settled.
+    seen.remaining = Math.max(0, listed.filter((record) => !isLive(record)).length - seen.settled);
+    setJournalPending(journal.location, seen.remaining);
+    recordSettle("settled", seen.settled);
+    recordSettle("deferred", seen.deferred);
+    recordSettle("retried", seen.retried);
+    lastPass.set(journal, seen);
   }
   return report;
 }
@@ -240,6 +269,7 @@ async function settleId(
   logger: LifecycleLogger | undefined,
   id: string,
   report: { live: number; failed: Array<{ id: string; error: unknown }> } & Record<Exclude<Outcome, "deferred">, string[]>,
+  seen: PassCounts,
 ): Promise<void> {
   const records = await journal.list(id);
   for (const kind of ["intake", "run"] as const) {
@@ -254,13 +284,16 @@ async function settleId(
       const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call) : await settleRuns(client, id, handles, call);
       if (outcome === "deferred") {
         report.live += handles.length;
+        seen.deferred += handles.length;
         continue;
       }
       report[outcome].push(id);
       logger?.info?.({ id, kind, outcome }, "media journal entry settled");
       await Promise.all(handles.map((handle) => handle.remove()));
+      seen.settled += handles.length;
     } catch (error) {
       if (call.signal?.aborted) throw call.signal.reason;
+      seen.retried += handles.length;
       report.failed.push({ id, error });
       logger?.warn?.({ id, kind, error: (error as Error)?.message }, "media journal entry not settled yet");
     }
@@ -318,7 +351,20 @@ function schedule(journal: MediaJournal, settler: Settler, delayMs: number): voi
     settler.timer = undefined;
     settler.running = true;
     settler.again = false;
-    void settleJournal(journal, settler.client, settler.call, settler.logger)
+    // Each background pass in a span of its own (a root: no caller waits on it, and it settles
+    // what any number of uploads and runs handed over).
+    void inSpan(
+      SPAN.settle,
+      async (span) => {
+        const report = await settleJournal(journal, settler.client, settler.call, settler.logger);
+        const counts = lastPass.get(journal);
+        if (span && counts) {
+          span.setAttributes({ [ATTR.settled]: counts.settled, [ATTR.deferred]: counts.deferred, [ATTR.retried]: counts.retried, [ATTR.remaining]: counts.remaining });
+        }
+        return report;
+      },
+      { root: true },
+    )
       .then(
         async (report) => {
           const pending = (await journal.list().catch(() => [])).some((record) => record.mine && record.entry.state === "settle");

@@ -2,6 +2,7 @@ import { type AnnotationsClient, type MediaRecord, MediaStatus, mediaStatusName 
 import { JournalUnavailableError, MediaStatusUpdateError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
 import type { StorageDirectories } from "../storage/index.ts";
+import { ATTR, inSpan, recordProcessing, recordStatusChange, type Span, SPAN, STATUS_CHANGE_EVENT, type StatusResult } from "../telemetry/index.ts";
 import { checkOptionsOf, type Durability, durabilityOf, raceAbort, showValue } from "../utils/index.ts";
 import { fileJournalFor, type JournalHandle, type MediaJournal } from "../journal/index.ts";
 import { isDefiniteRefusal, type LifecycleLogger, settleInBackground, withMediaLock } from "./settle.ts";
@@ -93,6 +94,16 @@ interface Run {
   waiting: number;
 }
 
+/** What a run's telemetry needs: the status it ended with, and its span while the run lasts. */
+interface RunSeen {
+  final: string | undefined;
+  span: Span | undefined;
+}
+
+/** The statuses' names, for telemetry, without a lookup that allocates per change. */
+const statusNames: Readonly<Record<number, string>> = Object.fromEntries(Object.values(MediaStatus).map((status) => [status, mediaStatusName(status)]));
+const statusName = (status: number): string => statusNames[status] ?? mediaStatusName(status);
+
 /** Runs in flight in this process, by media ID. */
 const runs = new Map<string, Run>();
 
@@ -153,7 +164,15 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
     return failure;
   }
 
-  function report(change: Omit<MediaStatusChange, "at">): void {
+  /** Tells the change to telemetry (an event on the run's span while it records) and to `onStatusChange`. */
+  function report(change: Omit<MediaStatusChange, "at">, span: Span | undefined): void {
+    const result: StatusResult = change.pending ? "pending" : change.error === undefined ? "applied" : "failed";
+    const status = statusName(change.to);
+    recordStatusChange(status, result);
+    if (span) {
+      const from = change.from === undefined ? {} : { [ATTR.previousStatus]: statusName(change.from) };
+      span.addEvent(STATUS_CHANGE_EVENT, { [ATTR.status]: status, [ATTR.result]: result, ...from });
+    }
     if (!options.onStatusChange) return;
     try {
       options.onStatusChange(Object.freeze({ ...change, at: new Date() }));
@@ -188,7 +207,31 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
     }
   }
 
-  async function execute(media: TrackedMedia, id: string, args: Args, call: TrackCallOptions, signal: AbortSignal): Promise<Result> {
+  /**
+   * One run in its span (`media_intake.track`), timed to its final status: the processing
+   * duration is recorded by the status the run ended with (AIProcessing: a try its caller
+   * repeats), once the function has run.
+   */
+  function observed(media: TrackedMedia, id: string, args: Args, call: TrackCallOptions, signal: AbortSignal): Promise<Result> {
+    const started = performance.now();
+    const run: RunSeen = { final: undefined, span: undefined };
+    return inSpan(SPAN.track, async (span) => {
+      run.span = span;
+      span?.setAttribute(ATTR.mediaId, id);
+      try {
+        return await execute(media, id, args, call, signal, run);
+      } finally {
+        // Changes reported after the run (an abort's Error, written in the background) go to metrics only.
+        run.span = undefined;
+        if (run.final !== undefined) {
+          recordProcessing(run.final, (performance.now() - started) / 1000);
+          span?.setAttribute(ATTR.status, run.final);
+        }
+      }
+    });
+  }
+
+  async function execute(media: TrackedMedia, id: string, args: Args, call: TrackCallOptions, signal: AbortSignal, run: RunSeen): Promise<Result> {
     // Added under the ID's lock: a background settling of an older run of this ID never
     // overwrites this run's AIProcessing.
     const entry = journal
@@ -205,11 +248,11 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
       // refused for good, the record did not move; else it may have: check it later.
       const lastTry = options.isFinalFailure !== undefined && isFinal(notStarted);
       const pending = await finish(entry, lastTry ? { status: MediaStatus.Error } : isDefiniteRefusal(notStarted) ? false : {});
-      report({ id, from: before, to: MediaStatus.AIProcessing, error: notStarted, ...(pending ? { pending } : {}) });
+      report({ id, from: before, to: MediaStatus.AIProcessing, error: notStarted, ...(pending ? { pending } : {}) }, run.span);
       if (signal.aborted) throw signal.reason;
       throw new MediaStatusUpdateError(id, before, MediaStatus.AIProcessing, "AIProcessing", notStarted);
     }
-    report({ id, from: before, to: MediaStatus.AIProcessing });
+    report({ id, from: before, to: MediaStatus.AIProcessing }, run.span);
     let outcome: { ok: true; value: Result } | { ok: false; error: unknown };
     try {
       outcome = { ok: true, value: await raceAbort(Promise.resolve().then(() => fn(media, Object.freeze({ signal }), ...args)), signal) };
@@ -217,9 +260,11 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
       outcome = { ok: false, error };
     }
     const final = outcome.ok ? MediaStatus.AIProcessed : MediaStatus.Error;
+    run.final = statusName(signal.aborted ? MediaStatus.Error : final);
     // A try its caller repeats (a queue's next attempt): the record stays in AIProcessing, and
     // the next try (or the last one's Error) moves it on.
     if (!outcome.ok && !signal.aborted && options.isFinalFailure && !isFinal(outcome.error)) {
+      run.final = statusName(MediaStatus.AIProcessing);
       await finish(entry, false);
       throw outcome.error;
     }
@@ -232,7 +277,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
         async (failed) => {
           const pending = failed !== undefined && (await finish(entry, isDefiniteRefusal(failed) ? false : { status: MediaStatus.Error }));
           if (failed === undefined) await finish(entry, false);
-          report({ id, from: MediaStatus.AIProcessing, to: MediaStatus.Error, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) });
+          report({ id, from: MediaStatus.AIProcessing, to: MediaStatus.Error, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) }, run.span);
         },
       );
       throw signal.reason;
@@ -242,7 +287,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
     const failed = await record(id, final, MediaStatus.AIProcessing, call);
     const pending = failed !== undefined && (await finish(entry, isDefiniteRefusal(failed) ? false : { status: final }));
     if (failed === undefined) await finish(entry, false);
-    report({ id, from: MediaStatus.AIProcessing, to: final, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) });
+    report({ id, from: MediaStatus.AIProcessing, to: final, ...(failed === undefined ? {} : { error: failed }), ...(pending ? { pending } : {}) }, run.span);
     if (!outcome.ok) {
       const { error } = outcome;
       if (failed !== undefined && !pending && error !== null && typeof error === "object" && Object.isExtensible(error)) {
@@ -284,7 +329,7 @@ export function trackMediaProcessing<Args extends unknown[], Result>(
     }
     const controller = new AbortController();
     const run: Run = { owner, controller, waiting: 0, promise: Promise.resolve() };
-    const promise = execute(media, id, args, call, controller.signal).finally(() => {
+    const promise = observed(media, id, args, call, controller.signal).finally(() => {
       if (runs.get(id) === run) runs.delete(id);
     });
     // Seen by the waiters; a run every waiter left must not be an unhandled rejection.

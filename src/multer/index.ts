@@ -2,8 +2,8 @@
 import type { IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
-import { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "../index.ts";
-import { checkIntakeOptions, intakeOptionNames } from "../intake/index.ts";
+import type { IntakeMediaOptions, IntakenMedia } from "../index.ts";
+import { checkIntakeOptions, intakeMediaVia, intakeOptionNames } from "../intake/index.ts";
 import { checkOptionsOf } from "../utils/index.ts";
 
 declare global {
@@ -95,7 +95,7 @@ export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaInt
       file.stream.once("limit", () => controller.abort(new Error(`${JSON.stringify(file.originalname)} passed multer's fileSize limit.`)));
       const uploads = uploadsOf(request);
       uploads.add(controller);
-      intakeMedia(file.stream, { ...intakeOptions, originalName: file.originalname, token: tokenOf(request), signal: controller.signal })
+      intakeMediaVia(file.stream, { ...intakeOptions, originalName: file.originalname, token: tokenOf(request), signal: controller.signal }, "multer")
         .then(
           (media) => callback(null, { path: media.path, size: media.size, destination: dirname(media.path), filename: basename(media.path), media }),
           (error: unknown) => {

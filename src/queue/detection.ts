@@ -3,13 +3,13 @@
 // BullMQ's locks and stalled-job checker re-run the job of a worker that died.
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ConnectionOptions } from "bullmq";
+import type { ConnectionOptions, Telemetry } from "bullmq";
 import { type AnnotationsClient, MediaStatus } from "../annotations/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaIntakeError } from "../errors/index.ts";
 import type { JournalEntry, MediaJournal } from "../journal/index.ts";
 import { type LifecycleLogger, settleInBackground, type TrackedMedia, trackMediaProcessing } from "../lifecycle/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, peerModule, showValue } from "../utils/index.ts";
+import { callRedisPromptly, checkOptionsOf, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, MINIMUM, type OptionChecks, peerModule, showValue } from "../utils/index.ts";
 import { bullmq } from "./bullmq.ts";
 
 /** What a detection job carries: the media's record (its ID, path, type, user). */
@@ -50,6 +50,11 @@ export interface DetectionQueueOptions {
    * wait in ioredis's offline queue. @default 5_000
    */
   timeoutMs?: number;
+  /**
+   * BullMQ's own telemetry, handed to its `Queue` as is: `new BullMQOtel(...)` of the
+   * `bullmq-otel` package traces each add (docs/observability.md). @default none
+   */
+  telemetry?: Telemetry;
 }
 
 /** What {@link DetectionQueue.enqueue} did. */
@@ -89,6 +94,16 @@ const defaults = { name: "media-detection", attempts: 3, backoffMs: 1_000, keepR
 
 const ms = (min: number) => ({ min, unit: "ms" }) as const;
 
+/** BullMQ's `telemetry` option: undefined, or what its `Telemetry` interface asks for (a tracer and a context manager). */
+function checkTelemetry(check: OptionChecks, telemetry: unknown): { telemetry?: Telemetry } {
+  if (telemetry === undefined) return {};
+  const { tracer, contextManager } = (telemetry ?? {}) as Partial<Telemetry>;
+  if (typeof tracer?.startSpan !== "function" || typeof contextManager?.with !== "function" || typeof contextManager.active !== "function") {
+    check.fail("telemetry", "BullMQ telemetry (a tracer and a context manager, such as new BullMQOtel() of bullmq-otel)", telemetry);
+  }
+  return { telemetry: telemetry as Telemetry };
+}
+
 /**
  * The web side: enqueue detection for a media record, and wait for (or poll) its result.
  *
@@ -99,15 +114,16 @@ const ms = (min: number) => ({ min, unit: "ms" }) as const;
  */
 export function createDetectionQueue<Result = unknown>(options: DetectionQueueOptions): DetectionQueue<Result> {
   const check = checkOptionsOf("createDetectionQueue");
-  check.known(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds", "timeoutMs"]);
+  check.known(options, ["connection", "name", "attempts", "backoffMs", "keepResultsSeconds", "timeoutMs", "telemetry"]);
   checkRedisConnection(check, options.connection);
   const name = options.name ?? defaults.name;
   const attempts = check.integer("attempts", options.attempts ?? defaults.attempts, { min: 1 });
   const backoffMs = check.integer("backoffMs", options.backoffMs ?? defaults.backoffMs, ms(MINIMUM.delayMs));
   const keep = check.integer("keepResultsSeconds", options.keepResultsSeconds ?? defaults.keepResultsSeconds, { min: 1, unit: "s" });
   const timeoutMs = check.integer("timeoutMs", options.timeoutMs ?? defaults.timeoutMs, ms(MINIMUM.timeoutMs));
+  const telemetry = checkTelemetry(check, options.telemetry);
   const { Job, Queue } = peerModule(bullmq, "createDetectionQueue");
-  const queue = new Queue<DetectionJobData, Result>(name, { connection: options.connection });
+  const queue = new Queue<DetectionJobData, Result>(name, { connection: options.connection, ...telemetry });
   // A queue with no listener would throw its connection errors; they reach callers through the calls that fail.
   queue.on("error", () => {});
 
@@ -223,6 +239,12 @@ export interface DetectionWorkerOptions {
   maxStalledCount?: number;
   /** Gets a line per status change and per failure. */
   logger?: LifecycleLogger;
+  /**
+   * BullMQ's own telemetry, handed to its `Worker` as is: `new BullMQOtel(...)` of the
+   * `bullmq-otel` package traces each job, and the run's `media_intake.track` span is a child of
+   * the job's (docs/observability.md). @default none
+   */
+  telemetry?: Telemetry;
 }
 
 /** A running detection worker. */
@@ -248,7 +270,7 @@ export function startDetectionWorker<Result>(
   options: DetectionWorkerOptions,
 ): DetectionWorker {
   const check = checkOptionsOf("startDetectionWorker");
-  check.known(options, ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "maxStalledCount", "logger"]);
+  check.known(options, ["connection", "client", "journal", "name", "concurrency", "lockDurationMs", "stalledIntervalMs", "maxStalledCount", "logger", "telemetry"]);
   if (typeof detect !== "function") throw new TypeError(`startDetectionWorker: expected the detector to be a function, got ${showValue(detect)}.`);
   checkRedisConnection(check, options.connection);
   if (!options.client?.media) check.fail("client", "an annotations client", options.client);
@@ -259,6 +281,7 @@ export function startDetectionWorker<Result>(
   const concurrency = check.integer("concurrency", options.concurrency ?? 1, { min: 1 });
   const lockDuration = check.integer("lockDurationMs", options.lockDurationMs ?? 30_000, ms(MINIMUM.timeoutMs));
   const stalledInterval = check.integer("stalledIntervalMs", options.stalledIntervalMs ?? 30_000, ms(MINIMUM.intervalMs));
+  const telemetry = checkTelemetry(check, options.telemetry);
   // Runs are journaled as requeued on a crash: BullMQ, not the journal's settling, ends a job
   // whose worker died (it runs it again), so a recovery pass never writes Error over a retry.
   const base = options.journal;
@@ -292,6 +315,7 @@ export function startDetectionWorker<Result>(
       lockDuration,
       stalledInterval,
       maxStalledCount,
+      ...telemetry,
     },
   );
   worker.on("error", (error) => logger?.warn?.({ error: error.message }, "detection worker error"));

@@ -13,6 +13,7 @@ import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError, MediaToo
 import { type IntakenMedia, intakeThrough } from "../intake/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/index.ts";
 import { checkMediaHead, storeCompleteFileNamed, writeChunksAt } from "../storage/index.ts";
+import { ATTR, inSpan, SPAN } from "../telemetry/index.ts";
 import { peerModule, syncDirectory } from "../utils/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
@@ -173,9 +174,15 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
    * final PATCH, a HEAD after a lost answer, the sweep); the first does the work, the others find
    * its marker. A finish that stopped half-way (a crash, a failure) is taken up from its marker.
    * `token` is the uploader's (or undefined in the background: the client's own, with `userId`
-   * from the upload's metadata).
+   * from the upload's metadata). In a span, `media_intake.tus.finish`.
    */
-  const finishUpload = async (uploadId: string, token: string | undefined): Promise<{ media: IntakenMedia; marker: FinishMarker }> => {
+  const finishUpload = (uploadId: string, token: string | undefined) =>
+    inSpan(SPAN.tusFinish, async (span) => {
+      const finished = await finishNow(uploadId, token);
+      span?.setAttributes({ [ATTR.mediaId]: finished.media.id, [ATTR.size]: finished.media.size });
+      return finished;
+    });
+  const finishNow = async (uploadId: string, token: string | undefined): Promise<{ media: IntakenMedia; marker: FinishMarker }> => {
     const lock = locker.newLock(uploadId);
     await lock.lock(AbortSignal.timeout(60_000), () => {});
     try {
@@ -215,7 +222,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
                 name,
               ),
             { ...storeOptions, originalName, token, client, ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.journal ? { journal: opts.journal } : {}), ...(logger ? { logger } : {}) },
-            token === undefined && owner ? { userId: owner } : {},
+            { via: "tus", ...(token === undefined && owner ? { userId: owner } : {}) },
           );
         } catch (error) {
           // Placed but its record not confirmed: the journal settles it, and the next finish goes on from the marker.
