@@ -101,10 +101,9 @@ function valueOf(samples: Sample[], name: string, labels: Record<string, string>
 /**
  * The library's upload counter (`media_intake.uploads`, issue 21 item 9) after the /metrics test's
  * three uploads to /detect: one created, one duplicate, one refused, all through the stream
- * intake. Not called until the library's instrumentation is merged: then call it at the end of
- * the /metrics test, `expectLibraryUploads(exposition)`.
+ * intake.
  */
-export function expectLibraryUploads(exposition: ReturnType<typeof parseExposition>): void {
+function expectLibraryUploads(exposition: ReturnType<typeof parseExposition>): void {
   expect(exposition.types.get("media_intake_uploads_total")).toBe("counter");
   const uploads = exposition.samples.filter((s) => s.name === "media_intake_uploads_total");
   expect(Object.fromEntries(uploads.map((s) => [s.labels.media_intake_outcome, s.value]))).toEqual({ created: 1, duplicate: 1, refused: 1 });
@@ -142,6 +141,7 @@ describe("GET /metrics", () => {
     expect(valueOf(samples, "http_server_request_duration_count", { http_request_method: "GET", http_response_status_code: "404" })).toBe(1);
     expect(valueOf(samples, "target_info", {})).toBe(1);
     expect(samples.find((s) => s.name === "target_info")?.labels.service_name).toBe("media-intake-example");
+    expectLibraryUploads(exposition);
   });
 
   it("OTEL_SDK_DISABLED=true: no /metrics (404), and uploads work", async () => {
@@ -238,11 +238,9 @@ afterEach(async () => {
 
 /**
  * The library's spans under the request's (issue 21 item 9): the intake a child of `POST
- * /detect`, storing and recording children of the intake. Not called until the library's
- * instrumentation is merged: then call it at the end of the OTLP test,
- * `expectLibrarySpansUnder(receiver.spans, request)`.
+ * /detect`, storing and recording children of the intake.
  */
-export function expectLibrarySpansUnder(spans: ReceivedSpan[], request: ReceivedSpan): void {
+function expectLibrarySpansUnder(spans: ReceivedSpan[], request: ReceivedSpan): void {
   const intake = spans.find((s) => s.name === "media_intake.intake");
   expect(intake).toMatchObject({ traceId: request.traceId, parentSpanId: request.spanId, scope: "media-intake" });
   for (const child of ["media_intake.store", "media_intake.record"]) expect(spans.find((s) => s.name === child), child).toMatchObject({ traceId: request.traceId, parentSpanId: intake?.spanId });
@@ -282,5 +280,6 @@ describe("traces over OTLP/HTTP", () => {
     });
     // A 200 is no error.
     expect(request.status.code ?? 0).toBe(0);
+    expectLibrarySpansUnder(receiver.spans, request);
   });
 });

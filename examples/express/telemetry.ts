@@ -22,14 +22,6 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "./config.ts";
 
-/**
- * BullMQ's own spans (a job's enqueue and its processing, the worker's joined to the web
- * request's trace through the job) through bullmq-otel: the `telemetry` option of
- * createDetectionQueue and startDetectionWorker. Off until the library takes that option: turn
- * it on then (with traces on, both processes pass it).
- */
-const QUEUE_TELEMETRY = false;
-
 /** The scope of the example's own instruments. */
 const SCOPE = "media-intake-example";
 /** How long the stop waits for the last spans to be sent. */
@@ -52,7 +44,7 @@ export interface Telemetry {
    * off. `app` is mounted at the root: its routes are the `http.route` of its requests.
    */
   instrument(app: express.Express): express.Express;
-  /** `{ telemetry }` for createDetectionQueue and startDetectionWorker, or nothing (see QUEUE_TELEMETRY). */
+  /** `{ telemetry }` for createDetectionQueue and startDetectionWorker, or nothing (BullMQ's own spans through bullmq-otel, when traces are on: a job's enqueue and its run, the worker's joined to the web request's trace). */
   queueOptions(): { telemetry?: BullMQOtel };
   /** Logs what is on, and the SDK's own warnings and errors (a collector out of reach) to `logger`. */
   logTo(logger: Logger): void;
@@ -112,7 +104,7 @@ export function startTelemetry(config: TelemetryConfig, options: StartTelemetryO
     description: "Duration of HTTP server requests, until the answer is sent.",
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
-  const bullmq = QUEUE_TELEMETRY && tracer ? new BullMQOtel({ tracerName: SCOPE }) : undefined;
+  const bullmq = tracer ? new BullMQOtel({ tracerName: SCOPE }) : undefined;
 
   return {
     instrument(app) {
