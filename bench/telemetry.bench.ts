@@ -1,15 +1,19 @@
 // npm run bench:telemetry — what the library's OpenTelemetry instrumentation costs per upload, in
 // one run: the same loop of small intakes in three processes, (a) @opentelemetry/api not
-// installed (its resolution fails, as for a user without it), (b) the API installed and no SDK
+// installed (a copy of the sources beside a node_modules without it, as a user without it has;
+// not a module resolve hook, which slows the whole process by a third), (b) the API installed and no SDK
 // registered (the API's no-ops), (c) an SDK recording every span and metric into memory. Rounds
 // are interleaved across the three, so drift hits them alike; the ratios are b/a and c/a.
 // The annotations stub runs in its own process on loopback.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { cp, mkdir, mkdtemp, readdir, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { machine, median } from "./lib.ts";
 
-const UPLOADS = Number(process.env.TELEMETRY_UPLOADS ?? 500);
+const UPLOADS = Number(process.env.TELEMETRY_UPLOADS ?? 3000);
 const CONCURRENCY = 16;
 const ROUNDS = Number(process.env.TELEMETRY_ROUNDS ?? 7);
 
@@ -17,15 +21,29 @@ const stub = spawn(process.execPath, [new URL("./annotations-server.ts", import.
 const [firstLine] = (await once(stub.stdout, "data")) as [Buffer];
 const annotationsUrl = firstLine.toString().trim();
 
+/** A copy of what the child runs, beside a node_modules of links to every package but @opentelemetry's: the child there, as a user without the API. */
+async function withoutApi(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), "bench-telemetry-"));
+  const repo = new URL("..", import.meta.url).pathname;
+  for (const path of ["package.json", "src", "bench/telemetry-child.ts", "examples/sample-media.ts"]) await cp(join(repo, path), join(root, path), { recursive: true });
+  await mkdir(join(root, "node_modules"));
+  for (const name of await readdir(join(repo, "node_modules"))) {
+    if (name !== "@opentelemetry") await symlink(join(repo, "node_modules", name), join(root, "node_modules", name));
+  }
+  return root;
+}
+const bare = await withoutApi();
+
+const here = (path: string) => new URL(path, import.meta.url).pathname;
 const modes = [
-  { mode: "absent", name: "(a) @opentelemetry/api absent", args: ["--import", new URL("../test/fixtures/otel-api-absent.mjs", import.meta.url).pathname] },
-  { mode: "api", name: "(b) API, no SDK", args: [] },
-  { mode: "sdk", name: "(c) SDK recording into memory", args: [] },
+  { mode: "absent", name: "(a) @opentelemetry/api absent", script: join(bare, "bench/telemetry-child.ts") },
+  { mode: "api", name: "(b) API, no SDK", script: here("./telemetry-child.ts") },
+  { mode: "sdk", name: "(c) SDK recording into memory", script: here("./telemetry-child.ts") },
 ] as const;
 
 /** A child of one mode: `round()` runs a round there and resolves to what it printed. */
-async function startChild(mode: string, args: readonly string[]) {
-  const child = spawn(process.execPath, [...args, new URL("./telemetry-child.ts", import.meta.url).pathname, mode, annotationsUrl, String(UPLOADS), String(CONCURRENCY)], { stdio: ["pipe", "pipe", "inherit"] });
+async function startChild(mode: string, script: string) {
+  const child = spawn(process.execPath, [script, mode, annotationsUrl, String(UPLOADS), String(CONCURRENCY)], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
@@ -45,7 +63,7 @@ async function startChild(mode: string, args: readonly string[]) {
   };
 }
 
-const children = await Promise.all(modes.map(({ mode, args }) => startChild(mode, args)));
+const children = await Promise.all(modes.map(({ mode, script }) => startChild(mode, script)));
 for (const child of children) await child.round(); // warm-up
 const rates = modes.map(() => [] as number[]);
 let recorded: { spans?: number; metrics?: number } = {};
@@ -66,3 +84,4 @@ console.log(`SDK recording / API absent: ${((sdk ?? 0) / (absent ?? 1)).toFixed(
 await Promise.all(children.map((child) => child.stop()));
 stub.stdin.end();
 await once(stub, "exit");
+await rm(bare, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { readServerConfig } from "../examples/express/config.ts";
 import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { startChild } from "./helpers/child.ts";
+import { exampleEnv } from "./helpers/example-env.ts";
 import { useDevFixture } from "./helpers/fixture.ts";
 import { mountSmallTmpfs } from "./helpers/tmpfs.ts";
 
@@ -18,18 +19,7 @@ const worker = resolve(import.meta.dirname, "../examples/express/worker.ts");
 const otlpUrl = "an http:// or https:// URL such as http://127.0.0.1:4318 (an OpenTelemetry collector's OTLP/HTTP port)";
 
 /** The variables of a good start: a free port, the fixture's folders and annotations service. */
-const goodEnv = () => ({
-  PORT: "0",
-  ANNOTATIONS_URL: fixture.annotations.url,
-  VIDEOS_DIR: fixture.directories.videosDir,
-  IMAGES_DIR: fixture.directories.imagesDir,
-  JWT_SECRET: secret,
-  LOG_LEVEL: "",
-  REDIS_URL: "",
-  OTEL_SDK_DISABLED: "",
-  OTEL_EXPORTER_OTLP_ENDPOINT: "",
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "",
-});
+const goodEnv = () => exampleEnv({ annotationsUrl: fixture.annotations.url, directories: fixture.directories, secret });
 
 /** Starts `script` with `env`, waits for it to end, and gives its exit code and its stderr's lines. */
 async function refused(script: string, env: NodeJS.ProcessEnv) {

@@ -13,6 +13,7 @@ import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { computeMediaId } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
+import { exampleEnv } from "./helpers/example-env.ts";
 import { signToken, storageDirectoriesIn } from "./helpers/fixture.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 
@@ -27,16 +28,7 @@ afterEach(() => {
 async function startExample(annotationsUrl: string, env: NodeJS.ProcessEnv = {}) {
   const root = await makeTempDir();
   const directories = storageDirectoriesIn(root);
-  const example = startChild(server, null, {
-    PORT: "0",
-    ANNOTATIONS_URL: annotationsUrl,
-    VIDEOS_DIR: directories.videosDir,
-    IMAGES_DIR: directories.imagesDir,
-    JWT_SECRET: secret,
-    REDIS_URL: "",
-    LOG_LEVEL: "",
-    ...env,
-  });
+  const example = startChild(server, null, exampleEnv({ annotationsUrl, directories, secret }, env));
   const [, url] = (await example.match(/"msg":"listening on (http:\/\/127\.0\.0\.1:\d+)"/)) as RegExpMatchArray;
   return { ...example, url: url as string, root, directories, token: await signToken("alice", secret, "5m") };
 }

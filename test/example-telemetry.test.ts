@@ -10,6 +10,7 @@ import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { samplePng } from "../examples/sample-media.ts";
 import { startChild } from "./helpers/child.ts";
+import { exampleEnv } from "./helpers/example-env.ts";
 import { useDevFixture } from "./helpers/fixture.ts";
 
 const secret = "example-telemetry-secret-0123456789abcdef";
@@ -18,20 +19,7 @@ const server = resolve(import.meta.dirname, "../examples/express/server.ts");
 
 /** server.ts on a free port, with the fixture's folders and dev annotations server, and `env`; resolves once it listens. */
 async function startExample(env: NodeJS.ProcessEnv = {}) {
-  const example = startChild(server, null, {
-    PORT: "0",
-    ANNOTATIONS_URL: fixture.annotations.url,
-    VIDEOS_DIR: fixture.directories.videosDir,
-    IMAGES_DIR: fixture.directories.imagesDir,
-    JWT_SECRET: secret,
-    LOG_LEVEL: "",
-    REDIS_URL: "",
-    OTEL_SDK_DISABLED: "",
-    OTEL_SERVICE_NAME: "",
-    OTEL_EXPORTER_OTLP_ENDPOINT: "",
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "",
-    ...env,
-  });
+  const example = startChild(server, null, exampleEnv({ annotationsUrl: fixture.annotations.url, directories: fixture.directories, secret }, env));
   const [, url] = (await example.match(/"msg":"listening on (http:\/\/127\.0\.0\.1:\d+)"/)) as RegExpMatchArray;
   return { example, url: url as string };
 }
