@@ -120,13 +120,18 @@ interface IntakeSeen {
 /** Codes of a refusal for what the upload is or who sent it (a 4xx at the edge). */
 const refusedCodes = new Set(["AUTH_TOKEN_INVALID", "UNSUPPORTED_MEDIA_TYPE", "MEDIA_CONTENT_MISMATCH", "MEDIA_TOO_LARGE", "MEDIA_SIZE_MISMATCH", "INVALID_MEDIA_ID"]);
 
+/** Whether an error refuses the upload for what it is or who sent it. */
+function isRefusedUpload(error: unknown): boolean {
+  // The keys that verify tokens out of reach is the server's trouble, not the caller's token.
+  return isMediaIntakeError(error) && refusedCodes.has(error.code) && (error as { reason?: string }).reason !== "key-unavailable";
+}
+
 /** How an intake that rejected ended (docs/observability.md `media_intake.outcome`). */
 function failedOutcome(error: unknown, seen: IntakeSeen, signal: AbortSignal | undefined): UploadOutcome {
   if (seen.pending) return "pending";
-  if (signal?.aborted) return "aborted";
-  if (isDefiniteRefusal(error)) return "refused";
-  // The keys that verify tokens out of reach is the server's trouble, not the caller's token.
-  if (isMediaIntakeError(error) && refusedCodes.has(error.code) && (error as { reason?: string }).reason !== "key-unavailable") return "refused";
+  // Stopped by its signal: a refusal when the reason is one (multer's fileSize limit), as on every entry point.
+  if (signal?.aborted) return isRefusedUpload(signal.reason) ? "refused" : "aborted";
+  if (isDefiniteRefusal(error) || isRefusedUpload(error)) return "refused";
   return "failed";
 }
 

@@ -2,6 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
+import { MediaIntakeError } from "../errors/index.ts";
 import type { IntakeMediaOptions, IntakenMedia } from "../index.ts";
 import { checkIntakeOptions, intakeMediaVia, intakeOptionNames } from "../intake/index.ts";
 import { checkOptionsOf } from "../utils/index.ts";
@@ -91,8 +92,9 @@ export function mediaIntakeStorage(options: MediaIntakeStorageOptions): MediaInt
     _handleFile(request, file, callback) {
       const controller = new AbortController();
       // busboy ends a file stream early at multer's fileSize limit: that upload must not be kept.
-      // multer reports LIMIT_FILE_SIZE itself; this only stops the intake.
-      file.stream.once("limit", () => controller.abort(new Error(`${JSON.stringify(file.originalname)} passed multer's fileSize limit.`)));
+      // multer reports LIMIT_FILE_SIZE itself; this only stops the intake, refused for its size
+      // (MEDIA_TOO_LARGE, as the intake's own maxBytes refuses it).
+      file.stream.once("limit", () => controller.abort(new MediaIntakeError("The file passed multer's fileSize limit.", { code: "MEDIA_TOO_LARGE" })));
       const uploads = uploadsOf(request);
       uploads.add(controller);
       intakeMediaVia(file.stream, { ...intakeOptions, originalName: file.originalname, token: tokenOf(request), signal: controller.signal }, "multer")

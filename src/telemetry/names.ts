@@ -18,7 +18,7 @@ export const SPAN = Object.freeze({
 /** The event a tracked run's span gets per status change. */
 export const STATUS_CHANGE_EVENT = "media_intake.status_change";
 
-/** Attribute keys, of spans, events and metrics. Never a token, a user ID or file contents. */
+/** Attribute keys, of spans, events and metrics. Never a token, a user ID, a file name or path, or file contents. */
 export const ATTR = Object.freeze({
   mediaId: "media_intake.media_id",
   mediaKind: "media_intake.media_kind",
@@ -29,6 +29,7 @@ export const ATTR = Object.freeze({
   previousStatus: "media_intake.status.previous",
   result: "media_intake.result",
   recordCreated: "media_intake.record.created",
+  errorCode: "media_intake.error.code",
   settled: "media_intake.settle.settled",
   retried: "media_intake.settle.retried",
   deferred: "media_intake.settle.deferred",

@@ -5,7 +5,8 @@
 // does not record, and build attributes only for one that does).
 import type { Span, Tracer, TracerProvider } from "@opentelemetry/api";
 import packageJson from "../../package.json" with { type: "json" };
-import { SCOPE } from "./names.ts";
+import { isMediaIntakeError } from "../errors/index.ts";
+import { ATTR, SCOPE } from "./names.ts";
 import { otelApi } from "./peers.ts";
 
 const api = otelApi.module;
@@ -27,8 +28,8 @@ function currentTracer(otel: NonNullable<typeof api>): Tracer {
 /**
  * Runs `run` in a span named `name`, a child of the span active when it is called (`root`: of
  * none, for background work that no caller waits on). `run` gets the span while it records,
- * else `undefined`. A rejection ends the span with status ERROR, the error's name and message
- * recorded (an `exception` event), and is passed on as it is.
+ * else `undefined`. A rejection ends the span with status ERROR, what the error is recorded (an
+ * `exception` event; never its message), and is passed on as it is.
  */
 export function inSpan<T>(name: string, run: (span: Span | undefined) => Promise<T>, options?: { readonly root?: boolean }): Promise<T> {
   if (api === undefined) return run(undefined);
@@ -53,14 +54,30 @@ export function inSpan<T>(name: string, run: (span: Span | undefined) => Promise
 }
 
 /**
- * Marks a span failed: status ERROR with the error's message, and an `exception` event with its
- * name and message (not its stack). A thrown value that is not an Error is recorded by its type
- * only. The library's own messages never carry a token or a user ID (docs/observability.md).
+ * Marks a span failed by what the error is, never by what its message says: `error.type` (its
+ * class, {@link typeOf}) and, for the library's own errors, their
+ * stable `code` (`media_intake.error.code`), on the span and its `exception` event; the status
+ * message is the code, else the type. A message is for logs: it names files, folders and whatever
+ * a caller or a service put in it (a file name is the uploader's text), and would carry them into
+ * every trace backend (docs/observability.md "What is never recorded").
  */
 function recordFailure(span: Span, error: unknown): void {
-  const type = error instanceof Error ? error.name : typeof error;
-  const message = error instanceof Error ? error.message : "";
-  span.setAttribute("error.type", type);
-  span.addEvent("exception", { "exception.type": type, "exception.message": message });
-  span.setStatus({ code: api?.SpanStatusCode.ERROR ?? 2, message });
+  const type = typeOf(error);
+  const code = isMediaIntakeError(error) ? error.code : undefined;
+  const coded = code === undefined ? {} : { [ATTR.errorCode]: code };
+  span.setAttributes({ "error.type": type, ...coded });
+  span.addEvent("exception", { "exception.type": type, ...coded });
+  span.setStatus({ code: api?.SpanStatusCode.ERROR ?? 2, message: code ?? type });
+}
+
+/**
+ * An error's type: its name (`MediaWriteError`, a DOMException's `AbortError`), or the name of its
+ * class when it kept Error's own (`class DetectorError extends Error {}`); for a thrown value that
+ * is not an Error, its JavaScript type.
+ */
+function typeOf(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  if (error.name !== "Error") return error.name;
+  const constructorName = (error.constructor as { name?: unknown } | undefined)?.name;
+  return typeof constructorName === "string" && constructorName !== "" ? constructorName : "Error";
 }

@@ -19,6 +19,7 @@ import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
 import { checkSameFileSystem, normalizeOptions, type TusIntake, type TusIntakeOptions } from "./options.ts";
 import { tusFileStore, tusServer } from "./peers.ts";
+import { countSizeRefusal, timedHandle } from "./size-refusals.ts";
 import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
 
 export type { TusIntake, TusIntakeOptions, TusServerEvents } from "./options.ts";
@@ -328,6 +329,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
         if (answer.status_code >= 500) logger?.warn?.({ error: (error as Error)?.message, url: request.url }, "tus request failed");
       } else {
         const { status_code, body } = error as { status_code: number; body: string };
+        if (status_code === 413) countSizeRefusal(request);
         // A deferred length past the limit: the bytes so far are not kept either.
         if (status_code === 413 && request.method === "PATCH") {
           const uploadId = uploadIdOf(new URL(request.url).pathname);
@@ -397,6 +399,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
       }
     } catch (error) {
       const answer = error instanceof TusAnswer ? error : tusAnswerFor(error);
+      if (answer.status_code === 413) countSizeRefusal(req);
       if (answer.status_code >= 500) logger?.warn?.({ error: (error as Error)?.message, url: url.pathname }, "tus request failed");
       reply(req, res, answer.status_code, answer.headers, answer.body);
       return;
@@ -415,7 +418,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
   timer?.unref();
 
   return Object.freeze({
-    handle,
+    handle: timedHandle(handle),
     server,
     uploadsDir,
     sweep,
