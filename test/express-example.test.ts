@@ -151,7 +151,8 @@ describe("POST /detect", () => {
 
   it("answers 502 when the service refuses the record for good, keeping no file", async () => {
     const refusing = await startServer((request, response) => {
-      if (request.method === "GET") response.writeHead(404).end();
+      // The contract's "no such media" (a problem body): no record relies on the file.
+      if (request.method === "GET") response.writeHead(404, { "content-type": "application/problem+json" }).end('{"title":"Not Found"}');
       else response.writeHead(422, { "content-type": "application/problem+json" }).end('{"title":"Name taken"}');
     });
     try {

@@ -1,6 +1,7 @@
 // The example's /healthz and /readyz over HTTP, in each state an operator meets in the first hour:
 // the annotations service at a wrong base path or down, a storage folder that cannot be written;
-// ready again once fixed. A create answered 404 (a wrong base path) keeps the upload pending.
+// ready again once fixed. A create answered 404 (a wrong base path) keeps the upload pending, and
+// a read through it answers 503, never "no such media".
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -79,6 +80,12 @@ describe("the example's health", () => {
     expect(lines.some((line) => line.level === 50 && line.variable === "ANNOTATIONS_URL" && line.msg.includes("no route POST /api/media"))).toBe(true);
     expect(lines.some((line) => line.level === 50 && line.variable === "ANNOTATIONS_URL" && line.msg.startsWith("not ready"))).toBe(true);
     expect(fixture.fake.records.size).toBe(0);
+    // A read through the wrong path is no "no such media": 503, for this media and for any other.
+    for (const read of [`/media/${id}`, `/media/${"ab".repeat(8)}`]) {
+      const answer = await fetch(`${url}${read}`, { headers: { authorization: `Bearer ${fixture.token}` } });
+      expect(answer.status, read).toBe(503);
+      expect(((await answer.json()) as { error: { code: string } }).error.code).toBe("ANNOTATIONS_ROUTE_MISSING");
+    }
 
     // Fixed: a process with the right ANNOTATIONS_URL settles what was kept, and is ready.
     const report = await recoverInterrupted({ client: fixture.client({ retry: false }), directories: fixture.directories });

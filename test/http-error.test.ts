@@ -1,16 +1,23 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { samplePng } from "../examples/sample-media.ts";
 import {
   AnnotationsHttpError,
   AnnotationsRouteMissingError,
   AnnotationsUnavailableError,
   AuthTokenError,
+  computeMediaId,
   httpErrorFor,
   JournalUnavailableError,
   MediaRecordPendingError,
   MediaTooLargeError,
   MediaWriteError,
+  storeMedia,
   UnsupportedMediaTypeError,
 } from "../src/index.ts";
+import { storageDirectoriesIn } from "./helpers/fixture.ts";
+import { makeTempDir } from "./helpers/temp-dir.ts";
 
 const call = { method: "POST", path: "/api/media", attempts: 1 };
 const systemError = (code: string, path: string) => Object.assign(new Error(`${code}: failed, write '${path}'`), { code, path });
@@ -28,6 +35,27 @@ describe("httpErrorFor", () => {
     expect(httpErrorFor(new UnsupportedMediaTypeError("a.exe", ".exe"))).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE", log: false });
     expect(httpErrorFor(new MediaTooLargeError("a.mp4", 10))).toMatchObject({ status: 413, code: "MEDIA_TOO_LARGE" });
     expect(httpErrorFor(new AuthTokenError("expired", "the token has expired"))).toMatchObject({ status: 401, code: "AUTH_TOKEN_INVALID" });
+  });
+
+  it("never shows a server path in a 4xx either: a 409 ID collision, a size mismatch of a file read by its path (the error keeps it for the log)", async () => {
+    const root = await makeTempDir();
+    const directories = storageDirectoriesIn(root);
+    // Same size, same three samples, different bytes outside them: the same media ID.
+    const a = Buffer.concat([samplePng(64, 48, 5), Buffer.alloc(20_000, 1)]);
+    const b = Buffer.from(a);
+    b[2500] = (b[2500] ?? 0) ^ 0xff;
+    const first = await storeMedia(a, { originalName: "a.png", directories });
+    const collision = await storeMedia(b, { originalName: "b.png", directories }).catch((e: unknown) => e);
+    expect(collision).toMatchObject({ code: "MEDIA_ID_COLLISION", path: first.path });
+    const conflict = httpErrorFor(collision);
+    expect(conflict).toMatchObject({ status: 409, code: "MEDIA_ID_COLLISION", message: expect.stringContaining(first.id) });
+    expect(conflict.message).not.toContain(root);
+
+    const spooled = join(root, "spool.bin");
+    await writeFile(spooled, a);
+    const mismatch = await computeMediaId(spooled, { size: a.length + 1 }).catch((e: unknown) => e);
+    expect(mismatch).toMatchObject({ code: "MEDIA_SIZE_MISMATCH", source: spooled, message: expect.stringContaining(spooled) });
+    expect(httpErrorFor(mismatch)).toMatchObject({ status: 400, message: `Reading the upload: the file is not its declared size (expected ${a.length + 1} bytes, got ${a.length})` });
   });
 
   it("answers a full disk with 507, and never shows a path or a system message for a 5xx", () => {

@@ -2,10 +2,12 @@
 // the PATCH comes back short, then space is freed while the body is still arriving. The PATCH
 // must never answer 2xx for bytes that are not on disk: either every byte is stored as sent, or
 // it fails (507), the upload's offset is what is on disk, and a resume stores the right bytes.
+// A creation (POST) on a full disk answers 507 and leaves nothing; the empty upload and empty
+// metadata an older version left that way are swept once expired, logged once, never every pass.
 // Mounting needs root: where it is impossible this test fails with the reason (helpers/tmpfs.ts).
 import { once } from "node:events";
 import { unlinkSync } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { type IncomingMessage, request } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
@@ -105,4 +107,52 @@ it("a PATCH whose first write comes back short, space freed meanwhile: never a 2
   expect(resumed).toMatchObject({ status: 200 });
   expect((resumed as { headers: IncomingMessage["headers"] }).headers["media-id"]).toBe(id);
   expect((await readFile(join(directories.videosDir, `${id}.mp4`))).equals(content)).toBe(true);
+});
+
+it("a creation on a full disk answers 507 and leaves nothing; the empty upload and metadata it once left are swept once expired, logged once", async () => {
+  const root = join(disk.path, "e");
+  const directories = storageDirectoriesIn(root);
+  await mkdir(root);
+  const service = await startFakeAnnotationsServer();
+  closing.push(service.close);
+  const lines: Array<{ fields: Record<string, unknown>; message: string | undefined }> = [];
+  const logger = { warn: (fields: Record<string, unknown>, message?: string) => void lines.push({ fields, message }) };
+  const expireAfterMs = 60_000;
+  const tus: TusIntake = createTusIntake({ directories, client: createAnnotationsClient({ baseUrl: service.url, token: "service-token", retry: false }), auth: { verify: { secret } }, sweepIntervalMs: 0, expireAfterMs, logger });
+  closing.push(() => tus.close());
+  const server = await startServer((req, res) => void tus.handle(req, res));
+  closing.push(server.close);
+  const token = await signToken("alice", secret, "1h");
+  const tusHeaders = { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` };
+
+  const filler = join(root, "filler");
+  await disk.fillUp(filler, 0);
+  try {
+    const created = await send(`${server.url}/files`, "POST", { ...tusHeaders, "upload-length": "1000", "upload-metadata": `filename ${Buffer.from("clip.mp4").toString("base64")}` });
+    expect(created).toMatchObject({ status: 507, body: expect.stringContaining("INSUFFICIENT_STORAGE") });
+    expect(await readdir(tus.uploadsDir)).toEqual([]);
+  } finally {
+    unlinkSync(filler);
+  }
+
+  // What such a creation left before: an empty upload and an empty `.json`; one past the expiry, one fresh.
+  const old = "a".repeat(32);
+  const fresh = "b".repeat(32);
+  for (const id of [old, fresh]) for (const name of [id, `${id}.json`]) await writeFile(join(tus.uploadsDir, name), "");
+  const past = new Date(Date.now() - expireAfterMs - 10_000);
+  for (const name of [old, `${old}.json`]) await utimes(join(tus.uploadsDir, name), past, past);
+  const first = await tus.sweep();
+  expect(first).toMatchObject({ removed: [old], failed: [] });
+  expect((await readdir(tus.uploadsDir)).sort()).toEqual([fresh, `${fresh}.json`]);
+  const second = await tus.sweep();
+  expect(second).toMatchObject({ removed: [], failed: [] });
+  // One line per upload, whatever the number of passes; none says "not swept".
+  const swept = () => lines.filter((line) => line.fields.uploadId !== undefined);
+  expect(swept().map((line) => line.fields.uploadId).sort()).toEqual([old, fresh]);
+  expect(swept().every((line) => /metadata/.test(String(line.message)) && !/not swept/.test(String(line.message)))).toBe(true);
+  // Once expired, the fresh one goes too.
+  for (const name of [fresh, `${fresh}.json`]) await utimes(join(tus.uploadsDir, name), past, past);
+  expect(await tus.sweep()).toMatchObject({ removed: [fresh], failed: [] });
+  expect(await readdir(tus.uploadsDir)).toEqual([]);
+  expect(swept()).toHaveLength(2);
 });

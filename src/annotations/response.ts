@@ -115,6 +115,17 @@ export function bodyFailure(info: AnnotationsCallInfo, timedOut: boolean, bound:
   return new AnnotationsUnavailableError(info, reason, timedOut ? undefined : (error as Error));
 }
 
+/** How a 404 without a problem body reads: the probe's words too. */
+const NOT_THE_CONTRACTS_404 = `, without a problem body: not the contract's "no such media" (check the base URL)`;
+
+/**
+ * Whether an error answer carries the contract's RFC 9457 problem body (a `title` or a `detail`):
+ * what the annotations service says, as against a router's, a proxy's or another service's page.
+ */
+export function isContractProblem(problem: ProblemDetails | undefined): boolean {
+  return Boolean(problem?.title || problem?.detail);
+}
+
 /** The error of an answer that is not a success; `data` is its body (text or parsed). */
 export function httpError(status: number, statusText: string, body: unknown, info: AnnotationsCallInfo, problemBody: typeof ProblemBody): AnnotationsHttpError {
   let data: unknown = body;
@@ -128,8 +139,10 @@ export function httpError(status: number, statusText: string, body: unknown, inf
   const parsed = data && typeof data === "object" ? problemBody.safeParse(data) : undefined;
   const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
   const text = statusText || defaultStatusText(status);
-  // No such route: any 405, or a 404 to the create (a 404 elsewhere is "no such record").
+  // No such route: any 405, or a 404 to the create. A 404 elsewhere is "no such record" only
+  // with the contract's problem body: a router's 404 (a wrong base path) says nothing of records.
   if (status === 405 || (status === 404 && info.method === "POST" && info.path === "/api/media")) return new AnnotationsRouteMissingError(info, status, text, problem);
+  if (status === 404 && !isContractProblem(problem)) return new AnnotationsRouteMissingError(info, status, text, problem, NOT_THE_CONTRACTS_404);
   if (status === 404) return new MediaNotFoundError(info, text, problem);
   if (status === 409) return new MediaConflictError(info, text, problem);
   if (status === 401 || status === 403) return new AnnotationsAuthError(info, status, text, problem);

@@ -138,8 +138,12 @@ export async function startDevAnnotationsServer(options: DevAnnotationsServerOpt
     const url = new URL(request.url ?? "/", "http://localhost");
     const parts = url.pathname.split("/").filter(Boolean);
     // An unknown path is no "no such media": a plain 404 without a problem body, as a web
-    // framework's router answers it (a client's probe tells the two apart).
-    if (parts[0] !== "api" || parts[1] !== "media" || parts.length > 4) return { status: 404, text: `No route ${request.method} ${url.pathname}.` };
+    // framework's router answers it (a client's probe tells the two apart). A path is a route by
+    // its shape, before any segment is read as an ID: `/api/media/api/media` (a base URL that
+    // holds the resource path) is no route, never a 400 for an ID "api" that a client would
+    // take for the contract's refusal of its record.
+    const route = parts[0] === "api" && parts[1] === "media" && (parts.length <= 3 || (parts.length === 4 && (parts[3] === "status" || parts[3] === "history")));
+    if (!route) return { status: 404, text: `No route ${request.method} ${url.pathname}.` };
     await authorize(request);
     const method = request.method ?? "GET";
     if (parts.length === 2) {

@@ -60,7 +60,11 @@ export class AnnotationsHttpError extends MediaIntakeError implements Annotation
   }
 }
 
-/** 404: no media record with that ID. */
+/**
+ * 404 with the contract's problem body (a `title` or a `detail`): no media record with that ID.
+ * (A 404 without one is an {@link AnnotationsRouteMissingError}: a wrong path says nothing of
+ * the record.)
+ */
 export class MediaNotFoundError extends AnnotationsHttpError {
   constructor(call: AnnotationsCallInfo, statusText: string, problem?: ProblemDetails) {
     super(call, 404, statusText, problem, "MEDIA_NOT_FOUND");
@@ -77,15 +81,18 @@ export class MediaConflictError extends AnnotationsHttpError {
 }
 
 /**
- * 405 on any call, or 404 on the create (`POST /api/media`): the annotations service has no such
- * route. Not a verdict on the media but a misconfiguration (the client's `baseUrl`, a proxy's
- * path): nothing is refused for good, and an upload's file is kept until the route answers.
+ * 405 on any call, 404 on the create (`POST /api/media`), or a 404 without the contract's problem
+ * body (no `title` or `detail`: a router's "no such path", not the service's "no such media"):
+ * the annotations service has no such route. Not a verdict on the media but a misconfiguration
+ * (the client's `baseUrl`, a proxy's path): nothing is refused for good, no record is taken to
+ * be missing, and an upload's file is kept until the route answers.
  */
 export class AnnotationsRouteMissingError extends AnnotationsHttpError {
-  constructor(call: AnnotationsCallInfo, status: number, statusText: string, problem?: ProblemDetails) {
+  /** @param reason what follows the status in the message, its separator included. */
+  constructor(call: AnnotationsCallInfo, status: number, statusText: string, problem?: ProblemDetails, reason = ": the annotations service has no such route (check its base URL)") {
     super(call, status, statusText, problem, "ANNOTATIONS_ROUTE_MISSING");
     this.name = "AnnotationsRouteMissingError";
-    this.message = `${this.message}: the annotations service has no such route (check its base URL)`;
+    this.message = `${this.message}${reason}`;
   }
 }
 

@@ -30,6 +30,8 @@ export class MediaReadError extends MediaIntakeError {
 
 /** The content's length is not the one declared, or it changed while it was being read. */
 export class MediaSizeMismatchError extends MediaIntakeError {
+  /** What was being read: a path, `"<fd 3>"`, `"<file handle>"`, `"<bytes>"`, `"<blob>"` or `"<stream>"`. */
+  readonly source: string;
   /** The size that was declared or seen first. */
   readonly expectedSize: number;
   /** The size actually seen (a lower bound when the content was longer than declared). */
@@ -40,6 +42,7 @@ export class MediaSizeMismatchError extends MediaIntakeError {
       code: "MEDIA_SIZE_MISMATCH",
     });
     this.name = "MediaSizeMismatchError";
+    this.source = source;
     this.expectedSize = expectedSize;
     this.actualSize = actualSize;
   }

@@ -63,7 +63,8 @@ export class StoragePathEscapeError extends MediaIntakeError {
 /**
  * A file with the same media ID but different bytes is already stored. Nothing was overwritten
  * and the upload was not kept (a 409 for an HTTP caller). The ID samples 3 KiB, so files that
- * differ only outside the samples share an ID.
+ * differ only outside the samples share an ID. The message, which a client sees, names no path:
+ * the stored file is in `path`, for the server's log.
  */
 export class MediaIdCollisionError extends MediaIntakeError {
   /** The shared media ID. */
@@ -72,7 +73,7 @@ export class MediaIdCollisionError extends MediaIntakeError {
   readonly path: string;
 
   constructor(id: string, path: string) {
-    super(`Storing media ${id}: ${path} already holds different bytes with the same ID; nothing was overwritten`, {
+    super(`Storing media ${id}: the stored file of this ID holds different bytes (the ID samples 3 KiB of the content); nothing was overwritten`, {
       code: "MEDIA_ID_COLLISION",
     });
     this.name = "MediaIdCollisionError";

@@ -86,6 +86,17 @@ function overTheLimit(maxBytes: unknown): string {
 }
 
 /**
+ * The message of a 4xx, as a client may see it: the error's own, less a server path. Only a size
+ * mismatch of a file read by its path names one (`Reading /srv/spool/x: …`); it reads
+ * `Reading the upload: …` here, the path staying in the error for the log.
+ */
+function clientMessage(error: Error & { code: string }): string {
+  const source = (error as { source?: unknown }).source;
+  if (error.code !== "MEDIA_SIZE_MISMATCH" || typeof source !== "string" || source.startsWith("<")) return error.message;
+  return error.message.replace(`Reading ${source}:`, "Reading the upload:");
+}
+
+/**
  * Maps any error to the HTTP answer a client should get (docs/contract.md errors at the edge): 401 a
  * bad token, 413 too large, 415 a type or content refused, 409 an ID collision, 404 no such
  * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable or
@@ -115,7 +126,7 @@ export function httpErrorFor(error: unknown): HttpErrorAnswer {
     }
     if (code === "MEDIA_TOO_LARGE") return answer(413, code, overTheLimit((error as { maxBytes?: unknown }).maxBytes));
     const client = clientErrors[code];
-    if (client !== undefined) return answer(client, code, error.message);
+    if (client !== undefined) return answer(client, code, clientMessage(error));
     if (code === "ANNOTATIONS_AUTH_FAILED") {
       return answer((error as { status?: number }).status === 403 ? 403 : 401, code, "The annotations service refused the token.");
     }

@@ -2,7 +2,7 @@ import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
 import { checkUserIdFromTokenOptions, userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
 import { fileJournalFor, type JournalEntry, type JournalHandle, type MediaJournal } from "../journal/index.ts";
-import { isDefiniteRefusal, type LifecycleLogger, removeMediaFile, settleInBackground } from "../lifecycle/index.ts";
+import { isDefiniteRefusal, type LifecycleLogger, REFUSED_FILE_REMOVED, removeMediaFile, settleInBackground } from "../lifecycle/index.ts";
 import { type DetectedMediaKind, mediaTypeName } from "../media-type/index.ts";
 import {
   checkStoreOptions,
@@ -82,12 +82,15 @@ export interface IntakenMedia extends MediaRecord {
  *    a file this upload added beside the one it names is removed.
  *
  * The step between the file and its record is journaled, so nothing is lost:
- * - a definite refusal of the create (a 4xx other than 408, 409, 429) removes the stored file
- *   unless another upload of the same content or a record relies on it, and rethrows;
- * - an outcome that is not known (a timeout, a reset, a 5xx, an unreadable answer, an abort),
- *   or a create route that is missing (a 404 or 405 to `POST /api/media`: a wrong base URL,
- *   logged at `error`) keeps the file: the record is created in the background as soon as the service answers, and
- *   the call rejects with {@link MediaRecordPendingError} (or `signal.reason`);
+ * - a definite refusal of the create (a 4xx other than 408, 409, 429, with the contract's
+ *   problem body unless a 401 or 403) removes the stored file only when the service then says
+ *   that no record names it (a 404 with a problem body to `GET /api/media/{id}`) and no other
+ *   upload of the content wants it, logged at `warn` with the refusal; it rethrows;
+ * - an outcome that is not known (a timeout, a reset, a 5xx, an unreadable answer, a 4xx
+ *   without a problem body, an abort), or a create route that is missing (a 404 or 405 to
+ *   `POST /api/media`: a wrong base URL, logged at `error`) keeps the file: the record is
+ *   created in the background as soon as the service answers, and the call rejects with
+ *   {@link MediaRecordPendingError} (or `signal.reason`);
  * - a crash: {@link recoverInterrupted} or {@link startRecovery} settles it in any process.
  *
  * @example
@@ -262,7 +265,9 @@ async function runIntake(
       try {
         // Whoever wrote it: a file no record and no other upload relies on would be an orphan.
         // Another upload still wanting it decides later (it may be refused too).
-        if ((await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call)) === "wanted-by-upload") await handOver(stored.id, true);
+        const removal = await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call);
+        if (removal === "removed") logger?.warn?.({ id: stored.id, path: stored.path, error: error.message }, REFUSED_FILE_REMOVED);
+        if (removal === "wanted-by-upload") await handOver(stored.id, true);
         else await drop();
       } catch (cleanupError) {
         // Whether a record relies on the file could not be read: settled in the background.

@@ -8,7 +8,7 @@ export {
 } from "./recover.ts";
 export { type LifecycleLogger, type SettleReport } from "./settle.ts";
 /** @internal For intake and the queue: background settling and the one removal rule. Not part of the package's API. */
-export { isDefiniteRefusal, removeMediaFile, settleInBackground } from "./settle.ts";
+export { isDefiniteRefusal, REFUSED_FILE_REMOVED, removeMediaFile, settleInBackground } from "./settle.ts";
 export {
   type MediaStatusChange,
   type ProcessingContext,

@@ -45,26 +45,39 @@ export interface SettleCall {
   signal?: AbortSignal;
 }
 
+/** Whether the service's error answer carries the contract's problem body (a `title` or a `detail`), as annotations/response.ts reads it. */
+function saidByTheService(error: AnnotationsHttpError): boolean {
+  return Boolean(error.problem?.title || error.problem?.detail);
+}
+
 /**
- * A refusal the service will repeat: a 4xx other than 408, 409 and 429 (and, when `authCounts`
- * is false, other than 401 and 403: a service token that is refused is a configuration to fix,
- * not a verdict on the media). A missing route ({@link AnnotationsRouteMissingError}: a 405, or a
- * 404 to the create) is a misconfiguration, never a refusal. Anything else (a timeout, a reset, a
- * 5xx, an answer that could not be read, an abort) leaves the outcome unknown.
+ * A refusal the service will repeat: a 4xx other than 408, 409 and 429 that carries the
+ * contract's problem body (a 401 or 403 need none: a token refused is refused whatever the body;
+ * when `authCounts` is false they do not count, a service token that is refused being a
+ * configuration to fix, not a verdict on the media). A missing route
+ * ({@link AnnotationsRouteMissingError}: a 405, a 404 to the create, a 404 without a problem
+ * body) is a misconfiguration, never a refusal, and so is a 4xx without a problem body (a proxy's
+ * or another service's page, at a wrong base URL): the outcome is not known. So is anything else
+ * (a timeout, a reset, a 5xx, an answer that could not be read, an abort).
  */
 export function isDefiniteRefusal(error: unknown, authCounts = true): error is AnnotationsHttpError {
   if (!(error instanceof AnnotationsHttpError) || error instanceof AnnotationsRouteMissingError) return false;
   const { status } = error;
   if (status < 400 || status >= 500 || status === 408 || status === 409 || status === 429) return false;
-  return authCounts || (status !== 401 && status !== 403);
+  if (status === 401 || status === 403) return authCounts;
+  return saidByTheService(error);
 }
 
-/** The record, `undefined` on 404; any other failure throws (the outcome is not known). */
+/**
+ * The record, `undefined` only when the service said there is none: a 404 with the contract's
+ * problem body. Any other failure throws, a 404 without a problem body (a wrong base path) too:
+ * whether a record exists is not known, and nothing may be removed on it.
+ */
 export async function getRecord(client: AnnotationsClient, id: string, call: SettleCall): Promise<MediaRecord | undefined> {
   try {
     return await client.media.get(id, call);
   } catch (error) {
-    if (error instanceof MediaNotFoundError) return undefined;
+    if (error instanceof MediaNotFoundError && saidByTheService(error)) return undefined;
     throw error;
   }
 }
@@ -114,7 +127,14 @@ async function isCompleteFile(path: string, id: string): Promise<boolean> {
   }
 }
 
-/** Removes the files of refused intakes; `deferred` while another upload of the content still wants one. */
+/** The line logged when a refused upload's file goes: never silent. */
+export const REFUSED_FILE_REMOVED = "refused upload's file removed: the annotations service has no record of it, and no other upload wants it";
+
+/**
+ * Removes the files of refused intakes, each logged at `warn` with why (`refusal`: the service's
+ * error, or a word on the refusal an earlier pass saw); `deferred` while another upload of the
+ * content still wants one.
+ */
 async function removeRefusedFiles(
   journal: MediaJournal,
   client: AnnotationsClient,
@@ -122,22 +142,36 @@ async function removeRefusedFiles(
   entries: IntakeJournalEntry[],
   ownKeys: ReadonlySet<string>,
   call: SettleCall,
+  logger: LifecycleLogger | undefined,
+  refusal: string,
 ): Promise<Outcome> {
   let outcome: Outcome = "alreadyConsistent";
   for (const entry of entries) {
     const removal = await removeMediaFile(journal, client, id, entry.path, ownKeys, call);
     if (removal === "wanted-by-upload") return "deferred";
-    if (removal === "removed") outcome = "filesRemoved";
+    if (removal === "removed") {
+      outcome = "filesRemoved";
+      logger?.warn?.({ id, path: entry.path, error: refusal }, REFUSED_FILE_REMOVED);
+    }
   }
   return outcome;
 }
 
-async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, id: string, handles: JournalHandle[], call: SettleCall): Promise<Outcome> {
+async function settleIntakes(
+  journal: MediaJournal,
+  client: AnnotationsClient,
+  id: string,
+  handles: JournalHandle[],
+  call: SettleCall,
+  logger: LifecycleLogger | undefined,
+): Promise<Outcome> {
   const entries = handles.map((handle) => handle.entry as IntakeJournalEntry);
   const ownKeys = new Set(handles.map((handle) => handle.key));
   let outcome: Outcome = "alreadyConsistent";
   let record = await getRecord(client, id, call);
-  if (!record && entries.every((entry) => entry.refused)) return removeRefusedFiles(journal, client, id, entries, ownKeys, call);
+  if (!record && entries.every((entry) => entry.refused)) {
+    return removeRefusedFiles(journal, client, id, entries, ownKeys, call, logger, "its create was refused by the annotations service earlier");
+  }
   if (!record) {
     let candidate: IntakeJournalEntry | undefined;
     for (const entry of entries) if (!candidate && !entry.refused && (await isCompleteFile(entry.path, id))) candidate = entry;
@@ -155,7 +189,7 @@ async function settleIntakes(journal: MediaJournal, client: AnnotationsClient, i
       }
     } catch (error) {
       if (!isDefiniteRefusal(error, false)) throw error;
-      return removeRefusedFiles(journal, client, id, entries, ownKeys, call);
+      return removeRefusedFiles(journal, client, id, entries, ownKeys, call, logger, error.message);
     }
   }
   // One content, one file: a file these intakes placed beside the one the record names goes.
@@ -281,7 +315,7 @@ async function settleId(
     const handles = (await Promise.all(ofKind.map((record) => journal.claim(record)))).filter((handle): handle is JournalHandle => handle !== undefined);
     if (handles.length === 0) continue;
     try {
-      const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call) : await settleRuns(client, id, handles, call);
+      const outcome = kind === "intake" ? await settleIntakes(journal, client, id, handles, call, logger) : await settleRuns(client, id, handles, call);
       if (outcome === "deferred") {
         report.live += handles.length;
         seen.deferred += handles.length;

@@ -4,12 +4,13 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { LifecycleLogger } from "../lifecycle/index.ts";
 import { type FinishMarkers, MARKER_TEMP } from "./finish-marker.ts";
+import type { UploadFiles } from "./upload-files.ts";
 
 /** What one {@link TusIntake.sweep} did. */
 export interface TusSweepReport {
   /** Complete uploads that a crash left unfinished, now media. */
   readonly finished: string[];
-  /** Uploads removed: expired, refused, or left half-created by a crash. */
+  /** Uploads removed: expired, refused, or left half-created by a crash or a failed creation. */
   readonly removed: string[];
   /** Uploads that could not be finished now (kept for the next sweep). */
   readonly failed: Array<{ readonly uploadId: string; readonly error: unknown }>;
@@ -25,17 +26,47 @@ export interface SweepDependencies {
   uploadsDir: string;
   expireAfterMs: number;
   markers: FinishMarkers;
-  filePath(uploadId: string): string;
-  readInfo(uploadId: string): Promise<{ size?: number; creation_date?: string } | undefined>;
-  removeUpload(uploadId: string): Promise<void>;
+  files: UploadFiles;
   /** Finishes the upload in the background (with the uploader recorded at its creation). */
   finishUpload(uploadId: string): Promise<unknown>;
   logger: LifecycleLogger | undefined;
 }
 
-/** One pass over the uploads folder; run by `TusIntake.sweep`. */
-export async function sweepTusUploads(deps: SweepDependencies): Promise<TusSweepReport> {
-  const { uploadsDir, expireAfterMs, markers, filePath, readInfo, removeUpload, finishUpload, logger } = deps;
+/**
+ * The sweep of one intake, each call one pass over its uploads folder (`TusIntake.sweep`). It
+ * remembers, for as long as the intake lives, the uploads whose metadata it found unreadable:
+ * each is logged once, not on every pass.
+ */
+export function createTusSweep(deps: SweepDependencies): () => Promise<TusSweepReport> {
+  const noted = new Set<string>();
+  return () => sweepTusUploads(deps, noted);
+}
+
+/**
+ * An upload whose metadata is there but cannot be read (a creation cut off by a full disk, or a
+ * crash mid-write): no request can resume it, its size and owner being lost. It goes once as old
+ * as an expired upload (its newest file's time: a creation under way is never taken for one),
+ * logged once (`noted`). Whether it was removed.
+ */
+async function sweepUnreadable(deps: SweepDependencies, noted: Set<string>, uploadId: string, why: string, now: number): Promise<boolean> {
+  const { files, expireAfterMs, logger } = deps;
+  const times = await Promise.all([files.filePath(uploadId), `${files.filePath(uploadId)}.json`].map((path) => stat(path).then((s) => s.mtimeMs, () => 0)));
+  const expired = now - Math.max(...times) > expireAfterMs;
+  if (!noted.has(uploadId)) {
+    noted.add(uploadId);
+    const line = expired ? "tus upload removed: its metadata cannot be read (a creation cut off)" : `tus upload's metadata cannot be read (a creation cut off): it is removed once expired (${expireAfterMs} ms)`;
+    logger?.warn?.({ uploadId, error: why }, line);
+  }
+  if (!expired) return false;
+  await files.remove(uploadId);
+  noted.delete(uploadId);
+  return true;
+}
+
+/** One pass over the uploads folder. */
+async function sweepTusUploads(deps: SweepDependencies, noted: Set<string>): Promise<TusSweepReport> {
+  const { uploadsDir, expireAfterMs, markers, files, finishUpload, logger } = deps;
+  const { filePath, remove: removeUpload } = files;
   const report = { finished: [] as string[], removed: [] as string[], failed: [] as Array<{ uploadId: string; error: unknown }> };
   const names = await readdir(uploadsDir).catch(() => [] as string[]);
   const now = Date.now();
@@ -61,7 +92,7 @@ export async function sweepTusUploads(deps: SweepDependencies): Promise<TusSweep
         if (names.includes(`${uploadId}.json`)) await removeUpload(uploadId);
         continue;
       }
-      const info = await readInfo(uploadId);
+      const { info, unreadable } = await files.readInfoOrWhy(uploadId);
       const file = await stat(filePath(uploadId)).catch(() => undefined);
       if (marker && markerStat) {
         // A finish that stopped half-way, untouched for longer than a finish takes: take it up.
@@ -74,6 +105,10 @@ export async function sweepTusUploads(deps: SweepDependencies): Promise<TusSweep
         }
         await finishUpload(uploadId);
         report.finished.push(uploadId);
+        continue;
+      }
+      if (unreadable !== undefined) {
+        if (await sweepUnreadable(deps, noted, uploadId, unreadable, now)) report.removed.push(uploadId);
         continue;
       }
       const created = info?.creation_date ? Date.parse(info.creation_date) : (file?.mtimeMs ?? now);

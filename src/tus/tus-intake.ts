@@ -2,25 +2,25 @@
 // one: refusals before a byte is stored, the content check on the first bytes, and a finished
 // upload linked into place (never copied) and recorded through the same journal as intakeMedia.
 import { randomBytes } from "node:crypto";
-import { open, readFile, rm, stat, statfs } from "node:fs/promises";
+import { open, stat, statfs } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { FileStore } from "@tus/file-store";
 import type { Upload } from "@tus/server";
 import { userIdFromToken } from "../auth/index.ts";
-import { MediaIntakeError, MediaNotFoundError, MediaRecordPendingError, MediaTooLargeError } from "../errors/index.ts";
+import { AnnotationsRouteMissingError, MediaIntakeError, MediaNotFoundError, MediaRecordPendingError, MediaTooLargeError } from "../errors/index.ts";
 import { type IntakenMedia, intakeThrough } from "../intake/index.ts";
 import { DETECTION_BYTES, resolveMediaType } from "../media-type/index.ts";
 import { checkMediaHead, storeCompleteFileNamed, writeChunksAt } from "../storage/index.ts";
 import { ATTR, inSpan, SPAN } from "../telemetry/index.ts";
-import { peerModule, syncDirectory } from "../utils/index.ts";
+import { peerModule } from "../utils/index.ts";
 import { isRefusal, TusAnswer, tusAnswerFor, tusCodes } from "./answers.ts";
 import { type FinishMarker, finishMarkers } from "./finish-marker.ts";
 import { checkSameFileSystem, normalizeOptions, type TusIntake, type TusIntakeOptions } from "./options.ts";
 import { tusFileStore, tusServer } from "./peers.ts";
 import { countSizeRefusal, timedHandle } from "./size-refusals.ts";
-import { sweepTusUploads, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
+import { createTusSweep, type TusSweepReport, UPLOAD_ID } from "./sweep.ts";
+import { uploadFiles } from "./upload-files.ts";
 
 export type { TusIntake, TusIntakeOptions, TusServerEvents } from "./options.ts";
 export type { TusSweepReport } from "./sweep.ts";
@@ -49,8 +49,10 @@ const EXPOSED = "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Lo
  *   meanwhile, a record not confirmed, a throwing `onMediaIntaken`) is taken up again by the
  *   next HEAD or by the sweep, from where it stopped, down to `onMediaIntaken`.
  * - **Nothing left behind**: a DELETE removes the upload and its metadata; an expired one is
- *   refused (410) and swept; a crash at any step is settled like any intake (a complete upload
- *   a crash left is finished by the sweep, with the uploader it recorded at creation).
+ *   refused (410) and swept; a creation that fails (507 on a full disk) removes what it made,
+ *   and metadata that cannot be read (a creation cut off) is swept once expired, logged once; a
+ *   crash at any step is settled like any intake (a complete upload a crash left is finished by
+ *   the sweep, with the uploader it recorded at creation).
  * - **503 with `Retry-After`** while the journal cannot be written (its folder, or Redis): the
  *   upload is kept, and the client's retry finishes it.
  *
@@ -74,23 +76,20 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     durability: opts.durability,
   };
   const durable = opts.durability === "power";
-  const filePath = (uploadId: string) => join(uploadsDir, uploadId);
+  const files = uploadFiles(uploadsDir);
+  const { filePath, readInfo, remove: removeUpload, syncInfo } = files;
   const markers = finishMarkers(uploadsDir, logger, opts.durability);
-
-  /** With "power": an upload's metadata (size, name, uploader) and its name on disk before it is answered (201, a declared length). */
-  const syncInfo = async (uploadId: string) => {
-    const info = await open(`${filePath(uploadId)}.json`, "r");
-    await info.sync().finally(() => info.close());
-    await syncDirectory(uploadsDir);
-  };
 
   /** The file store, with the content check once the first bytes are in. */
   class CheckedFileStore extends FileStore {
-    // A client resuming after a power cut finds its upload, at the offset it was answered.
+    // A client resuming after a power cut finds its upload, at the offset it was answered (with
+    // "power": its metadata synced before the 201). A creation that fails leaves nothing.
     override async create(upload: Upload): Promise<Upload> {
-      const created = await super.create(upload);
-      if (durable) await syncInfo(upload.id);
-      return created;
+      return files.createCleanly(upload.id, async () => {
+        const created = await super.create(upload);
+        if (durable) await syncInfo(upload.id);
+        return created;
+      });
     }
 
     override async declareUploadLength(id: string, length: number): Promise<void> {
@@ -153,19 +152,13 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
   }
   const store = new CheckedFileStore({ directory: uploadsDir, expirationPeriodInMilliseconds: opts.expireAfterMs });
 
-  const removeUpload = async (uploadId: string) => {
-    await Promise.all([rm(filePath(uploadId), { force: true }), rm(`${filePath(uploadId)}.json`, { force: true })]);
-  };
-  const readInfo = async (uploadId: string): Promise<{ size?: number; metadata?: Record<string, string | null>; creation_date?: string } | undefined> =>
-    JSON.parse(await readFile(`${filePath(uploadId)}.json`, "utf8").catch(() => "null")) ?? undefined;
-
   /** The media an earlier finish placed before it stopped: its record, or MediaRecordPendingError while the journal has not created it yet. */
   const placedMedia = async (marker: FinishMarker, token: string | undefined): Promise<IntakenMedia> => {
     try {
       const record = await client.media.get(marker.mediaId, token ? { token } : {});
       return Object.freeze({ ...record, created: false, fileCreated: false, detected: undefined, size: marker.size });
     } catch (error) {
-      if (error instanceof MediaNotFoundError) throw new MediaRecordPendingError(marker.mediaId, marker.path, error);
+      if (error instanceof MediaNotFoundError || error instanceof AnnotationsRouteMissingError) throw new MediaRecordPendingError(marker.mediaId, marker.path, error);
       throw error;
     }
   };
@@ -412,8 +405,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     sweeping ??= sweepUploads().finally(() => (sweeping = undefined));
     return sweeping;
   };
-  const sweepUploads = () =>
-    sweepTusUploads({ uploadsDir, expireAfterMs: opts.expireAfterMs, markers, filePath, readInfo, removeUpload, finishUpload: (uploadId) => finishUpload(uploadId, undefined), logger });
+  const sweepUploads = createTusSweep({ uploadsDir, expireAfterMs: opts.expireAfterMs, markers, files, finishUpload: (uploadId) => finishUpload(uploadId, undefined), logger });
   const timer = opts.sweepIntervalMs > 0 ? setInterval(() => void sweep().catch(() => {}), opts.sweepIntervalMs) : undefined;
   timer?.unref();
 

@@ -5,7 +5,9 @@ import {
   AnnotationsAuthError,
   AnnotationsHttpError,
   type AnnotationsClient,
+  AnnotationsRouteMissingError,
   createAnnotationsClient,
+  httpErrorFor,
   MediaConflictError,
   MediaNotFoundError,
   MediaStatus,
@@ -74,6 +76,21 @@ export function describeMediaApiContract(name: string, target: () => ContractTar
       const error = await client().media.updateStatus(id, MediaStatus.AIProcessing, { token }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MediaNotFoundError);
       expect(error).toMatchObject({ method: "PUT", path: `/api/media/${id}/status`, status: 404 });
+    });
+
+    it("answers a path that is not the contract's route (a base URL holding /api/media) with a 404 the client reads as a missing route, never 'no such media'", async () => {
+      const { token } = target();
+      const input = record();
+      await client().media.create(input, { token });
+      const wrong = createAnnotationsClient({ baseUrl: `${target().baseUrl}/api/media`, retry: false });
+      const calls = [wrong.media.get(input.id, { token }), wrong.media.updateStatus(input.id, MediaStatus.AIProcessing, { token }), wrong.media.create(record(), { token })];
+      for (const error of await Promise.all(calls.map((call) => call.catch((e: unknown) => e)))) {
+        expect(error).toBeInstanceOf(AnnotationsRouteMissingError);
+        expect(error).toMatchObject({ status: 404, code: "ANNOTATIONS_ROUTE_MISSING" });
+        expect(httpErrorFor(error)).toMatchObject({ status: 503, code: "ANNOTATIONS_ROUTE_MISSING" });
+      }
+      // The record is there, untouched.
+      expect(await client().media.get(input.id, { token })).toMatchObject({ id: input.id, mediaStatus: MediaStatus.New });
     });
 
     it("answers 401 to a refused token, and the error never holds it", async () => {
