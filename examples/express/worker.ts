@@ -6,9 +6,10 @@
 //   server), WORKER_CONCURRENCY (1: jobs at once in this process), DETECTOR_DELAY_MS (0: simulated
 //   GPU time per detection), WORKER_LOCK_MS (30000: a dead worker's job runs again elsewhere after
 //   it), STALLED_INTERVAL_MS (30000), REDIS_PREFIX (media-intake), JOURNAL_HEARTBEAT_MS (10000),
-//   LOG_LEVEL (info), SHUTDOWN_TIMEOUT_MS (30000: how long a stop may take). With OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
-//   traces over OTLP/HTTP as the web process sends them (telemetry.ts), OTEL_SERVICE_NAME
-//   (media-intake-example-worker); no metrics (a worker serves no /metrics).
+//   LOG_LEVEL (info), SHUTDOWN_TIMEOUT_MS (30000: how long a stop may take). With
+//   OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), traces over OTLP/HTTP as
+//   the web process sends them (telemetry.ts), OTEL_SERVICE_NAME (media-intake-example-worker);
+//   no metrics (a worker serves no /metrics).
 // SIGTERM or SIGINT: no new jobs, the running ones finish, then the process exits 0; all of it
 // within SHUTDOWN_TIMEOUT_MS, whatever Redis does (a Redis down or hung is left behind: exit 1,
 // naming the variable). A second signal exits at once (1). Jobs left running run again on another
