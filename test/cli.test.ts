@@ -137,3 +137,36 @@ describe("the CLI in a shell's hands", () => {
     expect(await readdir(spoolRoot)).toEqual([]);
   });
 });
+
+describe("media-intake dev-annotations that cannot start", () => {
+  /** `node src/cli/index.ts …` or `npm run dev-annotations -- …`, to its end. */
+  function run(via: "cli" | "npm", args: string[]) {
+    const [command, argv] = via === "cli" ? [process.execPath, [cliEntry, "dev-annotations", ...args]] : ["npm", ["run", "dev-annotations", "--", ...args]];
+    return new Promise<{ status: number | null; stderr: string }>((done, fail) => {
+      const child = spawn(command as string, argv as string[], { cwd: resolve(import.meta.dirname, ".."), stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on("error", fail);
+      child.on("close", (status) => done({ status, stderr }));
+    });
+  }
+
+  it.each(["cli", "npm"] as const)("via %s: a port in use, and a database it cannot open, are one line each, no stack, exit 1", async (via) => {
+    const { createServer } = await import("node:net");
+    const taken = createServer().listen(0, "127.0.0.1");
+    await new Promise((resolveListen) => taken.once("listening", resolveListen));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      expect(await run(via, ["--port", String(port), "--db", join(dir, "a.db")])).toEqual({
+        status: 1,
+        stderr: `media-intake dev-annotations: cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE); choose another --port.\n`,
+      });
+    } finally {
+      taken.close();
+    }
+    const db = join(a, "under-a-file.db");
+    const cannotOpen = await run(via, ["--port", "0", "--db", db]);
+    expect(cannotOpen.status).toBe(1);
+    expect(cannotOpen.stderr).toMatch(new RegExp(`^media-intake dev-annotations: cannot open the database --db ${db.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: [^\\n]+\\.\\n$`));
+  });
+});

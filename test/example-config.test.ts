@@ -1,7 +1,7 @@
 // The example's settings checked at start (examples/express/config.ts): each bad value stops the
 // process with one line on stderr naming the variable, the value and the form expected, exit 1.
 import { once } from "node:events";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readServerConfig } from "../examples/express/config.ts";
@@ -15,6 +15,13 @@ const secret = "example-config-secret-0123456789abcdef";
 const fixture = useDevFixture({ secret, sub: "alice" });
 const server = resolve(import.meta.dirname, "../examples/express/server.ts");
 const worker = resolve(import.meta.dirname, "../examples/express/worker.ts");
+
+/** The line of a JWT_SECRET of `bytes` bytes: the length, never the secret. */
+const shortSecret = (bytes: number) =>
+  `JWT_SECRET is ${bytes} byte${bytes === 1 ? "" : "s"} long: an HS256 secret needs at least 32 bytes (256 bits, RFC 7518 section 3.2); make one with: openssl rand -base64 32`;
+/** The line of an ANNOTATIONS_URL with a user name or password: the URL with its password masked. */
+const credentialsInUrl = (shown: string) =>
+  `ANNOTATIONS_URL=${JSON.stringify(shown)}: a user name or password in the URL is not used (the service is called with the token of SERVICE_TOKEN or JWT_SECRET) and would be printed in logs and by /readyz; remove it.`;
 
 const otlpUrl = "an http:// or https:// URL such as http://127.0.0.1:4318 (an OpenTelemetry collector's OTLP/HTTP port)";
 
@@ -49,6 +56,11 @@ describe("npm run example:express: a bad setting", () => {
     ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", `OTEL_EXPORTER_OTLP_PROTOCOL="grpc": expected http/json or http/protobuf: traces go over OTLP/HTTP, not gRPC (the collector's port 4318, not 4317).`],
     ["OTEL_SDK_DISABLED", "yes", 'OTEL_SDK_DISABLED="yes": expected true or false.'],
     ["OTEL_BSP_SCHEDULE_DELAY", "5s", 'OTEL_BSP_SCHEDULE_DELAY="5s": expected a whole number of milliseconds, 1 or more.'],
+    ["JWT_SECRET", "x", shortSecret(1)],
+    ["JWT_SECRET", "a".repeat(31), shortSecret(31)],
+    ["ANNOTATIONS_URL", "http://svc:annpw@127.0.0.1:4791", credentialsInUrl("http://svc:***@127.0.0.1:4791")],
+    ["ANNOTATIONS_URL", "https://svc@annotations.internal/base", credentialsInUrl("https://svc@annotations.internal/base")],
+    ["ANNOTATIONS_REQUEST_DEADLINE_MS", "0", 'ANNOTATIONS_REQUEST_DEADLINE_MS="0": expected a whole number of milliseconds, 1 or more.'],
   ])("%s=%s: one line naming it, exit 1", async (name, value, line) => {
     const result = await refused(server, { ...goodEnv(), [name]: value });
     expect(result).toEqual({ code: 1, lines: [line], stdout: [] });
@@ -71,7 +83,7 @@ describe("npm run example:express: a bad setting", () => {
       expect(onTwo.code).toBe(1);
       const tusDefault = join(fixture.directories.videosDir, ".media-intake-uploads");
       expect(onTwo.lines).toEqual([
-        `Cannot start: IMAGES_DIR (${images}) is on another file system than VIDEOS_DIR (${tusDefault}): a finished upload is linked into place, never copied; put them on one volume.`,
+        `Cannot start: IMAGES_DIR (${images}) is on another file system than TUS_UPLOADS_DIR (${tusDefault}, the default under VIDEOS_DIR): a finished upload is linked into place, never copied; put them on one volume.`,
       ]);
       const tus = join(other.path, "tus");
       const tusElsewhere = await refused(server, { ...goodEnv(), TUS_UPLOADS_DIR: tus });
@@ -92,6 +104,9 @@ describe("npm run example:worker: a bad setting", () => {
     [{ REDIS_URL: "redis://127.0.0.1:1", ANNOTATIONS_URL: "not-a-url" }, 'ANNOTATIONS_URL="not-a-url": expected an http:// or https:// URL such as http://127.0.0.1:4000.'],
     [{ REDIS_URL: "redis://127.0.0.1:1", WORKER_CONCURRENCY: "many" }, 'WORKER_CONCURRENCY="many": expected a whole number of jobs from 1 to 1000.'],
     [{ REDIS_URL: "redis://127.0.0.1:1", OTEL_EXPORTER_OTLP_ENDPOINT: "not-a-url" }, `OTEL_EXPORTER_OTLP_ENDPOINT="not-a-url": expected ${otlpUrl}.`],
+    [{ REDIS_URL: "redis://127.0.0.1:1", SHUTDOWN_TIMEOUT_MS: "abc" }, 'SHUTDOWN_TIMEOUT_MS="abc": expected a whole number of milliseconds, 0 or more.'],
+    [{ REDIS_URL: "redis://127.0.0.1:1", JWT_SECRET: "short-secret" }, shortSecret(12)],
+    [{ REDIS_URL: "redis://127.0.0.1:1", ANNOTATIONS_URL: "http://svc:annpw@127.0.0.1:4791" }, credentialsInUrl("http://svc:***@127.0.0.1:4791")],
   ])("%o: one line, exit 1", async (env, line) => {
     const result = await refused(worker, { ...goodEnv(), ...env });
     expect(result).toEqual({ code: 1, lines: [line], stdout: [] });
@@ -130,5 +145,15 @@ describe("npm run example:express: sizes with units", () => {
     const example = startChild(server, null, { ...goodEnv(), MAX_UPLOAD_BYTES: "", DURABILITY: "", SHUTDOWN_TIMEOUT_MS: " " });
     await example.match(/"msg":"listening on /);
     await example.kill();
+  });
+});
+
+describe("docs/express-example.md", () => {
+  it("names every variable config.ts reads", async () => {
+    const source = await readFile(resolve(import.meta.dirname, "../examples/express/config.ts"), "utf8");
+    const read = new Set([...source.matchAll(/\bread\.\w+\(\s*"([A-Z][A-Z0-9_]+)"/g)].map((match) => match[1] as string));
+    expect(read.size).toBeGreaterThan(30);
+    const docs = await readFile(resolve(import.meta.dirname, "../docs/express-example.md"), "utf8");
+    expect([...read].filter((name) => !docs.includes(`\`${name}\``))).toEqual([]);
   });
 });

@@ -5,7 +5,9 @@
 // folder made read-only while it runs is named by its variable in /readyz and in the log, and
 // uploads get 503 or 507, never a 500 nor the raw error of a file.
 import { execFileSync } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { once } from "node:events";
+import { type AddressInfo, createServer } from "node:net";
+import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { freePort } from "../examples/local-redis.ts";
@@ -15,7 +17,8 @@ import { computeMediaId } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
 import { exampleEnv } from "./helpers/example-env.ts";
 import { signToken, storageDirectoriesIn } from "./helpers/fixture.ts";
-import { makeTempDir } from "./helpers/temp-dir.ts";
+import { filesUnder, makeTempDir } from "./helpers/temp-dir.ts";
+import { mountSmallTmpfs } from "./helpers/tmpfs.ts";
 
 const secret = "example-readiness-secret-0123456789abcdef";
 const server = resolve(import.meta.dirname, "../examples/express/server.ts");
@@ -136,4 +139,56 @@ describe("npm run example:express: readiness", () => {
       await example.kill();
     });
   }
+
+  it("a storage volume nearly full: /readyz 503 naming VIDEOS_DIR and its free space, ready again once space is freed", async () => {
+    const volume = await mountSmallTmpfs(16 * 2 ** 20);
+    onTestFinished(() => volume.unmount());
+    const annotations = await startDevAnnotationsServer({ port: 0, dbPath: join(await makeTempDir(), "annotations.db"), jwtSecret: secret });
+    onTestFinished(() => annotations.close());
+    const videosDir = join(volume.path, "videos");
+    // The floor is the smaller of MAX_UPLOAD_BYTES and 64 MiB: 4 MiB here.
+    const example = await startExample(annotations.url, { VIDEOS_DIR: videosDir, IMAGES_DIR: join(volume.path, "images"), MAX_UPLOAD_BYTES: "4MiB" });
+    onTestFinished(() => example.kill());
+    expect((await readyz(example.url)).status).toBe(200);
+
+    const filler = join(volume.path, "filler");
+    await volume.fillUp(filler, 2 ** 20);
+    const full = await readyz(example.url);
+    expect(full.status).toBe(503);
+    expect(full.body.checks.storage).toEqual({ ok: false, variable: "VIDEOS_DIR", message: `VIDEOS_DIR (${videosDir}) has 1 MiB free, under the 4 MiB an upload may need: uploads would fail with 507. Free space on its volume.` });
+    await example.match(/"level":50,.*"variable":"VIDEOS_DIR".*"msg":"not ready: VIDEOS_DIR \(.*\) has 1 MiB free/);
+
+    await rm(filler);
+    expect(await readyz(example.url)).toMatchObject({ status: 200, body: { status: "ready" } });
+  });
+
+  it("an annotations service that accepts and never answers: an upload is answered 503 MEDIA_RECORD_PENDING within ANNOTATIONS_REQUEST_DEADLINE_MS, its file kept; a stop then does not wait for the service", async () => {
+    const hung = createServer(() => {});
+    hung.listen(0, "127.0.0.1");
+    await once(hung, "listening");
+    onTestFinished(() => new Promise<void>((resolve) => hung.close(() => resolve())));
+    hung.on("connection", (socket) => onTestFinished(() => void socket.destroy()));
+    const annotationsUrl = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    const example = await startExample(annotationsUrl, { SHUTDOWN_TIMEOUT_MS: "1000" });
+    const png = samplePng(16, 16, 9);
+    const started = performance.now();
+    const form = new FormData();
+    form.append("file", new Blob([png as Uint8Array<ArrayBuffer>]), "p.png");
+    // The default deadline is 5 s; 41 s (four attempts of ANNOTATIONS_TIMEOUT_MS) would fail here.
+    const response = await fetch(`${example.url}/detect`, { method: "POST", body: form, headers: { authorization: `Bearer ${example.token}` }, signal: AbortSignal.timeout(8_000) });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(5_000);
+    const id = await computeMediaId(png);
+    expect({ status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.json() }).toMatchObject({
+      status: 503,
+      retryAfter: "5",
+      body: { error: { code: "MEDIA_RECORD_PENDING", mediaId: id } },
+    });
+    // Kept: a timeout after the request was sent is no refusal.
+    expect(await filesUnder(example.directories.imagesDir)).toEqual([`${id}.png`]);
+
+    // The record's creation goes on in the background; the stop does not wait for the service.
+    const exited = once(example.child, "exit");
+    example.child.kill("SIGTERM");
+    expect(await exited).toEqual([0, null]);
+  });
 });

@@ -3,14 +3,15 @@
 // SHUTDOWN_TIMEOUT_MS, then exits (1, naming the variable, when the limit cut some).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, watch } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
-import { samplePng } from "../examples/sample-media.ts";
+import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { startChild } from "./helpers/child.ts";
 import { useDevFixture } from "./helpers/fixture.ts";
+import { filesUnder } from "./helpers/temp-dir.ts";
 
 const secret = "example-stop-secret-0123456789abcdef";
 const fixture = useDevFixture({ secret, sub: "alice" });
@@ -160,3 +161,49 @@ describe("SHUTDOWN_TIMEOUT_MS", () => {
   });
 });
 
+
+/** Resolves once a temp file (`*.partial`) appears in `dir`: the store is writing an upload. */
+function partialAppears(dir: string): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = watch(dir, (_event, name) => {
+      if (!name?.endsWith(".partial")) return;
+      watcher.close();
+      resolve();
+    });
+  });
+}
+
+describe("SHUTDOWN_TIMEOUT_MS runs out during a large, slow upload", () => {
+  it.each(["/detect", "/detect-multer"])("%s: the client is answered 503 with Retry-After, the temp file is removed before the exit (1)", async (route) => {
+    const example = startChild(resolve(root, "examples/express/server.ts"), null, serverEnv(300));
+    const [, url] = (await example.match(/"msg":"listening on (http:\/\/127\.0\.0\.1:\d+)"/)) as RegExpMatchArray;
+    // 64 MB declared, 2 MB sent: the store is writing it when the stop comes, and it never ends.
+    const boundary = "----cut";
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const video = sampleMp4(64_000_000, 3);
+    const socket = connect(Number(new URL(url as string).port), "127.0.0.1");
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString()));
+    socket.on("error", () => {});
+    const closed = once(socket, "close");
+    const writing = partialAppears(fixture.directories.videosDir);
+    socket.write(
+      `POST ${route} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${fixture.token}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${head.length + video.length + tail.length}\r\n\r\n`,
+    );
+    socket.write(Buffer.concat([head, video.subarray(0, 2_000_000)]));
+    await writing;
+
+    const exited = once(example.child, "exit");
+    example.child.kill("SIGTERM");
+    expect(await exited).toEqual([1, null]);
+    await closed;
+    expect(received).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    expect(received).toMatch(/\r\nRetry-After: 5\r\n/i);
+    expect(received).toMatch(/\r\nConnection: close\r\n/i);
+    expect(received).toContain('"code":"SERVICE_STOPPING"');
+    // Nothing half-written is left: no temp file, no media file.
+    expect((await filesUnder(fixture.directories.videosDir)).filter((path) => !path.startsWith(".media-intake-journal/"))).toEqual([]);
+    expect(example.lines().some((line) => line.includes('"level":50') && line.includes("ran out; raise SHUTDOWN_TIMEOUT_MS"))).toBe(true);
+  });
+});

@@ -3,12 +3,13 @@
 // request spans sent over OTLP/HTTP to a receiver on loopback, the last ones by the graceful
 // stop; OTEL_SDK_DISABLED=true turns both off and the uploads still work.
 import { once } from "node:events";
+import { watch } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
-import { samplePng } from "../examples/sample-media.ts";
+import { sampleMp4, samplePng } from "../examples/sample-media.ts";
 import { startChild } from "./helpers/child.ts";
 import { exampleEnv } from "./helpers/example-env.ts";
 import { useDevFixture } from "./helpers/fixture.ts";
@@ -130,6 +131,33 @@ describe("GET /metrics", () => {
     expect(valueOf(samples, "target_info", {})).toBe(1);
     expect(samples.find((s) => s.name === "target_info")?.labels.service_name).toBe("media-intake-example");
     expectLibraryUploads(exposition);
+  });
+
+  it("a client gone mid-upload on /detect-multer, as on /detect: no status and error_type=\"aborted\", never a 500, and no error logged", async () => {
+    const { url, example } = await startExample();
+    for (const route of ["/detect", "/detect-multer"]) {
+      // 32 MB declared, 1 MB sent: the store is writing it when the client goes.
+      const boundary = "----gone";
+      const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
+      const socket = connect(Number(new URL(url).port), "127.0.0.1");
+      socket.on("error", () => {});
+      const writing = new Promise<void>((resolve) => {
+        const watcher = watch(fixture.directories.videosDir, (_event, name) => name?.endsWith(".partial") && (watcher.close(), resolve()));
+      });
+      socket.write(`POST ${route} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${fixture.token}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 32000000\r\n\r\n`);
+      socket.write(Buffer.concat([head, sampleMp4(1_000_000, 7)]));
+      await writing;
+      socket.destroy();
+      await example.match(new RegExp(`"url":"${route}"\\}.*"msg":"request ended before its answer`));
+      await example.match(new RegExp(`"url":"${route}"\\}.*"msg":"request aborted"`));
+    }
+    const { samples } = parseExposition(await (await fetch(`${url}/metrics`)).text());
+    for (const route of ["/detect", "/detect-multer"]) {
+      const counted = samples.filter((s) => s.name === "http_server_request_duration_count" && s.labels.http_route === route);
+      expect(counted.map((s) => s.labels), route).toEqual([expect.objectContaining({ http_request_method: "POST", http_route: route, error_type: "aborted" })]);
+      expect(counted[0]?.labels.http_response_status_code, route).toBeUndefined();
+    }
+    expect(example.lines().filter((line) => JSON.parse(line).level >= 50)).toEqual([]);
   });
 
   it("OTEL_SDK_DISABLED=true: no /metrics (404), and uploads work", async () => {
@@ -269,5 +297,25 @@ describe("traces over OTLP/HTTP", () => {
     // A 200 is no error.
     expect(request.status.code ?? 0).toBe(0);
     expectLibrarySpansUnder(receiver.spans, request);
+  });
+});
+
+describe("OTLP endpoints an operator gets wrong", () => {
+  it("OTEL_EXPORTER_OTLP_ENDPOINT ending in /v1/traces: a warning at start pointing to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; each failed export is one line naming the URL", async () => {
+    // A collector that has no /v1/traces/v1/traces: 404, as a real one answers.
+    const collector = createServer((req, res) => req.resume().on("end", () => res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found")));
+    collector.listen(0, "127.0.0.1");
+    await once(collector, "listening");
+    receivers.push({ close: () => new Promise((resolve) => (collector.closeAllConnections(), collector.close(resolve))) });
+    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
+    const { url, example } = await startExample({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: "50" });
+    const warning = JSON.parse((await example.match(/^\{"level":40,.*"msg":"telemetry: OTEL_EXPORTER_OTLP_ENDPOINT/)).input as string) as { msg: string };
+    expect(warning.msg).toBe(
+      `telemetry: OTEL_EXPORTER_OTLP_ENDPOINT (${endpoint}) ends in /v1/traces, which is appended to it: spans go to ${endpoint}/v1/traces. Give the collector's base URL there, or the full URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.`,
+    );
+    expect(await upload(url, "photo.png", samplePng(18, 18, 6))).toBe(200);
+    const failure = JSON.parse((await example.match(/^\{"level":50,.*"msg":"telemetry: /)).input as string) as Record<string, unknown>;
+    expect(failure).toMatchObject({ traces: `${endpoint}/v1/traces`, msg: `telemetry: spans not sent to ${endpoint}/v1/traces (OTEL_EXPORTER_OTLP_ENDPOINT): Not Found (HTTP 404)` });
+    expect(JSON.stringify(failure)).not.toMatch(/stack|\\n/);
   });
 });

@@ -247,17 +247,27 @@ describe("npm run example:express at start", () => {
   });
 
 
-  it("exits non-zero with a clear message when its port is taken, and honours HOST", async () => {
-    const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
-      HOST: "127.0.0.1",
-      PORT: new URL(app.url).port,
-      ANNOTATIONS_URL: fixture.annotations.url,
-      VIDEOS_DIR: fixture.directories.videosDir,
-      IMAGES_DIR: fixture.directories.imagesDir,
-      JWT_SECRET: secret,
+  it("exits non-zero with one line naming PORT when its port is taken, and HOST when it is no address", async () => {
+    const start = async (host: string, port: string) => {
+      const example = startChild(resolve(import.meta.dirname, "../examples/express/server.ts"), null, {
+        HOST: host,
+        PORT: port,
+        ANNOTATIONS_URL: fixture.annotations.url,
+        VIDEOS_DIR: fixture.directories.videosDir,
+        IMAGES_DIR: fixture.directories.imagesDir,
+        JWT_SECRET: secret,
+      });
+      const [code] = (await once(example.child, "close")) as [number];
+      return { code, fatal: example.lines().map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 60) };
+    };
+    const port = new URL(app.url).port;
+    expect(await start("127.0.0.1", port)).toEqual({
+      code: 1,
+      fatal: [expect.objectContaining({ msg: `Cannot listen on 127.0.0.1:${port}: PORT=${port} is in use on HOST=127.0.0.1 (EADDRINUSE); stop what listens there or choose another PORT.` })],
     });
-    const [code] = (await once(example.child, "exit")) as [number];
-    expect(code).toBe(1);
-    expect(example.lines().join("\n")).toContain(`Cannot listen on 127.0.0.1:${new URL(app.url).port}: the address is in use (EADDRINUSE).`);
+    expect(await start("999.1.1.1", "0")).toEqual({
+      code: 1,
+      fatal: [expect.objectContaining({ msg: expect.stringMatching(/^Cannot listen on 999\.1\.1\.1:0: HOST=999\.1\.1\.1 does not resolve \((ENOTFOUND|EAI_AGAIN)\); give an address of this machine/) })],
+    });
   });
 });

@@ -56,6 +56,17 @@ function readOnly(path: string): void {
 }
 
 describe("the example's health", () => {
+  it("an annotations URL with a password (given in code; ANNOTATIONS_URL refuses one): /readyz and the log never show the password", async () => {
+    const withPassword = fixture.service.url.replace("http://", "http://svc:annpw-secret@");
+    const { url, lines } = await startApp(withPassword);
+    const ready = await readyz(url);
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.annotations?.message).toContain("ANNOTATIONS_URL (http://svc:***@127.0.0.1:");
+    expect(JSON.stringify(ready.body)).not.toContain("annpw-secret");
+    expect(lines.some((line) => line.variable === "ANNOTATIONS_URL")).toBe(true);
+    expect(JSON.stringify(lines)).not.toContain("annpw-secret");
+  });
+
   it("/healthz is 200 while it serves; /readyz is 200 with every check passing", async () => {
     const { url } = await startApp(fixture.service.url);
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: "ok" });

@@ -10,6 +10,7 @@ import { appContext, type DetectionsAppConfig } from "./context.ts";
 import { detectRoutes } from "./detect-routes.ts";
 import { createDetectionRuns } from "./detection-runs.ts";
 import { appReadiness, healthRoutes } from "./health-routes.ts";
+import { endedEarly } from "./in-flight.ts";
 import { readRoutes } from "./read-routes.ts";
 import { logMisconfiguration, storageFolders } from "./readiness.ts";
 import { tusRoute } from "./tus-route.ts";
@@ -31,6 +32,8 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.disable("x-powered-by");
   app.locals.readiness = readiness;
   app.locals.tus = tus;
+  // For the graceful stop (server.ts): the requests' work, aborted and waited for when it cuts them.
+  app.locals.inFlight = context.inFlight;
   // One line per request; never headers (the bearer token), never bodies. Not the probes: a
   // probe polled every few seconds would bury the uploads, and readiness logs its own changes.
   app.use(
@@ -39,6 +42,10 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
       autoLogging: { ignore: (req) => PROBE_PATHS.has((req.url ?? "").split("?")[0] ?? "") },
       serializers: { req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }) },
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : "info"),
+      // A 5xx without an error is logged with its status, not with pino-http's made-up stack
+      // ("failed with status code 503"): its cause has a line of its own ("request failed").
+      customErrorObject: (_req, res, error, value: Record<string, unknown>) => (error.message === `failed with status code ${res.statusCode}` ? { ...value, err: undefined } : value),
+      customErrorMessage: (_req, res, error) => (error.message === `failed with status code ${res.statusCode}` ? `request answered ${res.statusCode}` : "request errored"),
     }),
   );
 
@@ -52,6 +59,11 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   });
   // Every error, answered as JSON; a storage folder or ANNOTATIONS_URL at fault is logged by its variable.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // A client gone (or a request the stop cut and answered): nobody to answer, nothing failed.
+    if (endedEarly(error, req, res)) {
+      req.log.info({ reason: (error as Error)?.message }, "request ended before its answer (the client went away, or the stop cut it)");
+      return;
+    }
     logMisconfiguration(error, req, folders);
     answerError(error, req, res, context.drainLimitBytes);
   });

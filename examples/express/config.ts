@@ -39,7 +39,7 @@ class Reader {
   }
 
   private fail(name: string, value: string, expected: string): never {
-    throw new ConfigError(`${name}=${JSON.stringify(value)}: expected ${expected}.`);
+    throw new ConfigError(`${name}=${JSON.stringify(withoutPassword(value))}: expected ${expected}.`);
   }
 
   string(name: string): string | undefined {
@@ -84,8 +84,12 @@ class Reader {
     return choice;
   }
 
-  /** An absolute URL whose scheme is one of `protocols` (e.g. `["http:", "https:"]`). */
-  url(name: string, protocols: readonly string[], expected: string): string | undefined {
+  /**
+   * An absolute URL whose scheme is one of `protocols` (e.g. `["http:", "https:"]`). With
+   * `noCredentials`, a user name or password in it is refused (and never echoed): the service
+   * is called with a token, and a URL is printed in logs and by `/readyz`.
+   */
+  url(name: string, protocols: readonly string[], expected: string, noCredentials = false): string | undefined {
     const value = this.raw(name);
     if (value === undefined) return undefined;
     let url: URL | undefined;
@@ -99,12 +103,46 @@ class Reader {
       const hostAndPort = /^[\w.-]+:\d+$/.test(value.trim());
       this.fail(name, value, hostAndPort ? `${expected}; with its scheme: ${protocols[0]}//${value.trim()}` : expected);
     }
+    if (noCredentials && (url.username || url.password)) {
+      throw new ConfigError(
+        `${name}=${JSON.stringify(withoutPassword(value.trim()))}: a user name or password in the URL is not used (the service is called with the token of SERVICE_TOKEN or JWT_SECRET) and would be printed in logs and by /readyz; remove it.`,
+      );
+    }
     return value.trim();
+  }
+
+  /**
+   * An HS256 secret (JWT_SECRET): at least 32 bytes, the 256 bits RFC 7518 section 3.2 requires
+   * of an HS256 key (a shorter one is guessed offline from any token). Never echoed.
+   */
+  secret(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    const bytes = Buffer.byteLength(value, "utf8");
+    if (bytes < MIN_SECRET_BYTES) {
+      throw new ConfigError(
+        `${name} is ${bytes} byte${bytes === 1 ? "" : "s"} long: an HS256 secret needs at least ${MIN_SECRET_BYTES} bytes (256 bits, RFC 7518 section 3.2); make one with: openssl rand -base64 32`,
+      );
+    }
+    return value;
   }
 
   folder(name: string, fallback: string): string {
     return resolve(this.raw(name) ?? fallback);
   }
+}
+
+/** The shortest HS256 secret taken (RFC 7518 section 3.2: a key of 256 bits or more). */
+export const MIN_SECRET_BYTES = 32;
+
+/** `value` with the password of a URL in it masked (`redis://:***@host`), for a message that echoes it. */
+export function withoutPassword(value: string): string {
+  return value.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:\/\/)?[^/@:]*):[^/@]*@/i, "$1:***@");
+}
+
+/** `text` with the password of every URL in it masked: an error's message may quote the URL it called. */
+export function withoutPasswords(text: string): string {
+  return text.replace(/(\/\/[^/@:\s]*):[^/@\s]*@/g, "$1:***@");
 }
 
 const redisExpected = "a redis:// or rediss:// URL such as redis://127.0.0.1:6379";
@@ -128,10 +166,21 @@ function telemetry(read: Reader) {
   const protocolExpected = "http/json or http/protobuf: traces go over OTLP/HTTP, not gRPC (the collector's port 4318, not 4317)";
   read.oneOf("OTEL_EXPORTER_OTLP_PROTOCOL", protocols, "http/json", protocolExpected);
   read.oneOf("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocols, "http/json", protocolExpected);
+  const warnings: string[] = [];
+  // The specification appends /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT: one already there is doubled.
+  if (!disabled && endpoint && !tracesEndpoint && /\/v1\/traces\/*$/.test(new URL(endpoint).pathname)) {
+    warnings.push(
+      `OTEL_EXPORTER_OTLP_ENDPOINT (${withoutPassword(endpoint)}) ends in /v1/traces, which is appended to it: spans go to ${withoutPassword(endpoint.replace(/\/+$/, ""))}/v1/traces. Give the collector's base URL there, or the full URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.`,
+    );
+  }
   return {
     disabled,
+    /** What is taken but most likely wrong: logged at warn at start. */
+    warnings,
     serviceName: read.string("OTEL_SERVICE_NAME")?.trim(),
     scheduleDelayMs: read.ms("OTEL_BSP_SCHEDULE_DELAY", 5_000, 1),
+    /** The variable that set where spans are posted, for a log line. */
+    tracesVariable: tracesEndpoint ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
     /** Where spans are posted; `undefined`: no traces. */
     tracesUrl: disabled ? undefined : (tracesEndpoint ?? (endpoint ? `${endpoint.replace(/\/+$/, "")}/v1/traces` : undefined)),
   };
@@ -148,13 +197,14 @@ export function readTelemetryConfig(env: NodeJS.ProcessEnv): TelemetryConfig {
 function common(read: Reader) {
   return {
     logLevel: read.oneOf("LOG_LEVEL", logLevels, "info"),
-    jwtSecret: read.string("JWT_SECRET"),
+    jwtSecret: read.secret("JWT_SECRET"),
     serviceToken: read.string("SERVICE_TOKEN"),
     annotationsTimeoutMs: read.ms("ANNOTATIONS_TIMEOUT_MS", 10_000, 1),
     annotationsDeadlineMs: read.ms("ANNOTATIONS_DEADLINE_MS", 60_000, 1),
     detectorDelayMs: read.ms("DETECTOR_DELAY_MS", 0),
     redisPrefix: read.string("REDIS_PREFIX")?.trim() ?? "media-intake",
     journalHeartbeatMs: read.ms("JOURNAL_HEARTBEAT_MS", 10_000, 1),
+    shutdownTimeoutMs: read.ms("SHUTDOWN_TIMEOUT_MS", 30_000),
     telemetry: telemetry(read),
   };
 }
@@ -170,7 +220,8 @@ export function readServerConfig(env: NodeJS.ProcessEnv) {
     ...common(read),
     host: read.string("HOST")?.trim() ?? "127.0.0.1",
     port: read.integer("PORT", 3000, 0, 65535, "a port number from 0 to 65535"),
-    annotationsUrl: read.url("ANNOTATIONS_URL", ["http:", "https:"], httpExpected),
+    annotationsUrl: read.url("ANNOTATIONS_URL", ["http:", "https:"], httpExpected, true),
+    annotationsRequestDeadlineMs: read.ms("ANNOTATIONS_REQUEST_DEADLINE_MS", 5_000, 1),
     directories: { videosDir, imagesDir: read.folder("IMAGES_DIR", "./data/images") },
     tusUploadsDir: tusUploadsDir === undefined ? undefined : resolve(tusUploadsDir),
     maxUploadBytes: read.size("MAX_UPLOAD_BYTES"),
@@ -178,7 +229,6 @@ export function readServerConfig(env: NodeJS.ProcessEnv) {
     requestTimeoutMs: read.ms("REQUEST_TIMEOUT_MS", 0),
     headersTimeoutMs: read.ms("HEADERS_TIMEOUT_MS", 60_000),
     idleTimeoutMs: read.ms("IDLE_TIMEOUT_MS", 120_000),
-    shutdownTimeoutMs: read.ms("SHUTDOWN_TIMEOUT_MS", 30_000),
     durability: read.oneOf(
       "DURABILITY",
       ["process", "power"] as const,
@@ -207,7 +257,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv) {
   return {
     ...common(read),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"], redisExpected) as string,
-    annotationsUrl: read.url("ANNOTATIONS_URL", ["http:", "https:"], httpExpected) as string,
+    annotationsUrl: read.url("ANNOTATIONS_URL", ["http:", "https:"], httpExpected, true) as string,
     concurrency: read.integer("WORKER_CONCURRENCY", 1, 1, 1000, "a whole number of jobs from 1 to 1000"),
     lockMs: read.ms("WORKER_LOCK_MS", 30_000, 1),
     stalledIntervalMs: read.ms("STALLED_INTERVAL_MS", 30_000, 1),

@@ -15,6 +15,7 @@ import type { DetectionQueue } from "../../src/queue/index.ts";
 import type { Locker } from "@tus/server";
 import { type AuthorizeMedia, type DetectionsCaller, isOwnerOrService, mediaNotFound, readAuthorized } from "./authorize.ts";
 import type { Detection } from "./detector.ts";
+import { createInFlight, type InFlight } from "./in-flight.ts";
 import type { ReadinessOptions } from "./readiness.ts";
 
 /** Detection on workers (`npm run example:worker`) through a BullMQ queue on Redis. */
@@ -78,7 +79,7 @@ export interface DetectionsAppConfig {
    * `annotationsUrl`, probed with `probeClient`, best without retries; else `client`), and
    * Redis when `redisPing` is given. @default the annotations service through `client`
    */
-  readiness?: { annotationsUrl?: string; probeClient?: AnnotationsClient; redisPing?: ReadinessOptions["redisPing"]; timeoutMs?: number };
+  readiness?: { annotationsUrl?: string; probeClient?: AnnotationsClient; redisPing?: ReadinessOptions["redisPing"]; timeoutMs?: number; minFreeBytes?: number };
 }
 
 /** The configuration as the routes use it: its defaults resolved, and what they share. */
@@ -93,6 +94,8 @@ export interface AppContext {
   readonly drainLimitBytes: number;
   readonly queue: QueuedDetection | undefined;
   readonly logger: Logger;
+  /** The requests in flight: each one's signal, and the work a cut of the graceful stop waits for (`app.locals.inFlight`). */
+  readonly inFlight: InFlight;
   /**
    * What every intake path (`POST /detect`, `/detect-multer`, `/files`) is given alike. With the
    * queue, intakes are journaled on Redis: another host settles one this host left.
@@ -121,6 +124,7 @@ export function appContext(config: DetectionsAppConfig): AppContext {
     drainLimitBytes,
     queue,
     logger,
+    inFlight: createInFlight(),
     intake: { client, directories, durability, logger, ...(queue ? { journal: queue.journal } : {}), ...(maxUploadBytes ? { maxBytes: maxUploadBytes } : {}) },
     authorize,
     callerOf: async (req) => {

@@ -11,29 +11,36 @@ import type { DetectionRuns } from "./detection-runs.ts";
 import { intakeFormFile } from "./form-file.ts";
 
 export function detectRoutes(context: AppContext, runs: DetectionRuns): Router {
-  const { auth, maxUploadBytes, callerOf, authorizedRecord } = context;
+  const { auth, maxUploadBytes, callerOf, authorizedRecord, inFlight } = context;
   const routes = Router();
 
-  routes.post("/detect", async (req, res, next) => {
-    const controller = new AbortController();
-    // A client that goes away mid-upload: the store aborts and removes its temp file.
-    res.on("close", () => {
-      if (!res.writableFinished) controller.abort(new Error("the client disconnected"));
-    });
-    try {
-      const token = req.headers.authorization;
-      const caller = await callerOf(req);
-      const media = await intakeFormFile<IntakenMedia>(req, (file, originalName) =>
-        intakeMedia(file, { ...context.intake, originalName, token, auth, signal: controller.signal }),
-      );
-      await runs.answer(res, media, caller, token, controller.signal);
-    } catch (error) {
-      next(error);
-    }
-  });
+  routes.post("/detect", (req, res, next) =>
+    inFlight.track(
+      (async () => {
+        // A client that goes away mid-upload, or the stop cutting it: the store aborts and removes its temp file.
+        const signal = inFlight.signal(req, res);
+        try {
+          const token = req.headers.authorization;
+          const caller = await callerOf(req);
+          const media = await intakeFormFile<IntakenMedia>(req, (file, originalName) => intakeMedia(file, { ...context.intake, originalName, token, auth, signal }));
+          await runs.answer(res, media, caller, token, signal);
+        } catch (error) {
+          next(error);
+        }
+      })(),
+    ),
+  );
 
+  // Each file's intake is work in flight: a cut of the stop waits until it removed its temp file
+  // (multer itself moves on as soon as the request is gone).
+  const storage = mediaIntakeStorage({ ...context.intake, auth });
+  const trackedStorage: typeof storage = {
+    _handleFile: (req, file, callback) =>
+      void inFlight.track(new Promise<void>((settled) => storage._handleFile(req, file, (error, info) => (settled(), callback(error, info))))),
+    _removeFile: (req, file, callback) => storage._removeFile(req, file, callback),
+  };
   const upload = multer({
-    storage: mediaIntakeStorage({ ...context.intake, auth }),
+    storage: trackedStorage,
     limits: { files: 1, ...(maxUploadBytes ? { fileSize: maxUploadBytes } : {}) },
     defParamCharset: "utf8",
   });
@@ -55,8 +62,7 @@ export function detectRoutes(context: AppContext, runs: DetectionRuns): Router {
     async (req, res, next) => {
       try {
         if (!req.file?.media) throw new AppError(400, "NO_FILE", 'Expected a file in the form field "file".');
-        const controller = new AbortController();
-        await runs.answer(res, req.file.media, await callerOf(req), req.headers.authorization, controller.signal);
+        await inFlight.track(runs.answer(res, req.file.media, await callerOf(req), req.headers.authorization, inFlight.signal(req, res)));
       } catch (error) {
         next(error);
       }
@@ -67,7 +73,7 @@ export function detectRoutes(context: AppContext, runs: DetectionRuns): Router {
     try {
       const caller = await callerOf(req);
       const record = await authorizedRecord(req, caller, normalizeMediaId(req.params.mediaId));
-      await runs.answer(res, record, caller, req.headers.authorization, new AbortController().signal, true);
+      await inFlight.track(runs.answer(res, record, caller, req.headers.authorization, new AbortController().signal, true));
     } catch (error) {
       next(error);
     }

@@ -9,6 +9,13 @@ import { join } from "node:path";
 export interface NamedFolder {
   readonly variable: string;
   readonly path: string;
+  /** Said after the path when the variable is unset: where its default comes from ("the default under VIDEOS_DIR"). */
+  readonly unsetNote?: string;
+}
+
+/** A folder as a message names it: `TUS_UPLOADS_DIR (/data/videos/.media-intake-uploads, the default under VIDEOS_DIR)`. */
+export function folderName(folder: NamedFolder): string {
+  return `${folder.variable} (${folder.path}${folder.unsetNote ? `, ${folder.unsetNote}` : ""})`;
 }
 
 /** Why a folder cannot be written, from the failure's code: one wording for the start and `/readyz`. */
@@ -27,7 +34,8 @@ export function whyUnwritable(code: string | undefined): string {
  * `undefined` when all are writable, or to the one line that says which is not and why.
  */
 export async function unwritableFolder(folders: readonly NamedFolder[]): Promise<string | undefined> {
-  for (const { variable, path } of folders) {
+  for (const folder of folders) {
+    const { path } = folder;
     const probe = join(path, `.write-check-${process.pid}-${randomBytes(4).toString("hex")}`);
     try {
       await mkdir(path, { recursive: true });
@@ -36,7 +44,7 @@ export async function unwritableFolder(folders: readonly NamedFolder[]): Promise
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
       const why = whyUnwritable(code);
-      return `Cannot start: ${variable} (${path}) cannot be written: ${why} (${code ?? "error"}).`;
+      return `Cannot start: ${folderName(folder)} cannot be written: ${why} (${code ?? "error"}).`;
     }
   }
   return undefined;
@@ -54,7 +62,7 @@ export async function folderApart(first: NamedFolder, others: readonly NamedFold
     if ((await stat(other.path)).dev !== dev) {
       return {
         ...other,
-        message: `${other.variable} (${other.path}) is on another file system than ${first.variable} (${first.path}): a finished upload is linked into place, never copied; put them on one volume.`,
+        message: `${folderName(other)} is on another file system than ${folderName(first)}: a finished upload is linked into place, never copied; put them on one volume.`,
       };
     }
   }

@@ -4,7 +4,7 @@ import { Router } from "express";
 import { PROBE_MEDIA_ID } from "../../src/index.ts";
 import type { AppContext } from "./context.ts";
 import type { NamedFolder } from "./folders.ts";
-import { createReadiness } from "./readiness.ts";
+import { createReadiness, minFreeBytes } from "./readiness.ts";
 
 export type Readiness = ReturnType<typeof createReadiness>;
 
@@ -18,6 +18,7 @@ export function appReadiness(context: AppContext, folders: readonly NamedFolder[
   return createReadiness({
     annotations: { client: config.readiness?.probeClient ?? client, url: config.readiness?.annotationsUrl ?? "the annotations service" },
     folders,
+    minFreeBytes: config.readiness?.minFreeBytes ?? minFreeBytes(context.maxUploadBytes),
     // With the queue: Redis answers PING, and so do the journal's and the queue's own connections.
     ...(queue || config.readiness?.redisPing
       ? {

@@ -3,12 +3,13 @@
 // never stops the start, and the state changes are logged (an error naming the variable when a
 // check fails, info when it passes again).
 import { constants } from "node:fs";
-import { access, mkdir } from "node:fs/promises";
+import { access, mkdir, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
-import { folderApart, type NamedFolder, whyUnwritable } from "./folders.ts";
+import { withoutPassword, withoutPasswords } from "./config.ts";
+import { folderApart, folderName, type NamedFolder, whyUnwritable } from "./folders.ts";
 
 /** One check's outcome: `ok`, or what is wrong and the variable to look at. */
 export type CheckResult = { ok: true } | { ok: false; variable: string; message: string };
@@ -26,29 +27,60 @@ export interface ReadinessOptions {
   folders: readonly NamedFolder[];
   /** Redis (`REDIS_URL`), when configured: resolves once it answered PING. */
   redisPing?: (signal: AbortSignal) => Promise<unknown>;
+  /** The free space under which a storage folder is not ready (see {@link minFreeBytes}). @default 64 MiB */
+  minFreeBytes?: number;
   /** How long one check may take. @default 2_000 */
   timeoutMs?: number;
   logger?: Logger;
 }
 
+/** The most free space `/readyz` asks of a storage folder: 64 MiB. */
+export const FREE_SPACE_FLOOR_BYTES = 64 * 2 ** 20;
+
+/**
+ * The free space under which a storage folder is not ready: the smaller of MAX_UPLOAD_BYTES and
+ * 64 MiB. Less than one largest upload's room, or than 64 MiB, and uploads are about to get 507;
+ * an orchestrator sends new ones elsewhere. A floor, not a promise: a large upload can still
+ * find the disk full.
+ */
+export function minFreeBytes(maxUploadBytes: number | undefined): number {
+  return Math.min(maxUploadBytes ?? FREE_SPACE_FLOOR_BYTES, FREE_SPACE_FLOOR_BYTES);
+}
+
+/** `bytes` for a reader: 12.5 MiB, 800 KiB, 512 bytes. */
+function mebibytes(bytes: number): string {
+  if (bytes >= 2 ** 20) return `${Number((bytes / 2 ** 20).toFixed(1))} MiB`;
+  if (bytes >= 2 ** 10) return `${Number((bytes / 2 ** 10).toFixed(1))} KiB`;
+  return `${bytes} bytes`;
+}
+
 /**
  * Each folder (made when missing) must be writable (`access`: a read-only mount or a missing
- * permission fails it, and no probe file is ever left behind), then each must be on the file
- * system of the first ({@link folderApart}, the start's own check and wording).
+ * permission fails it, and no probe file is ever left behind), each must be on the file system
+ * of the first ({@link folderApart}, the start's own check and wording), and each must have
+ * `minFree` bytes free for the service's user (`statfs`).
  */
-export async function checkFolders(folders: readonly NamedFolder[]): Promise<CheckResult> {
-  for (const { variable, path } of folders) {
+export async function checkFolders(folders: readonly NamedFolder[], minFree = FREE_SPACE_FLOOR_BYTES): Promise<CheckResult> {
+  for (const folder of folders) {
+    const { variable, path } = folder;
     try {
       await mkdir(path, { recursive: true });
       await access(path, constants.W_OK);
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
-      return { ok: false, variable, message: `${variable} (${path}) cannot be written: ${whyUnwritable(code)} (${code ?? "error"}).` };
+      return { ok: false, variable, message: `${folderName(folder)} cannot be written: ${whyUnwritable(code)} (${code ?? "error"}).` };
     }
   }
   const [first, ...rest] = folders;
   const apart = first && (await folderApart(first, rest));
-  return apart ? { ok: false, variable: apart.variable, message: apart.message } : { ok: true };
+  if (apart) return { ok: false, variable: apart.variable, message: apart.message };
+  for (const folder of folders) {
+    const { bavail, bsize } = await statfs(folder.path);
+    if (bavail * bsize < minFree) {
+      return { ok: false, variable: folder.variable, message: `${folderName(folder)} has ${mebibytes(bavail * bsize)} free, under the ${mebibytes(minFree)} an upload may need: uploads would fail with 507. Free space on its volume.` };
+    }
+  }
+  return { ok: true };
 }
 
 async function withTimeout(what: string, ms: number, run: (signal: AbortSignal) => Promise<CheckResult>, variable: string): Promise<CheckResult> {
@@ -59,7 +91,7 @@ async function withTimeout(what: string, ms: number, run: (signal: AbortSignal) 
       new Promise<CheckResult>((resolve) => signal.addEventListener("abort", () => resolve({ ok: false, variable, message: `${what}: no answer within ${ms} ms.` }), { once: true })),
     ]);
   } catch (error) {
-    return { ok: false, variable, message: `${what}: ${(error as Error)?.message ?? String(error)}` };
+    return { ok: false, variable, message: withoutPasswords(`${what}: ${(error as Error)?.message ?? String(error)}`) };
   }
 }
 
@@ -70,12 +102,14 @@ export function createReadiness(options: ReadinessOptions): { check(): Promise<R
   const checks: Record<string, () => Promise<CheckResult>> = {};
   const { annotations, redisPing } = options;
   if (annotations) {
+    // Never a password (config.ts refuses one in ANNOTATIONS_URL; a URL given in code may hold one).
+    const url = withoutPassword(annotations.url);
     checks.annotations = () =>
-      withTimeout(`ANNOTATIONS_URL (${annotations.url})`, timeoutMs, async (signal) => {
+      withTimeout(`ANNOTATIONS_URL (${url})`, timeoutMs, async (signal) => {
         const probe = await probeAnnotations(annotations.client, { signal });
         if (probe.ok) return { ok: true };
         const hint = probe.reason === "route-missing" ? "answers, but not the contract's route /api/media: is its base path right?" : probe.reason === "unavailable" ? "cannot be reached" : probe.reason === "auth-refused" ? "refused the service's token (SERVICE_TOKEN or JWT_SECRET)" : "failed";
-        return { ok: false, variable: "ANNOTATIONS_URL", message: `ANNOTATIONS_URL (${annotations.url}) ${hint} — ${probe.message}` };
+        return { ok: false, variable: "ANNOTATIONS_URL", message: `ANNOTATIONS_URL (${url}) ${hint} — ${withoutPasswords(probe.message)}` };
       }, "ANNOTATIONS_URL");
   }
   if (redisPing) {
@@ -90,7 +124,7 @@ export function createReadiness(options: ReadinessOptions): { check(): Promise<R
       }, "REDIS_URL");
   }
   const folderVariables = [...new Set(options.folders.map((folder) => folder.variable))].join(", ");
-  checks.storage = () => withTimeout(folderVariables, timeoutMs, () => checkFolders(options.folders), options.folders[0]?.variable ?? "VIDEOS_DIR");
+  checks.storage = () => withTimeout(folderVariables, timeoutMs, () => checkFolders(options.folders, options.minFreeBytes), options.folders[0]?.variable ?? "VIDEOS_DIR");
   return {
     async check() {
       const names = Object.keys(checks);
@@ -108,12 +142,12 @@ export function createReadiness(options: ReadinessOptions): { check(): Promise<R
   };
 }
 
-/** The folders the service writes, by their variables (the tus folder by default under VIDEOS_DIR). */
+/** The folders the service writes, by their variables (the tus folder, TUS_UPLOADS_DIR, by default under VIDEOS_DIR). */
 export function storageFolders(directories: { videosDir: string; imagesDir: string }, tusUploadsDir?: string): NamedFolder[] {
   return [
     { variable: "VIDEOS_DIR", path: directories.videosDir },
     { variable: "IMAGES_DIR", path: directories.imagesDir },
-    { variable: tusUploadsDir ? "TUS_UPLOADS_DIR" : "VIDEOS_DIR", path: tusUploadsDir ?? join(directories.videosDir, ".media-intake-uploads") },
+    tusUploadsDir ? { variable: "TUS_UPLOADS_DIR", path: tusUploadsDir } : { variable: "TUS_UPLOADS_DIR", path: join(directories.videosDir, ".media-intake-uploads"), unsetNote: "the default under VIDEOS_DIR" },
   ];
 }
 
@@ -181,12 +215,12 @@ export async function redisPinger(url: string): Promise<{ ping: (signal: AbortSi
  */
 export function logMisconfiguration(error: unknown, req: { log: Logger }, folders: readonly NamedFolder[]): void {
   if (isMediaIntakeError(error, "MEDIA_RECORD_PENDING") && isMediaIntakeError(error.cause, "ANNOTATIONS_ROUTE_MISSING")) {
-    req.log.error({ variable: "ANNOTATIONS_URL", mediaId: (error as { id?: string }).id }, `ANNOTATIONS_URL has no route POST /api/media (is its base path right?): ${error.cause.message}; the upload is kept and its record created once the route answers`);
+    req.log.error({ variable: "ANNOTATIONS_URL", mediaId: (error as { id?: string }).id }, `ANNOTATIONS_URL has no route POST /api/media (is its base path right?): ${withoutPasswords(error.cause.message)}; the upload is kept and its record created once the route answers`);
     return;
   }
   const code = (error as { code?: unknown })?.code;
   if (code !== "MEDIA_WRITE_FAILED" && code !== "JOURNAL_UNAVAILABLE" && !(error as NodeJS.ErrnoException)?.syscall) return;
   const where = (error as { target?: string; location?: string; path?: string }) ?? {};
   const folder = folderVariableOf(where.target ?? where.location ?? where.path, folders);
-  if (folder) req.log.error({ variable: folder.variable, folder: folder.path }, `${folder.variable} (${folder.path}) cannot be written: ${(error as Error).message}`);
+  if (folder) req.log.error({ variable: folder.variable, folder: folder.path }, `${folderName(folder)} cannot be written: ${(error as Error).message}`);
 }

@@ -32,6 +32,20 @@ function refuseRaw(error: NodeJS.ErrnoException, socket: Socket, logger: Logger)
   socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/**
+ * Why the address cannot be had, naming the variable to change: PORT when it is taken or needs
+ * privileges, HOST when it does not resolve or is no address of this machine.
+ */
+export function listenFailure(error: NodeJS.ErrnoException, host: string, port: number): string {
+  const at = `Cannot listen on ${host}:${port}`;
+  const code = error.code ?? "error";
+  if (code === "EADDRINUSE") return `${at}: PORT=${port} is in use on HOST=${host} (EADDRINUSE); stop what listens there or choose another PORT.`;
+  if (code === "EACCES") return `${at}: PORT=${port} needs privileges (EACCES); choose a PORT of 1024 or more.`;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME") return `${at}: HOST=${host} does not resolve (${code}); give an address of this machine (127.0.0.1, 0.0.0.0).`;
+  if (code === "EADDRNOTAVAIL") return `${at}: HOST=${host} is no address of this machine (EADDRNOTAVAIL); give one of its addresses (127.0.0.1, 0.0.0.0).`;
+  return `${at}: ${error.message} (${code}); check HOST and PORT.`;
+}
+
 /** Listens with the options; rejects with a clear error when the address cannot be had. */
 export async function serve(app: express.Express, options: ServeOptions): Promise<{ server: Server; url: string }> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 0;
@@ -44,10 +58,7 @@ export async function serve(app: express.Express, options: ServeOptions): Promis
   server.timeout = options.idleTimeoutMs ?? 120_000;
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => refuseRaw(error, socket, options.logger));
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) => {
-      const why = error.code === "EADDRINUSE" ? "the address is in use" : error.code === "EACCES" ? "permission denied" : error.message;
-      reject(new Error(`Cannot listen on ${options.host}:${options.port}: ${why} (${error.code ?? "error"}).`, { cause: error }));
-    });
+    server.once("error", (error: NodeJS.ErrnoException) => reject(new Error(listenFailure(error, options.host, options.port), { cause: error })));
     server.listen(options.port, options.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;

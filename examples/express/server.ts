@@ -4,14 +4,15 @@
 //   IMAGES_DIR (./data/videos, ./data/images), JWT_SECRET (HS256 verification; unset: tokens
 //   are decoded only, with a warning), MAX_UPLOAD_BYTES (none: a size, 10MB, 2GiB or plain
 //   bytes), SERVICE_TOKEN (the service's own token for work that outlives a request),
-//   ANNOTATIONS_TIMEOUT_MS (per attempt, 10000),
-//   ANNOTATIONS_DEADLINE_MS (per call, 60000), RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS
+//   ANNOTATIONS_TIMEOUT_MS (per attempt, 10000), ANNOTATIONS_REQUEST_DEADLINE_MS (5000: per call
+//   a request waits for; a timeout keeps the upload, 503 MEDIA_RECORD_PENDING), ANNOTATIONS_DEADLINE_MS
+//   (per call in the background, 60000), RECOVERY_INTERVAL_MS (5000), DETECTOR_DELAY_MS
 //   (0: simulated GPU time per detection), REQUEST_TIMEOUT_MS (0: none, uploads may take hours),
 //   HEADERS_TIMEOUT_MS (60000), IDLE_TIMEOUT_MS (120000: a silent connection is closed),
 //   LOG_LEVEL (info), DURABILITY (process: an answered upload survives a crash of the process;
 //   power: a power cut too, every file and journal entry synced first), SHUTDOWN_TIMEOUT_MS
-//   (30000: on SIGTERM or SIGINT, how long the uploads under way may take to finish; exit 1 when
-//   it cuts some). Logs are JSON lines (pino) on standard output.
+//   (30000: on SIGTERM or SIGINT, how long the uploads under way, then the closes, may take; exit
+//   1 when it cuts some, naming it). Logs are JSON lines (pino) on standard output.
 // Every variable is checked at start (config.ts): a bad value stops the process with one line on
 // stderr naming it, exit 1. An empty value counts as unset. VIDEOS_DIR, IMAGES_DIR and the tus
 // folder must be writable folders on one file system.
@@ -28,19 +29,20 @@
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; OTEL_SERVICE_NAME (media-intake-example).
 // First: the OpenTelemetry SDK, registered before the library loads.
 import { telemetry } from "./instrumentation.ts";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { pino } from "pino";
 import { startRecovery } from "../../src/index.ts";
 import { startDevAnnotationsServer } from "../../src/dev-server/index.ts";
 import { createDetectionsApp, type QueuedDetection } from "./app.ts";
 import { configOrExit, readServerConfig } from "./config.ts";
-import { folderOnAnotherFileSystem, unwritableFolder } from "./folders.ts";
-import { redisPinger } from "./readiness.ts";
+import { folderOnAnotherFileSystem, type NamedFolder, unwritableFolder } from "./folders.ts";
+import { redisPinger, storageFolders } from "./readiness.ts";
 import type { RedisTusLocker } from "../../src/tus/index.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
 import { serviceClientFrom } from "./service-client.ts";
-import { stopGracefully } from "./stop.ts";
+import type { InFlight } from "./in-flight.ts";
+import { type CloseStep, CUT_GRACE_MS, closeInTurn, stopGracefully } from "./stop.ts";
 
 // Every variable parsed and checked before anything is opened: a bad one is one line, exit 1.
 const config = configOrExit(() => readServerConfig(process.env));
@@ -51,19 +53,16 @@ if (!secret) logger.warn("JWT_SECRET is not set: bearer tokens are decoded, not 
 
 // A read-only or missing volume, or a folder under a regular file, stops the process here, with
 // one line naming its variable; so do folders on two file systems (a finished tus upload is
-// linked into place, never copied).
-const tusFolder = { variable: tusUploadsDir ? "TUS_UPLOADS_DIR" : "VIDEOS_DIR", path: tusUploadsDir ?? join(directories.videosDir, ".media-intake-uploads") };
-const storageFolders = [
-  { variable: "VIDEOS_DIR", path: directories.videosDir },
-  { variable: "IMAGES_DIR", path: directories.imagesDir },
-];
+// linked into place, never copied). The tus folder is named by its own variable, set or not.
+const tusFolder = storageFolders(directories, tusUploadsDir)[2] as NamedFolder;
+const mediaFolders = storageFolders(directories).slice(0, 2);
 const unfit =
   (await unwritableFolder([
-    ...storageFolders,
+    ...mediaFolders,
     tusFolder,
     // The dev annotations server's database, beside VIDEOS_DIR.
     ...(config.annotationsUrl ? [] : [{ variable: "VIDEOS_DIR", path: dirname(directories.videosDir) }]),
-  ])) ?? (await folderOnAnotherFileSystem(tusFolder, storageFolders));
+  ])) ?? (await folderOnAnotherFileSystem(tusFolder, mediaFolders));
 if (unfit) {
   process.stderr.write(`${unfit}\n`);
   process.exit(1);
@@ -78,9 +77,14 @@ if (!annotationsUrl) {
   logger.info({ url: annotationsUrl, dbPath }, "dev annotations server started");
 }
 
-// One client: each request passes its caller's token; the service's token is the client's own,
-// for what outlives a request (records and statuses settled in the background, recovery).
-const client = await serviceClientFrom(config, annotationsUrl);
+// The requests' client: each request passes its caller's token; the service's token is the
+// client's own, for what outlives a request (records and statuses settled in the background).
+// A call a request waits for ends within ANNOTATIONS_REQUEST_DEADLINE_MS: a hung service answers
+// an upload with 503 MEDIA_RECORD_PENDING in seconds, the upload kept (a timeout is never taken
+// for a refusal), its record created in the background by recovery, whose calls have the
+// longer ANNOTATIONS_DEADLINE_MS.
+const client = await serviceClientFrom({ ...config, annotationsDeadlineMs: config.annotationsRequestDeadlineMs }, annotationsUrl);
+const backgroundClient = await serviceClientFrom(config, annotationsUrl);
 // The readiness probe's client: one attempt, a short timeout (GET /readyz answers promptly).
 const probeClient = await serviceClientFrom({ ...config, annotationsTimeoutMs: 2000, annotationsDeadlineMs: 2000 }, annotationsUrl, { retry: false });
 // With REDIS_URL, /readyz asks Redis for a PING on a connection of its own.
@@ -109,7 +113,7 @@ if (redisUrl) {
 // Settles what a crash or an outage left, at once and then every few seconds, while serving:
 // the service starts even when the annotations service is down.
 const recovery = startRecovery({
-  client,
+  client: backgroundClient,
   directories,
   logger,
   ...(queue ? { journal: queue.journal } : {}),
@@ -135,6 +139,22 @@ const app = createDetectionsApp({
   ...(config.maxUploadBytes ? { maxUploadBytes: config.maxUploadBytes } : {}),
   readiness: { annotationsUrl, probeClient, ...(pinger ? { redisPing: pinger.ping } : {}) },
 });
+
+// What the stop closes, in this order, each within SHUTDOWN_TIMEOUT_MS (stop.ts); telemetry last,
+// to send the spans of all the others.
+const closes: CloseStep[] = [
+  { name: "recovery (its pass under way)", close: () => recovery.stop() },
+  ...(queue
+    ? [
+        { name: "the detection queue on REDIS_URL", close: () => queue.detections.close() },
+        { name: "the journal on REDIS_URL", close: () => queue.journal.close() },
+      ]
+    : []),
+  ...(tusLocker ? [{ name: "the tus locker on REDIS_URL", close: () => tusLocker.close() }] : []),
+  ...(pinger ? [{ name: "the readiness connection to REDIS_URL", close: () => pinger.close() }] : []),
+  ...(devServer ? [{ name: "the dev annotations server", close: () => devServer.close() }] : []),
+  { name: "telemetry (the last spans)", close: () => telemetry.shutdown() },
+];
 let served: Awaited<ReturnType<typeof serve>>;
 try {
   served = await serve(telemetry.instrument(app), {
@@ -147,31 +167,18 @@ try {
   });
 } catch (error) {
   logger.fatal((error as Error).message);
-  await recovery.stop();
-  await queue?.detections.close();
-  await queue?.journal.close();
-  await tusLocker?.close();
-  await pinger?.close();
-  await devServer?.close();
-  await telemetry.shutdown();
+  await closeInTurn(closes, performance.now() + CUT_GRACE_MS, logger, "the start's cleanup");
   process.exit(1);
 }
 
 // SIGTERM or SIGINT: no new connections; the uploads under way finish within SHUTDOWN_TIMEOUT_MS,
-// then the rest closes and the process exits (1 when the timeout cut some).
+// then the rest closes within it and the process exits (1, naming it, when it cut some). Uploads
+// it cuts are answered 503 when their answer has not started, and their temp files removed.
 stopGracefully(served.server, {
   logger,
   timeoutMs: config.shutdownTimeoutMs,
-  close: async () => {
-    await recovery.stop();
-    await queue?.detections.close();
-    await queue?.journal.close();
-    await tusLocker?.close();
-    await pinger?.close();
-    await devServer?.close();
-    // Last: the spans of all the above are sent.
-    await telemetry.shutdown();
-  },
+  closes,
+  abortRequests: (withinMs) => (app.locals.inFlight as InFlight).cut(withinMs),
 });
 logger.info({ url: served.url }, `listening on ${served.url}`);
 // What is not ready yet is logged now (an error naming its variable), and again when it changes.

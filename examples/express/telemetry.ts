@@ -11,7 +11,7 @@
 import { format } from "node:util";
 import { type Attributes, type Context, context, DiagLogLevel, diag, type Histogram, metrics, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { setGlobalErrorHandler, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { defaultResource, detectResources, resourceAttributesEnvDetector, resourceFromAttributes } from "@opentelemetry/resources";
@@ -20,7 +20,7 @@ import { BatchSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { BullMQOtel } from "bullmq-otel";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
-import type { TelemetryConfig } from "./config.ts";
+import { type TelemetryConfig, withoutPassword } from "./config.ts";
 
 /** The scope of the example's own instruments. */
 const SCOPE = "media-intake-example";
@@ -61,6 +61,13 @@ export function routeOf(req: Request): string | undefined {
   const path = (req.route as { path?: unknown } | undefined)?.path;
   const pattern = Array.isArray(path) ? path[0] : path;
   return typeof pattern === "string" ? pattern : undefined;
+}
+
+/** An exporter's failure in one line: its message (its first line), and an HTTP status it carries. */
+function failureLine(error: unknown): string {
+  const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+  const text = typeof error === "string" ? error : typeof message === "string" && message !== "" ? message : String(error);
+  return `${text.split("\n")[0]}${typeof code === "number" ? ` (HTTP ${code})` : ""}`;
 }
 
 /** Starts the SDK and registers it globally; once per process, before the app is built. */
@@ -138,7 +145,14 @@ export function startTelemetry(config: TelemetryConfig, options: StartTelemetryO
         },
         DiagLogLevel.WARN,
       );
-      to.info({ metrics: exporter ? "/metrics" : false, traces: config.tracesUrl ?? false }, `telemetry: ${exporter ? "metrics at /metrics" : "no metrics"}; ${config.tracesUrl ? `traces to ${config.tracesUrl}` : "no traces (OTEL_EXPORTER_OTLP_ENDPOINT is not set)"}`);
+      // A batch of spans not sent (the collector out of reach, a wrong path): one line naming where
+      // they went and the variable that says so, instead of the SDK's serialized stack.
+      const tracesUrl = config.tracesUrl && withoutPassword(config.tracesUrl);
+      setGlobalErrorHandler((error) =>
+        to.error({ traces: tracesUrl }, tracesUrl ? `telemetry: spans not sent to ${tracesUrl} (${config.tracesVariable}): ${failureLine(error)}` : `telemetry: ${failureLine(error)}`),
+      );
+      for (const warning of config.warnings) to.warn(`telemetry: ${warning}`);
+      to.info({ metrics: exporter ? "/metrics" : false, traces: tracesUrl ?? false }, `telemetry: ${exporter ? "metrics at /metrics" : "no metrics"}; ${tracesUrl ? `traces to ${tracesUrl}` : "no traces (OTEL_EXPORTER_OTLP_ENDPOINT is not set)"}`);
     },
     async shutdown() {
       let timer: NodeJS.Timeout | undefined;
@@ -152,7 +166,7 @@ export function startTelemetry(config: TelemetryConfig, options: StartTelemetryO
       const ranOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), FLUSH_TIMEOUT_MS)));
       const done = await Promise.race([shutdowns, ranOut]);
       clearTimeout(timer);
-      if (!done) logger?.warn({ traces: config.tracesUrl }, `telemetry: the last spans were not sent within ${FLUSH_TIMEOUT_MS} ms`);
+      if (!done) logger?.warn({ traces: config.tracesUrl && withoutPassword(config.tracesUrl) }, `telemetry: the last spans were not sent within ${FLUSH_TIMEOUT_MS} ms`);
     },
   };
 }

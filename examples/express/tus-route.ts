@@ -30,6 +30,7 @@ export function tusRoute(context: AppContext, runs: DetectionRuns): { tus: TusIn
     },
   });
   const routes = Router();
-  routes.all(["/files", "/files/*splat"], (req, res) => void tus.handle(req, res));
+  // A PATCH in flight is work the stop's cut waits for (its bytes written up to where it stopped).
+  routes.all(["/files", "/files/*splat"], (req, res) => void context.inFlight.track(tus.handle(req, res)));
   return { tus, routes };
 }

@@ -122,7 +122,14 @@ async function runDevAnnotations(argv: string[], io: CliIo): Promise<number> {
   // Loaded only here: the other commands never touch node:sqlite.
   const { startDevAnnotationsServer } = await import("../dev-server/index.ts");
   const secret = values["jwt-secret"] ?? process.env.JWT_SECRET;
-  const server = await startDevAnnotationsServer({ port, host: values.host, dbPath: values.db, ...(secret ? { jwtSecret: secret } : {}) });
+  let server: Awaited<ReturnType<typeof startDevAnnotationsServer>>;
+  try {
+    server = await startDevAnnotationsServer({ port, host: values.host, dbPath: values.db, ...(secret ? { jwtSecret: secret } : {}) });
+  } catch (error) {
+    // One line, no stack: what to change is an option.
+    io.stderr.write(`media-intake dev-annotations: ${startFailure(error as NodeJS.ErrnoException, values.host, port, values.db)}\n`);
+    return 1;
+  }
   io.stdout.write(`dev annotations server listening on ${server.url} (database ${values.db}${secret ? "" : "; tokens decoded, not verified"})\n`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
@@ -130,6 +137,16 @@ async function runDevAnnotations(argv: string[], io: CliIo): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+/** Why the dev annotations server did not start, naming the option to change. */
+function startFailure(error: NodeJS.ErrnoException, host: string, port: number, db: string): string {
+  if (error?.syscall === "listen" || error?.syscall === "getaddrinfo") {
+    const why = error.code === "EADDRINUSE" ? "the port is in use" : error.code === "EACCES" ? "permission denied" : error.code === "ENOTFOUND" ? "the host does not resolve" : oneLine(error);
+    const option = error.code === "EADDRINUSE" || error.code === "EACCES" ? "--port" : error.code === "ENOTFOUND" || error.code === "EADDRNOTAVAIL" ? "--host" : "--port or --host";
+    return `cannot listen on ${host}:${port}: ${why} (${error.code ?? "error"}); choose another ${option}.`;
+  }
+  return `cannot open the database --db ${db}: ${oneLine(error)}${error?.code && !oneLine(error).includes(error.code) ? ` (${error.code})` : ""}.`;
 }
 
 /**
