@@ -30,6 +30,22 @@ export interface DetectionRuns {
   startDetection(media: IntakenMedia, token: string | undefined): Promise<void>;
 }
 
+/**
+ * The file detection reads: the one the upload stored or found under the current folders, not the
+ * record's `path` when that names a file that is not here (a moved volume: docs/express-example.md).
+ */
+const fileOf = (media: Partial<MediaRecord> & { file?: string }): string => media.file ?? media.path ?? "";
+
+/** The detector on the media's file; a file that is not here (a rerun of a record of another folder) is a clear 409. */
+async function detectOn(detector: NonNullable<AppContext["config"]["detector"]>, media: Partial<MediaRecord> & { id: string; file?: string }, signal: AbortSignal): Promise<Detection[]> {
+  try {
+    return await detector(fileOf(media), media.id, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException)?.code !== "ENOENT") throw error;
+    throw new AppError(409, "MEDIA_FILE_MISSING", `The stored file of media ${media.id} is not in this service's folders; upload its content again to store it here.`, { mediaId: media.id });
+  }
+}
+
 export function createDetectionRuns(context: AppContext): DetectionRuns {
   const { client, directories, durability, logger, queue, detectorDelayMs, authorize, config } = context;
 
@@ -42,7 +58,7 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
   const detection = trackMediaProcessing(
     async (media, { signal }) => {
       if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
-      return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+      return detectOn(config.detector ?? detect, media, signal);
     },
     {
       client,
@@ -64,7 +80,7 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
    */
   const detectUntracked = async (media: MediaRecord | IntakenMedia, signal: AbortSignal) => {
     if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
-    return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+    return detectOn(config.detector ?? detect, media, signal);
   };
 
   /** The last status change of the runs a local answer waits on, by media ID. */
@@ -128,8 +144,8 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
    * `resultWaitMs` for the result, then answers 202 with where to poll; the job goes on.
    */
   const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean, seesRecord: boolean) => {
-    const { id, path, mediaType, name, userId } = media;
-    const job = { id, path, mediaType, name, userId };
+    const { id, mediaType, name, userId } = media;
+    const job = { id, path: fileOf(media), mediaType, name, userId };
     const { jobId } = await queued.detections.enqueue(job, { rerun }).catch((error: unknown) => {
       // Refused before anything changed (a rerun): the error says so. After an upload the media
       // are kept, with their record: the job is queued in the background once Redis takes it.
