@@ -294,4 +294,26 @@ describe("npm run example:express", () => {
       child.kill("SIGTERM");
     }
   });
+
+  it("with REDIS_URL and no ANNOTATIONS_URL, warns at start that workers need ANNOTATIONS_URL", async () => {
+    const { startChild } = await import("./helpers/child.ts");
+    const { createServer } = await import("node:net");
+    // A port nobody listens on: the web side starts while Redis is out of reach.
+    const probe = createServer().listen(0, "127.0.0.1");
+    await new Promise((resolve) => probe.once("listening", resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const example = startChild(join(import.meta.dirname, "../examples/express/server.ts"), null, {
+      PORT: "0",
+      VIDEOS_DIR: fixture.directories.videosDir,
+      IMAGES_DIR: fixture.directories.imagesDir,
+      JWT_SECRET: secret,
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      ANNOTATIONS_URL: "",
+    });
+    await example.match(/"msg":"listening on /);
+    const warning = example.lines().find((line) => line.includes("ANNOTATIONS_URL is not"));
+    expect(JSON.parse(warning ?? "{}")).toMatchObject({ level: 40, msg: expect.stringContaining("reachable by no worker. Set ANNOTATIONS_URL") });
+    await example.kill();
+  });
 });
