@@ -195,14 +195,16 @@ describe("the example's edge", () => {
       headers: { authorization: `Bearer ${fixture.token}`, "content-type": "multipart/form-data; boundary=----edge" },
     });
     const { media } = (await uploaded.json()) as { media: { id: string; path: string } };
+    // A directory where the file was: the detector fails on it (a missing file is a 409 of its own).
     await rm(media.path);
+    await mkdir(media.path);
     const rerun = await fetch(`${app.url}/detect/${media.id}`, { method: "POST", headers: { authorization: `Bearer ${fixture.token}` } });
     expect(rerun.status).toBe(500);
     const text = await rerun.text();
     expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "Internal error." } });
     expect(text).not.toContain(fixture.root);
     const logged = logLines.find((line) => line.msg === "request failed");
-    expect(JSON.stringify(logged)).toContain("ENOENT");
+    expect(JSON.stringify(logged)).toContain("EISDIR");
   });
 
   it("logs one line per request, without the bearer token", async () => {

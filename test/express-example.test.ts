@@ -1,7 +1,7 @@
 // End to end over real HTTP: the Express example, the dev annotations server, real files.
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
@@ -15,10 +15,10 @@ const secret = "express-example-secret-0123456789abcdef";
 const fixture = useDevFixture({ secret, sub: "alice" });
 let app: { url: string; close: () => Promise<void> };
 
-async function startApp(options: { annotationsUrl?: string; maxUploadBytes?: number } = {}) {
+async function startApp(options: { annotationsUrl?: string; maxUploadBytes?: number; directories?: typeof fixture.directories } = {}) {
   const express = createDetectionsApp({
     client: createAnnotationsClient({ baseUrl: options.annotationsUrl ?? fixture.annotations.url, token: fixture.serviceToken, retry: { retries: 1, baseDelayMs: 1 } }),
-    directories: fixture.directories,
+    directories: options.directories ?? fixture.directories,
     auth: { verify: { secret } },
     ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
   });
@@ -216,6 +216,29 @@ describe("POST /detect", () => {
   });
 });
 
+describe("a record that names a file of another folder (the volume moved)", () => {
+  it("a re-upload is detected on the file it stored under the current folders, on /detect and /detect-multer; a rerun is a clear 409", async () => {
+    const mp4 = sampleMp4(120_000, 21);
+    const id = await computeMediaId(mp4);
+    expect((await upload("m6.mp4", mp4)).status).toBe(200);
+    const oldPath = join(fixture.directories.videosDir, `${id}.mp4`);
+    await app.close();
+    await rm(fixture.directories.videosDir, { recursive: true });
+    const moved = { videosDir: join(fixture.root, "moved", "videos"), imagesDir: join(fixture.root, "moved", "images") };
+    app = await startApp({ directories: moved });
+    for (const route of ["/detect", "/detect-multer"]) {
+      const { status, body } = await upload("m6.mp4", mp4, { route });
+      expect(status).toBe(200);
+      expect(body.media).toMatchObject({ id, path: oldPath, file: join(moved.videosDir, `${id}.mp4`) });
+      expect(body.detections.length).toBeGreaterThan(0);
+      expect(await readFile(join(moved.videosDir, `${id}.mp4`))).toEqual(Buffer.from(mp4));
+    }
+    const rerun = await fetch(`${app.url}/detect/${id}`, { method: "POST", headers: { authorization: `Bearer ${fixture.token}` } });
+    expect(rerun.status).toBe(409);
+    expect(await rerun.json()).toMatchObject({ error: { code: "MEDIA_FILE_MISSING", mediaId: id } });
+  });
+});
+
 describe("other routes", () => {
   it("POST /detect/:mediaId re-runs detection, GET /media/:mediaId reads the record, /healthz answers", async () => {
     const { body } = await upload("a.png", samplePng(16, 16, 8));
@@ -270,5 +293,27 @@ describe("npm run example:express", () => {
     } finally {
       child.kill("SIGTERM");
     }
+  });
+
+  it("with REDIS_URL and no ANNOTATIONS_URL, warns at start that workers need ANNOTATIONS_URL", async () => {
+    const { startChild } = await import("./helpers/child.ts");
+    const { createServer } = await import("node:net");
+    // A port nobody listens on: the web side starts while Redis is out of reach.
+    const probe = createServer().listen(0, "127.0.0.1");
+    await new Promise((resolve) => probe.once("listening", resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const example = startChild(join(import.meta.dirname, "../examples/express/server.ts"), null, {
+      PORT: "0",
+      VIDEOS_DIR: fixture.directories.videosDir,
+      IMAGES_DIR: fixture.directories.imagesDir,
+      JWT_SECRET: secret,
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      ANNOTATIONS_URL: "",
+    });
+    await example.match(/"msg":"listening on /);
+    const warning = example.lines().find((line) => line.includes("ANNOTATIONS_URL is not"));
+    expect(JSON.parse(warning ?? "{}")).toMatchObject({ level: 40, msg: expect.stringContaining("reachable by no worker. Set ANNOTATIONS_URL") });
+    await example.kill();
   });
 });

@@ -112,6 +112,29 @@ describe("the Express example under faults and kill -9, restarted at once", () =
     await vi.waitFor(() => expectConsistent([3]), within45s);
   });
 
+  it("the annotations service gone once the detection started: 503 with the media ID, the detections and the pending status; AIProcessed lands later", async () => {
+    const example = await startExample({ DETECTOR_DELAY_MS: "200" });
+    const png = samplePng(24, 24, 11);
+    let down = false;
+    fixture.intercept = (request) => {
+      if (down) return { status: 503 };
+      // AIProcessing lands; from then on the service answers nothing but 503.
+      if (isStatus(2)(request)) down = true;
+      return undefined;
+    };
+    const response = await upload(example.url, "gone.png", png);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    const body = (await response.json()) as { error: { code: string; mediaId: string }; media: Record<string, unknown>; detections: unknown[] };
+    const id = await computeMediaId(png);
+    expect(body.error).toMatchObject({ code: "MEDIA_RECORD_PENDING", mediaId: id });
+    expect(body.media).toMatchObject({ id, mediaStatus: 3, statusPending: true, name: "gone.png" });
+    expect(body.detections.length).toBeGreaterThan(0);
+    expect(fixture.fake.records.get(id)?.mediaStatus).toBe(2);
+    down = false;
+    await vi.waitFor(() => expectConsistent([3]), within45s);
+  });
+
   it("starts serving while the annotations service is down, and settles what a crash left once it is back", async () => {
     const first = await startExample();
     const posted = seen(isPost, "hang");

@@ -1,5 +1,7 @@
 // One message per refusal: the Express example's three upload routes (/detect, /detect-multer and
 // the tus /files) refuse the same upload with the same status, code and message, over real HTTP.
+import { once } from "node:events";
+import { type IncomingMessage, request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDetectionsApp } from "../examples/express/app.ts";
@@ -78,6 +80,25 @@ describe("the example's upload routes refuse alike", () => {
       body: big as Uint8Array<ArrayBuffer>,
     });
     expect(await refusal(patch)).toEqual(expected);
+    expect(await storedFiles()).toEqual([]);
+  });
+
+  it("413 before the body is read, for a Content-Length far above the limit, on /detect and /detect-multer", async () => {
+    const expected = { status: 413, code: "MEDIA_TOO_LARGE", message: "The upload is over the limit of 1 MiB (1048576 bytes)." };
+    for (const route of ["/detect", "/detect-multer"]) {
+      // Only the headers are sent: the answer must come without a byte of the declared 10 MiB.
+      const req = httpRequest(`${url}${route}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=x", "content-length": String(10 * MiB) },
+      });
+      req.flushHeaders();
+      const [response] = (await once(req, "response")) as [IncomingMessage];
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+      req.destroy();
+      const { error } = JSON.parse(Buffer.concat(chunks).toString()) as { error: { code: string; message: string } };
+      expect({ status: response.statusCode, ...error }).toEqual(expected);
+    }
     expect(await storedFiles()).toEqual([]);
   });
 

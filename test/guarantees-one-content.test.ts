@@ -3,7 +3,8 @@
 // content is one file under any extension, duplicates in flight share one run; and a property:
 // two uploads of one content, each with a random fault on its create and a random abort, always
 // end consistent.
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { samplePng } from "../examples/sample-media.ts";
@@ -57,6 +58,19 @@ describe("6. one content, one file", () => {
     expect(second).toMatchObject({ fileCreated: false, created: false, path: first.path });
     expect(third).toMatchObject({ created: false, path: first.path });
     expect((await filesUnder(fixture.root)).filter((path) => path.startsWith("videos/") && !path.includes("journal"))).toEqual([`videos/${first.id}.mp4`]);
+  });
+
+  it("a record that names a file that is not here (a moved volume): the upload's file is kept and named by `file`; one that is there keeps one file", async () => {
+    const png = samplePng(26, 26, 12);
+    const first = await intakeMedia(png, { originalName: "a.png", token: fixture.token, client: client(), directories: fixture.directories });
+    const moved = storageDirectoriesIn(await makeTempDir());
+    const kept = await intakeMedia(png, { originalName: "a.png", token: fixture.token, client: client(), directories: moved });
+    expect(kept).toMatchObject({ path: first.path, file: first.path, fileCreated: false });
+    expect(await filesUnder(moved.imagesDir)).toEqual([]);
+    await rm(first.path);
+    const again = await intakeMedia(png, { originalName: "a.png", token: fixture.token, client: client(), directories: moved });
+    expect(again).toMatchObject({ path: first.path, file: join(moved.imagesDir, `${first.id}.png`), fileCreated: true, created: false });
+    expect(await readFile(again.file ?? "")).toEqual(Buffer.from(png));
   });
 
   it(".jpg and .jpeg of the same bytes at the same moment: one file, one record", async () => {

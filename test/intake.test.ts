@@ -50,6 +50,7 @@ describe("intakeMedia and trackMediaProcessing: the upload-to-record flow", () =
       fileCreated: true,
       detected: expect.objectContaining({ mime: "video/mp4" }),
       size: mp4.length,
+      file: join(fixture.directories.videosDir, `${id}.mp4`),
     });
     expect(await readFile(media.path)).toEqual(mp4);
 

@@ -1,7 +1,7 @@
 // The detection routes: `POST /detect` (a multipart upload streamed into the intake),
 // `POST /detect-multer` (the same through multer and mediaIntakeStorage), and
 // `POST /detect/:mediaId` (a rerun of stored media, for who may see their record).
-import { Router } from "express";
+import { type RequestHandler, Router } from "express";
 import multer from "multer";
 import { type IntakenMedia, intakeMedia, MediaTooLargeError, normalizeMediaId, userIdFromToken } from "../../src/index.ts";
 import { mediaIntakeStorage } from "../../src/multer/index.ts";
@@ -10,9 +10,20 @@ import type { AppContext } from "./context.ts";
 import type { DetectionRuns } from "./detection-runs.ts";
 import { intakeFormFile } from "./form-file.ts";
 
+/** What a multipart form may add around its file (boundaries, part headers, other fields). */
+const FORM_SLACK_BYTES = 2 ** 20;
+
 export function detectRoutes(context: AppContext, runs: DetectionRuns): Router {
   const { auth, maxUploadBytes, callerOf, authorizedRecord, inFlight } = context;
   const routes = Router();
+
+  // A Content-Length far above the limit (more than the file plus 1 MiB of form around it) is
+  // refused before a byte of the body is read: the same 413 as a file found too large on the way.
+  const refuseOversized: RequestHandler = (req, _res, next) => {
+    const declared = Number(req.headers["content-length"]);
+    next(maxUploadBytes && Number.isFinite(declared) && declared > maxUploadBytes + FORM_SLACK_BYTES ? new MediaTooLargeError("", maxUploadBytes) : undefined);
+  };
+  routes.post(["/detect", "/detect-multer"], refuseOversized);
 
   routes.post("/detect", (req, res, next) =>
     inFlight.track(

@@ -3,7 +3,16 @@
 // result when it comes in time, else 202 with where to poll).
 import type { Response } from "express";
 import { setTimeout } from "node:timers/promises";
-import { type IntakenMedia, isMediaIntakeError, type MediaRecord, MediaStatus, MediaStatusUpdateError, trackMediaProcessing } from "../../src/index.ts";
+import {
+  httpErrorFor,
+  type IntakenMedia,
+  isMediaIntakeError,
+  type MediaRecord,
+  MediaStatus,
+  type MediaStatusChange,
+  MediaStatusUpdateError,
+  trackMediaProcessing,
+} from "../../src/index.ts";
 import type { DetectionQueue } from "../../src/queue/index.ts";
 import { AppError, type DetectionsCaller, mediaFor } from "./authorize.ts";
 import type { AppContext, QueuedDetection } from "./context.ts";
@@ -21,6 +30,22 @@ export interface DetectionRuns {
   startDetection(media: IntakenMedia, token: string | undefined): Promise<void>;
 }
 
+/**
+ * The file detection reads: the one the upload stored or found under the current folders, not the
+ * record's `path` when that names a file that is not here (a moved volume: docs/express-example.md).
+ */
+const fileOf = (media: Partial<MediaRecord> & { file?: string }): string => media.file ?? media.path ?? "";
+
+/** The detector on the media's file; a file that is not here (a rerun of a record of another folder) is a clear 409. */
+async function detectOn(detector: NonNullable<AppContext["config"]["detector"]>, media: Partial<MediaRecord> & { id: string; file?: string }, signal: AbortSignal): Promise<Detection[]> {
+  try {
+    return await detector(fileOf(media), media.id, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException)?.code !== "ENOENT") throw error;
+    throw new AppError(409, "MEDIA_FILE_MISSING", `The stored file of media ${media.id} is not in this service's folders; upload its content again to store it here.`, { mediaId: media.id });
+  }
+}
+
 export function createDetectionRuns(context: AppContext): DetectionRuns {
   const { client, directories, durability, logger, queue, detectorDelayMs, authorize, config } = context;
 
@@ -33,9 +58,19 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
   const detection = trackMediaProcessing(
     async (media, { signal }) => {
       if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
-      return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+      return detectOn(config.detector ?? detect, media, signal);
     },
-    { client, directories, durability, logger, onStatusChange: (change) => runStarted(change) },
+    {
+      client,
+      directories,
+      durability,
+      logger,
+      onStatusChange: (change) => {
+        runStarted(change);
+        const watched = lastChanges.get(change.id);
+        if (watched) watched.change = change;
+      },
+    },
   );
 
   /**
@@ -45,13 +80,45 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
    */
   const detectUntracked = async (media: MediaRecord | IntakenMedia, signal: AbortSignal) => {
     if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
-    return (config.detector ?? detect)(media.path ?? "", media.id, signal);
+    return detectOn(config.detector ?? detect, media, signal);
   };
 
+  /** The last status change of the runs a local answer waits on, by media ID. */
+  const lastChanges = new Map<string, { waiting: number; change?: MediaStatusChange }>();
+
   const answerLocally = async (res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, seesRecord: boolean) => {
-    const detections = seesRecord ? await detection.with({ ...(token ? { token } : {}), signal })(media) : await detectUntracked(media, signal);
-    const record = await client.media.get(media.id, token ? { token } : {});
-    res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
+    const watched = lastChanges.get(media.id) ?? { waiting: 0 };
+    watched.waiting += 1;
+    lastChanges.set(media.id, watched);
+    try {
+      const detections = seesRecord ? await detection.with({ ...(token ? { token } : {}), signal })(media) : await detectUntracked(media, signal);
+      const record = await client.media.get(media.id, token ? { token } : {}).catch((error: unknown) => {
+        if (httpErrorFor(error).status < 500) throw error;
+        return undefined;
+      });
+      if (record) return void res.json({ media: mediaFor({ ...media, ...record }, seesRecord), detections });
+      // The work is done but the record cannot be read back (the service went away during the
+      // detection; the run's final status is journaled and lands later): what is known, answered
+      // as the other "kept, record pending" answers are, with the media ID and the detections.
+      const { change } = watched;
+      const status = seesRecord && change ? { mediaStatus: change.to, statusPending: change.pending === true } : {};
+      logger.warn({ id: media.id }, "detection ran, but its record could not be read back; answered with what is known");
+      res
+        .status(503)
+        .set("retry-after", "5")
+        .json({
+          error: {
+            code: "MEDIA_RECORD_PENDING",
+            message: `The media ${media.id} are stored and their detection ran (its detections are in this answer); their record could not be read back, and its status is written once the annotations service answers. Read the media by its ID later.`,
+            mediaId: media.id,
+          },
+          media: { ...mediaFor(media as MediaRecord, seesRecord), ...status },
+          detections,
+        });
+    } finally {
+      watched.waiting -= 1;
+      if (watched.waiting === 0 && lastChanges.get(media.id) === watched) lastChanges.delete(media.id);
+    }
   };
 
   /**
@@ -77,8 +144,8 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
    * `resultWaitMs` for the result, then answers 202 with where to poll; the job goes on.
    */
   const answerQueued = async (queued: QueuedDetection, res: Response, media: MediaRecord | IntakenMedia, token: string | undefined, signal: AbortSignal, rerun: boolean, seesRecord: boolean) => {
-    const { id, path, mediaType, name, userId } = media;
-    const job = { id, path, mediaType, name, userId };
+    const { id, mediaType, name, userId } = media;
+    const job = { id, path: fileOf(media), mediaType, name, userId };
     const { jobId } = await queued.detections.enqueue(job, { rerun }).catch((error: unknown) => {
       // Refused before anything changed (a rerun): the error says so. After an upload the media
       // are kept, with their record: the job is queued in the background once Redis takes it.

@@ -1,8 +1,8 @@
 // The reads: `GET /media/:mediaId` (a record, for who may see it) and `GET /detections/:jobId`
 // (where a 202 says to poll: the job's state, its detections once done, and the media record).
 import { Router } from "express";
-import { normalizeMediaId } from "../../src/index.ts";
-import { jobNotFound } from "./authorize.ts";
+import { isMediaIntakeError, normalizeMediaId } from "../../src/index.ts";
+import { AppError, jobNotFound } from "./authorize.ts";
 import type { AppContext } from "./context.ts";
 
 export function readRoutes(context: AppContext): Router {
@@ -26,7 +26,13 @@ export function readRoutes(context: AppContext): Router {
       // answers exactly as one that never was.
       if (!queue || !/^[0-9a-f]{16}(-rerun-[0-9a-f]{32})?$/.test(jobId)) throw jobNotFound(jobId);
       const media = await authorizedRecord(req, caller, jobId.slice(0, 16), () => jobNotFound(jobId));
-      const job = await queue.detections.state(jobId);
+      const job = await queue.detections.state(jobId).catch((error: unknown) => {
+        // A read: nothing to keep or lose, only the job's state not known for now.
+        if (!isMediaIntakeError(error, "JOURNAL_UNAVAILABLE")) throw error;
+        throw new AppError(503, "JOURNAL_UNAVAILABLE", `The state of detection job ${jobId} cannot be read right now (the queue is out of reach); the job is not affected. Poll again later.`, {
+          headers: { "retry-after": "5" },
+        });
+      });
       if (job.state === "unknown") throw jobNotFound(jobId);
       res.json({
         media,

@@ -75,6 +75,8 @@ if (!annotationsUrl) {
   devServer = await startDevAnnotationsServer({ port: 0, dbPath, ...(secret ? { jwtSecret: secret } : {}) });
   annotationsUrl = devServer.url;
   logger.info({ url: annotationsUrl, dbPath }, "dev annotations server started");
+  // Workers (npm run example:worker) refuse to start without ANNOTATIONS_URL, and cannot reach this one.
+  if (config.redisUrl) logger.warn("REDIS_URL is set and ANNOTATIONS_URL is not: the dev annotations server started in this process is reachable by no worker. Set ANNOTATIONS_URL to a service the workers reach too (the same value on every process).");
 }
 
 // The requests' client: each request passes its caller's token; the service's token is the

@@ -2,7 +2,7 @@ import type { KyInstance } from "ky";
 import packageJson from "../../package.json" with { type: "json" };
 import { type AnnotationsCallInfo, AnnotationsResponseError, AnnotationsUnavailableError, MediaConflictError } from "../errors/index.ts";
 import { normalizeMediaId } from "../media-id/index.ts";
-import { checkOptionsOf, MINIMUM, raceAbort } from "../utils/index.ts";
+import { checkOptionsOf, maskErrorUrlPasswords, MINIMUM, raceAbort } from "../utils/index.ts";
 import type { MediaType } from "../media-type/index.ts";
 import { bodyFailure, httpError, isRawNetworkError, isRetryableFailure, mapError, noAnswerInTime, readBody, unreachable } from "./response.ts";
 import { camelCaseKeys, type MediaRecord, MediaStatus, toWireRecord } from "./status.ts";
@@ -234,8 +234,12 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     }
   }
 
+  // A password in `baseUrl` never shows in an error (fetch quotes a URL it refuses): masked.
+  const hasPassword = new URL(prefix).password !== "";
+  const request: typeof requestOnce = hasPassword ? (...args) => requestOnce(...args).catch((error: unknown) => Promise.reject(maskErrorUrlPasswords(error))) : requestOnce;
+
   /** One call with its retries; resolves to the status and the body text. */
-  async function request(method: "GET" | "POST" | "PUT", path: string, call: AnnotationsCallOptions, json?: unknown) {
+  async function requestOnce(method: "GET" | "POST" | "PUT", path: string, call: AnnotationsCallOptions, json?: unknown) {
     const { signal } = call;
     signal?.throwIfAborted();
     const started = performance.now();

@@ -2,6 +2,7 @@
 // has, which a service that follows the contract answers 404 with a problem body ("no such
 // media"), and a wrong base URL answers otherwise (a 404 without one, a 405, HTML).
 import { AnnotationsAuthError, AnnotationsRouteMissingError, AnnotationsUnavailableError, MediaNotFoundError } from "../errors/index.ts";
+import { maskUrlPasswords } from "../utils/index.ts";
 import type { AnnotationsCallOptions, AnnotationsClient } from "./client.ts";
 
 /** What {@link probeAnnotations} found (frozen). */
@@ -34,7 +35,7 @@ export const PROBE_MEDIA_ID = "0000000000000000";
  * if (!probe.ok) logger.error({ reason: probe.reason }, probe.message);
  */
 export async function probeAnnotations(client: AnnotationsClient, options: AnnotationsCallOptions = {}): Promise<AnnotationsProbe> {
-  const notOk = (reason: "route-missing" | "unavailable" | "auth-refused" | "failed", message: string): AnnotationsProbe => Object.freeze({ ok: false, reason, message });
+  const notOk = (reason: "route-missing" | "unavailable" | "auth-refused" | "failed", message: string): AnnotationsProbe => Object.freeze({ ok: false, reason, message: maskUrlPasswords(message) });
   try {
     await client.media.get(PROBE_MEDIA_ID, options);
     return Object.freeze({ ok: true });

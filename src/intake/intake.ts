@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import type { AnnotationsClient, MediaRecord } from "../annotations/index.ts";
 import { checkUserIdFromTokenOptions, userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { isMediaIntakeError, JournalUnavailableError, MediaRecordPendingError } from "../errors/index.ts";
@@ -69,6 +70,12 @@ export interface IntakenMedia extends MediaRecord {
   readonly detected: DetectedMediaKind | undefined;
   /** Size in bytes. */
   readonly size: number;
+  /**
+   * The file of the content under the current folders, the one to read (detection): the
+   * record's `path`, or the file this upload kept when the record names a file that is not
+   * there (a moved volume, or another deployment's folder on a shared annotations service).
+   */
+  readonly file?: string;
 }
 
 /**
@@ -291,8 +298,11 @@ async function runIntake(
   }
 
   let fileCreated = stored.created;
+  // The record names a file that is not here: this upload's file is kept, the one to read.
+  const recordFileHere = made.record.path === stored.path || (await isFile(made.record.path));
+  if (!recordFileHere) logger?.warn?.({ id: stored.id, recordPath: made.record.path, path: stored.path }, "the record names a file that is not here; this upload's file is kept");
   // One content, one file: the record names another file of the same content.
-  if (stored.created && made.record.path !== stored.path) {
+  if (stored.created && made.record.path !== stored.path && recordFileHere) {
     try {
       const removal = await removeMediaFile(journal, client, stored.id, stored.path, ownKeys, call);
       if (removal === "removed") fileCreated = false;
@@ -308,7 +318,15 @@ async function runIntake(
     }
   }
   await drop();
-  return Object.freeze({ ...made.record, created: made.created, fileCreated, detected: stored.detected, size: stored.size });
+  const file = recordFileHere ? made.record.path : stored.path;
+  return Object.freeze({ ...made.record, created: made.created, fileCreated, detected: stored.detected, size: stored.size, file });
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (stats) => stats.isFile(),
+    () => false,
+  );
 }
 
 /** `journal.add`, its failure a {@link JournalUnavailableError} (kept as is when the engine threw one). */

@@ -10,3 +10,4 @@ export { onceSucceeded } from "./once-succeeded.ts";
 export { isOwnerAlive, OWNER_KEY_PATTERN, processOwnerKey } from "./process-identity.ts";
 export { callRedisPromptly, checkRedisConnection, DEFAULT_REDIS_TIMEOUT_MS, type RedisConnection, RedisDisconnectedError, redisFrom } from "./redis-connection.ts";
 export { importPeer, missingPeersError, needPeers, type Peer, peerModule, requirePeer } from "./peers.ts";
+export { maskErrorUrlPasswords, maskUrlPasswords } from "./url-password.ts";

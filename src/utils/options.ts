@@ -1,5 +1,6 @@
 // The one options helper of every public function: the check of unknown options, typed checks
 // whose messages name the function and the option (p-retry style), and one minimum per concept.
+import { maskUrlPasswords } from "./url-password.ts";
 
 /**
  * The smallest value of each kind of option, one per concept, shared by every function that
@@ -126,7 +127,7 @@ export function checkOptionsOf(of: string, path?: string): OptionChecks {
       } catch {
         // Refused below.
       }
-      return fail(name, expected, typeof value === "string" ? value : String(value));
+      return fail(name, expected, maskUrlPasswords(typeof value === "string" ? value : String(value)));
     },
     oneOf(name, value, choices) {
       if (!choices.includes(value as never)) {

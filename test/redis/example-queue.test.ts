@@ -165,6 +165,18 @@ describe("the example with REDIS_URL", () => {
     expect((await filesUnder(root)).filter((path) => path.startsWith("images/"))).toEqual([]);
   });
 
+  it("a poll with Redis stopped answers 503 with Retry-After and a message of its own (a read: never 'nothing was kept')", async () => {
+    const png = samplePng(28, 28, 23);
+    const id = await computeMediaId(png);
+    expect([200, 202]).toContain((await upload("poll.png", png)).status);
+    await redis.stop();
+    const response = await fetch(`${appUrl}/detections/${id}`, { headers: auth() });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error).toEqual({ code: "JOURNAL_UNAVAILABLE", message: `The state of detection job ${id} cannot be read right now (the queue is out of reach); the job is not affected. Poll again later.` });
+  });
+
   it("the queue out of reach after the media were stored: 503 DETECTION_NOT_QUEUED with the media ID (never 'nothing was kept'), and the job is queued once the queue is back", async () => {
     // The queue on a Redis of its own that is down, while the journal's Redis answers: the
     // window in which one connection is back and the other is not yet.
