@@ -1,6 +1,6 @@
 import { defineConfig } from "tsup";
 
-// `npm run build` empties dist/ first: the two builds below run side by side.
+// `npm run build` empties dist/ first: the three builds below run side by side.
 // `node:` prefixes stay: `node:sqlite` exists only under its prefix.
 const shared = { sourcemap: true, target: "node22", platform: "node", treeshake: true, removeNodeProtocol: false } as const;
 // The core, and the integrations a user may not want in it, each its own entry point.
@@ -30,4 +30,7 @@ export default defineConfig([
   // CJS: the library only (the CLI uses top-level await and is never required). Shared chunks
   // here too, so media-intake/multer uses the very classes media-intake exports.
   { ...shared, ...format("cjs"), entry: library, format: ["cjs"], splitting: true, dts: { entry: library } },
+  // media-intake/browser: ESM only, for bundlers that target the browser; a bundle of its own (no
+  // chunk shared with the Node builds, whose chunks import node: modules).
+  { sourcemap: true, treeshake: true, entry: { browser: "src/browser/index.ts" }, format: ["esm"], platform: "browser", target: "es2022", dts: true },
 ]);

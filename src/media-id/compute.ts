@@ -8,15 +8,10 @@ import { loadedHasher, loadHasher } from "./hasher.ts";
 import {
   FILE_BUFFER_BYTES,
   type FileOp,
-  MAX_INPUT_BYTES,
   planFileSample,
-  PREFIX_BYTES,
-  SAMPLE_BYTES,
-  SAMPLED_FROM,
+  readBlobSamples,
   sampleBytes,
-  sampleOffsets,
   StreamSampler,
-  writeSizePrefix,
 } from "./sampling.ts";
 
 /** Content that can be read at any position: bytes, a file path or URL, an open `FileHandle`, a `Blob`/`File`. */
@@ -249,14 +244,9 @@ async function sampleBlob(blob: Blob, buffer: Buffer, size: number | undefined, 
     throw new MediaSizeMismatchError("<blob>", size, blob.size, "the blob is not its declared size");
   }
   try {
-    if (blob.size < SAMPLED_FROM) return sampleBytes(new Uint8Array(await blob.arrayBuffer()), buffer);
-    const samples = await Promise.all(
-      sampleOffsets(blob.size).map((start) => blob.slice(start, start + SAMPLE_BYTES).arrayBuffer()),
-    );
+    const length = await readBlobSamples(blob, buffer);
     signal?.throwIfAborted();
-    writeSizePrefix(buffer, blob.size);
-    samples.forEach((sample, index) => buffer.set(new Uint8Array(sample), PREFIX_BYTES + index * SAMPLE_BYTES));
-    return MAX_INPUT_BYTES;
+    return length;
   } catch (error) {
     if (signal?.aborted && error === signal.reason) throw error;
     throw readError("<blob>", error);

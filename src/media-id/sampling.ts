@@ -47,6 +47,21 @@ export function sampleBytes(bytes: Uint8Array, buffer: Uint8Array): number {
   return MAX_INPUT_BYTES;
 }
 
+/**
+ * Fills `buffer` with the hash input of a `Blob` or `File`; returns its length. Below
+ * {@link SAMPLED_FROM} the whole blob is read; from it on, the three samples are read at once, as
+ * `slice()`s, whatever the size. The core and the browser entry both sample blobs here. A read
+ * that fails rejects with the blob's own error: each caller wraps it.
+ */
+export async function readBlobSamples(blob: Blob, buffer: Uint8Array): Promise<number> {
+  const size = blob.size;
+  if (size < SAMPLED_FROM) return sampleBytes(new Uint8Array(await blob.arrayBuffer()), buffer);
+  const samples = await Promise.all(sampleOffsets(size).map((start) => blob.slice(start, start + SAMPLE_BYTES).arrayBuffer()));
+  writeSizePrefix(buffer, size);
+  samples.forEach((sample, index) => buffer.set(new Uint8Array(sample), PREFIX_BYTES + index * SAMPLE_BYTES));
+  return MAX_INPUT_BYTES;
+}
+
 /** One step of reading a file: its size, or one positional read into the buffer. */
 export type FileOp =
   | { readonly kind: "size" }
