@@ -11,7 +11,7 @@ const SRC = resolve(import.meta.dirname, "../src");
 /** The bottom layer: each knows nothing of the layer above. */
 const capabilities = ["errors", "utils", "media-id", "media-type", "storage", "annotations", "auth", "journal", "telemetry"];
 /** What composes the capabilities, and the entry points on top. `src/index.ts` counts as one of them. */
-const integrations = ["intake", "lifecycle", "tus", "queue", "multer", "cli", "dev-server", "http", "schema", "browser"];
+const integrations = ["intake", "lifecycle", "tus", "queue", "multer", "cli", "dev-server", "http", "schema", "browser", "possession"];
 
 /**
  * Imports allowed past a folder's index.ts, each with its reason. Keep this list short: an entry
