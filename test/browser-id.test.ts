@@ -13,15 +13,8 @@ import { computeMediaId as coreMediaId, MediaReadError as CoreMediaReadError } f
 import { content, lcg, mod251, type Pattern } from "./helpers/content.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 import vectors from "./fixtures/media-id-vectors.json" with { type: "json" };
+import { specVectors } from "./helpers/spec-vectors.ts";
 
-// docs/contract.md "Media ID", as test/media-id.test.ts copies them.
-const specVectors: Array<[number, string]> = [
-  [0, "34c96acdcadb1bbb"],
-  [1, "a2443c71157cb676"],
-  [3071, "5bb8336c5fc6365d"],
-  [3072, "f9062671e8bfb6e1"],
-  [1048583, "6a9b7ce7844aa871"],
-];
 
 const blobOf = (bytes: Uint8Array) => new Blob([bytes as Uint8Array<ArrayBuffer>]);
 

@@ -20,15 +20,8 @@ import {
 import { content, mod251, type Pattern } from "./helpers/content.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 import vectors from "./fixtures/media-id-vectors.json" with { type: "json" };
+import { specVectors } from "./helpers/spec-vectors.ts";
 
-// docs/contract.md "Media ID", copied here so the suite needs nothing outside the repository.
-const specVectors: Array<[number, string]> = [
-  [0, "34c96acdcadb1bbb"],
-  [1, "a2443c71157cb676"],
-  [3071, "5bb8336c5fc6365d"],
-  [3072, "f9062671e8bfb6e1"],
-  [1048583, "6a9b7ce7844aa871"],
-];
 
 let dir: string;
 beforeEach(async () => {
