@@ -10,6 +10,8 @@ const library = {
   multer: "src/multer/index.ts",
   // The Redis journal, beside the journal API: its only peer dependency is ioredis.
   "journal/redis": "src/journal/redis-entry.ts",
+  // The possession check's challenge store on Redis, for several hosts: its only peer dependency is ioredis.
+  "possession/redis": "src/possession/redis-entry.ts",
   queue: "src/queue/index.ts",
   tus: "src/tus/index.ts",
   schema: "src/schema/index.ts",

@@ -1,5 +1,5 @@
 // The package's API. Folders whose index.ts also hands internal names to other folders
-// (media-type, storage, intake, utils) have their public names listed here one by one.
+// (media-type, storage, intake, utils, possession) have their public names listed here one by one.
 export * from "./errors/index.ts";
 export * from "./media-id/index.ts";
 export {
@@ -56,3 +56,21 @@ export {
   type TrackMediaProcessingOptions,
 } from "./lifecycle/index.ts";
 export * from "./http/index.ts";
+export {
+  answerDigest,
+  type ChallengeRange,
+  type ChallengeStore,
+  type ChallengeSubject,
+  createMemoryChallengeStore,
+  createPossessionCheck,
+  fileRangeReader,
+  type KeptChallenge,
+  type MemoryChallengeStoreOptions,
+  type PossessionAnswer,
+  type PossessionCallOptions,
+  type PossessionChallenge,
+  type PossessionChallengeRequest,
+  type PossessionCheck,
+  type PossessionCheckOptions,
+  type RangeReader,
+} from "./possession/index.ts";

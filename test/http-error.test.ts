@@ -9,10 +9,12 @@ import {
   AuthTokenError,
   computeMediaId,
   httpErrorFor,
+  InvalidMediaSizeError,
   JournalUnavailableError,
   MediaRecordPendingError,
   MediaTooLargeError,
   MediaWriteError,
+  PossessionNotProvenError,
   storeMedia,
   UnsupportedMediaTypeError,
 } from "../src/index.ts";
@@ -35,6 +37,14 @@ describe("httpErrorFor", () => {
     expect(httpErrorFor(new UnsupportedMediaTypeError("a.exe", ".exe"))).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE", log: false });
     expect(httpErrorFor(new MediaTooLargeError("a.mp4", 10))).toMatchObject({ status: 413, code: "MEDIA_TOO_LARGE" });
     expect(httpErrorFor(new AuthTokenError("expired", "the token has expired"))).toMatchObject({ status: 401, code: "AUTH_TOKEN_INVALID" });
+  });
+
+  it("answers every refused possession answer with one 403 and one message, and a size that is none with 400", () => {
+    const refused = httpErrorFor(new PossessionNotProvenError());
+    expect(refused).toEqual({ status: 403, code: "POSSESSION_NOT_PROVEN", message: "The possession of the content was not proven; upload the file.", headers: {}, log: false });
+    expect(httpErrorFor(new PossessionNotProvenError())).toEqual(refused);
+    expect(httpErrorFor(new InvalidMediaSizeError(-1))).toMatchObject({ status: 400, code: "INVALID_MEDIA_SIZE", message: "Expected a size in bytes (an integer from 0 to 2^53 - 1), got -1." });
+    expect(httpErrorFor(new InvalidMediaSizeError("12"))).toMatchObject({ status: 400, message: 'Expected a size in bytes (an integer from 0 to 2^53 - 1), got "12".' });
   });
 
   it("never shows a server path in a 4xx either: a 409 ID collision, a size mismatch of a file read by its path (the error keeps it for the log)", async () => {

@@ -7,6 +7,7 @@ import {
   computeMediaId,
   createAnnotationsClient,
   createFileJournal,
+  createPossessionCheck,
   fileJournalFor,
   intakeMedia,
   recoverInterrupted,
@@ -21,6 +22,7 @@ import {
 import { startDevAnnotationsServer } from "../src/dev-server/index.ts";
 import { createRedisJournal } from "../src/journal/redis.ts";
 import { mediaIntakeStorage } from "../src/multer/index.ts";
+import { createRedisChallengeStore } from "../src/possession/redis-entry.ts";
 import { createDetectionQueue, startDetectionWorker } from "../src/queue/index.ts";
 import { createRedisTusLocker, createTusIntake, type TusIntake } from "../src/tus/index.ts";
 import { MINIMUM } from "../src/utils/index.ts";
@@ -96,6 +98,8 @@ const cases: Case[] = [
   { of: "userIdFromToken", call: (o) => userIdFromToken("x.y.z", loose(o)), valid: {}, wrongType: ["claim", 1, "a claim name or a list of them"] },
   { of: "computeMediaId", call: (o) => computeMediaId(new Uint8Array(4), loose(o)), valid: {}, wrongType: ["size", "4", "an integer of at least 0 bytes"], outOfRange: ["size", -1, "an integer of at least 0 bytes"] },
   { of: "resolveMediaType", call: (o) => resolveMediaType("a.png", loose(o)), valid: {}, wrongType: ["replaceDefaults", "yes", "true or false"] },
+  { of: "createPossessionCheck", call: (o) => createPossessionCheck(loose(o)), valid: { directories, client }, wrongType: ["naming", "x", "a function"], outOfRange: ["ranges", 0, "an integer from 1 to 1024"] },
+  { of: "createRedisChallengeStore", call: (o) => createRedisChallengeStore(loose(o)), valid: { connection: "redis://127.0.0.1:9" }, wrongType: ["prefix", 1, "a non-empty string"] },
   { of: "startDevAnnotationsServer", call: (o) => startDevAnnotationsServer(loose(o)), valid: { dbPath: ":memory:" }, wrongType: ["port", "80", "an integer from 0 to 65535"], outOfRange: ["port", 70_000, "an integer from 0 to 65535"] },
 ];
 
@@ -122,6 +126,7 @@ describe("every public function that takes options", () => {
     ["createRedisJournal", (o: object) => createRedisJournal(loose(o))],
     ["createRedisTusLocker", (o: object) => createRedisTusLocker(loose(o))],
     ["createDetectionQueue", (o: object) => createDetectionQueue(loose(o))],
+    ["createRedisChallengeStore", (o: object) => createRedisChallengeStore(loose(o))],
   ] as const)("%s refuses a missing or scheme-less Redis connection instead of using localhost in silence", async (of, call) => {
     for (const connection of [undefined, "", "127.0.0.1:6379", "localhost:6379"]) {
       const error = await refusal(() => call({ connection }));

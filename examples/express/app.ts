@@ -11,6 +11,7 @@ import { detectRoutes } from "./detect-routes.ts";
 import { createDetectionRuns } from "./detection-runs.ts";
 import { appReadiness, healthRoutes } from "./health-routes.ts";
 import { endedEarly } from "./in-flight.ts";
+import { possessionRoutes } from "./possession-routes.ts";
 import { readRoutes } from "./read-routes.ts";
 import { logMisconfiguration, storageFolders } from "./readiness.ts";
 import { tusRoute } from "./tus-route.ts";
@@ -53,6 +54,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.use(healthRoutes(readiness));
   app.use(detectRoutes(context, runs));
   app.use(readRoutes(context));
+  app.use(possessionRoutes(context, runs));
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `No route for ${req.method} ${req.path}.` } });

@@ -4,6 +4,7 @@ import type { Request } from "express";
 import { pino, type Logger } from "pino";
 import {
   type AnnotationsClient,
+  type ChallengeStore,
   type Durability,
   type MediaJournal,
   type MediaRecord,
@@ -70,6 +71,14 @@ export interface DetectionsAppConfig {
   queue?: QueuedDetection;
   /** The tus locker of `/files`: `createRedisTusLocker` when several processes serve it. @default one in memory */
   tusLocker?: Locker;
+  /**
+   * Where possession challenges wait for their answer (`POST /possession`): `createRedisChallengeStore`
+   * (media-intake/possession/redis) when several processes serve the app, so that an answer may
+   * reach another one than its challenge. @default one in memory
+   */
+  challengeStore?: ChallengeStore;
+  /** Possession challenges a user may ask for per minute, counted in this process; past it, 429 with `Retry-After`. @default 60 */
+  possessionChallengesPerMinute?: number;
   /** Where partial tus uploads live (on the storage volume). @default `<videosDir>/.media-intake-uploads` */
   tusUploadsDir?: string;
   /** A partial tus upload untouched this long after its creation expires. @default one day */

@@ -21,9 +21,10 @@
 // Resumable uploads (tus) at /files: TUS_UPLOADS_DIR (<VIDEOS_DIR>/.media-intake-uploads: partial
 // uploads, on the storage volume), TUS_EXPIRE_AFTER_MS (86400000: an unfinished upload expires).
 // With REDIS_URL (redis:// or rediss://), detection runs on workers (npm run example:worker)
-// through a BullMQ queue, and intakes are journaled on Redis: RESULT_WAIT_MS (30000: how long a request waits for the result
-// before it answers 202 with where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the
-// journal's keys), JOURNAL_HEARTBEAT_MS (10000: a host missing three beats is settled by another).
+// through a BullMQ queue, intakes are journaled on Redis, and possession challenges wait there:
+// RESULT_WAIT_MS (30000: how long a request waits for the result before it answers 202 with
+// where to poll), DETECTION_ATTEMPTS (3), REDIS_PREFIX (media-intake: the journal's and the
+// challenges' keys), JOURNAL_HEARTBEAT_MS (10000: a host missing three beats is settled by another).
 // Telemetry (telemetry.ts, docs/express-example.md): GET /metrics (Prometheus) unless
 // OTEL_SDK_DISABLED=true; traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; OTEL_SERVICE_NAME (media-intake-example).
@@ -38,6 +39,7 @@ import { configOrExit, readServerConfig } from "./config.ts";
 import { folderOnAnotherFileSystem, type NamedFolder, unwritableFolder } from "./folders.ts";
 import { redisPinger, storageFolders } from "./readiness.ts";
 import type { RedisTusLocker } from "../../src/tus/index.ts";
+import type { RedisChallengeStore } from "../../src/possession/redis-entry.ts";
 import type { Detection } from "./detector.ts";
 import { serve } from "./serve.ts";
 import { serviceClientFrom } from "./service-client.ts";
@@ -95,15 +97,19 @@ const pinger = config.redisUrl ? await redisPinger(config.redisUrl) : undefined;
 // that one host needs no Redis client at all.
 let queue: QueuedDetection | undefined;
 let tusLocker: RedisTusLocker | undefined;
+let challengeStore: RedisChallengeStore | undefined;
 const redisUrl = config.redisUrl;
 if (redisUrl) {
-  const [{ createDetectionQueue }, { createRedisJournal }, { createRedisTusLocker }] = await Promise.all([
+  const [{ createDetectionQueue }, { createRedisJournal }, { createRedisTusLocker }, { createRedisChallengeStore }] = await Promise.all([
     import("../../src/queue/index.ts"),
     import("../../src/journal/redis.ts"),
     import("../../src/tus/index.ts"),
+    import("../../src/possession/redis-entry.ts"),
   ]);
   // The PATCHes of one tus upload may reach any web process: they take turns on Redis.
   tusLocker = createRedisTusLocker({ connection: redisUrl });
+  // A possession challenge may be answered on another web process than the one that issued it.
+  challengeStore = createRedisChallengeStore({ connection: redisUrl, prefix: `${config.redisPrefix}:possession` });
   queue = {
     detections: createDetectionQueue<Detection[]>({ connection: { url: redisUrl }, attempts: config.detectionAttempts, ...telemetry.queueOptions() }),
     journal: createRedisJournal({ connection: redisUrl, prefix: `${config.redisPrefix}:journal`, heartbeatMs: config.journalHeartbeatMs }),
@@ -136,6 +142,7 @@ const app = createDetectionsApp({
   detectorDelayMs: config.detectorDelayMs,
   ...(queue ? { queue } : {}),
   ...(tusLocker ? { tusLocker } : {}),
+  ...(challengeStore ? { challengeStore } : {}),
   ...(tusUploadsDir ? { tusUploadsDir } : {}),
   ...(config.tusExpireAfterMs ? { tusExpireAfterMs: config.tusExpireAfterMs } : {}),
   ...(config.maxUploadBytes ? { maxUploadBytes: config.maxUploadBytes } : {}),
@@ -153,6 +160,7 @@ const closes: CloseStep[] = [
       ]
     : []),
   ...(tusLocker ? [{ name: "the tus locker on REDIS_URL", close: () => tusLocker.close() }] : []),
+  ...(challengeStore ? [{ name: "the possession challenges on REDIS_URL", close: () => challengeStore.close() }] : []),
   ...(pinger ? [{ name: "the readiness connection to REDIS_URL", close: () => pinger.close() }] : []),
   ...(devServer ? [{ name: "the dev annotations server", close: () => devServer.close() }] : []),
   { name: "telemetry (the last spans)", close: () => telemetry.shutdown() },

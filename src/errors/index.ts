@@ -21,3 +21,4 @@ export {
   type ProblemDetails,
 } from "./annotations.ts";
 export { JournalUnavailableError, MediaRecordPendingError, MediaStatusUpdateError } from "./lifecycle.ts";
+export { InvalidMediaSizeError, PossessionNotProvenError } from "./possession.ts";

@@ -22,7 +22,9 @@ export interface HttpErrorAnswer {
 const clientErrors: Readonly<Record<string, number>> = {
   INVALID_MEDIA_ID: 400,
   MEDIA_SIZE_MISMATCH: 400,
+  INVALID_MEDIA_SIZE: 400,
   AUTH_TOKEN_INVALID: 401,
+  POSSESSION_NOT_PROVEN: 403,
   MEDIA_NOT_FOUND: 404,
   MEDIA_ID_COLLISION: 409,
   MEDIA_TOO_LARGE: 413,
@@ -98,10 +100,11 @@ function clientMessage(error: Error & { code: string }): string {
 
 /**
  * Maps any error to the HTTP answer a client should get (docs/contract.md errors at the edge): 401 a
- * bad token, 413 too large, 415 a type or content refused, 409 an ID collision, 404 no such
- * media, 507 a full disk, 503 (with `Retry-After`) the annotations service unreachable or
- * misconfigured (its route missing), a record still pending, a storage folder or the journal
- * not writable, 502 it failing, 500 anything else. multer's errors map to the same
+ * bad token, 403 a possession challenge's answer refused (one message, whatever the reason), 413
+ * too large, 415 a type or content refused, 409 an ID collision, 404 no such media, 400 a
+ * malformed media ID or size, 507 a full disk, 503 (with `Retry-After`) the annotations service
+ * unreachable or misconfigured (its route missing), a record still pending, a storage folder or
+ * the journal not writable, 502 it failing, 500 anything else. multer's errors map to the same
  * codes (`LIMIT_FILE_SIZE` is `MEDIA_TOO_LARGE`). An error that carries an exposable 4xx
  * `status` (http-errors, body parsers) keeps it. Messages of 5xx answers are fixed sentences:
  * the real error is for the log (`log: true`).

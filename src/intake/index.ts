@@ -2,4 +2,4 @@ export { type IntakeMediaOptions, type IntakenMedia, intakeMedia } from "./intak
 
 // Internal: shared with tus and multer, not exported by the package (src/index.ts lists the
 // public names above by name).
-export { checkIntakeOptions, intakeMediaVia, intakeOptionNames, intakeThrough } from "./intake.ts";
+export { checkIntakeOptions, intakeMediaVia, intakeOptionNames, intakeThrough, isRefusedUpload } from "./intake.ts";

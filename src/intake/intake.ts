@@ -128,10 +128,14 @@ interface IntakeSeen {
 }
 
 /** Codes of a refusal for what the upload is or who sent it (a 4xx at the edge). */
-const refusedCodes = new Set(["AUTH_TOKEN_INVALID", "UNSUPPORTED_MEDIA_TYPE", "MEDIA_CONTENT_MISMATCH", "MEDIA_TOO_LARGE", "MEDIA_SIZE_MISMATCH", "INVALID_MEDIA_ID"]);
+const refusedCodes = new Set(["AUTH_TOKEN_INVALID", "UNSUPPORTED_MEDIA_TYPE", "MEDIA_CONTENT_MISMATCH", "MEDIA_TOO_LARGE", "MEDIA_SIZE_MISMATCH", "INVALID_MEDIA_ID", "POSSESSION_NOT_PROVEN"]);
 
-/** Whether an error refuses the upload for what it is or who sent it. */
-function isRefusedUpload(error: unknown): boolean {
+/**
+ * Whether an error refuses the upload for what it is or who sent it.
+ *
+ * @internal shared through intake/index.ts (the possession check counts its refusals alike); not exported by the package.
+ */
+export function isRefusedUpload(error: unknown): boolean {
   // The keys that verify tokens out of reach is the server's trouble, not the caller's token.
   return isMediaIntakeError(error) && refusedCodes.has(error.code) && (error as { reason?: string }).reason !== "key-unavailable";
 }

@@ -21,6 +21,8 @@ export interface ChallengeSubject {
   mediaId: string;
   /** The stored file's size in bytes. */
   size: number;
+  /** The file name the caller gave, kept for the answer's record (its type and its name). */
+  name?: string;
 }
 
 /** Options of {@link issueChallenge}. */
@@ -58,6 +60,7 @@ export function issueChallenge(subject: ChallengeSubject, options: IssueChalleng
   if (typeof userId !== "string" || userId === "") throw new TypeError("issueChallenge: `userId` must be a non-empty string.");
   if (typeof mediaId !== "string" || mediaId === "") throw new TypeError("issueChallenge: `mediaId` must be a non-empty string.");
   if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`issueChallenge: \`size\` must be a non-negative safe integer, got ${String(size)}.`);
+  if (subject.name !== undefined && typeof subject.name !== "string") throw new TypeError("issueChallenge: `name` must be a string when given.");
   checkInteger("ranges", ranges, 1, 1024);
   checkInteger("rangeBytes", rangeBytes, 1, 1024 * 1024);
   checkInteger("ttlMs", ttlMs, 1, 24 * 60 * 60 * 1000);
@@ -67,7 +70,8 @@ export function issueChallenge(subject: ChallengeSubject, options: IssueChalleng
     ranges: challengeRanges(size, ranges, rangeBytes),
     expiresAt: now() + ttlMs,
   };
-  return { challenge, kept: { ...challenge, ranges: challenge.ranges.map((range) => ({ ...range })), userId, mediaId, size } };
+  const name = subject.name === undefined ? {} : { name: subject.name };
+  return { challenge, kept: { ...challenge, ranges: challenge.ranges.map((range) => ({ ...range })), userId, mediaId, size, ...name } };
 }
 
 /**

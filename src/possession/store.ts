@@ -1,6 +1,6 @@
 // Where issued challenges wait for their answer: single use (take removes), and expired ones are
-// never handed out. The memory store serves one process; several hosts need a shared store
-// (Redis SET PX and GETDEL), a later slice.
+// never handed out. The memory store serves one process; several hosts share the Redis store of
+// media-intake/possession/redis (redis.ts: SET PX and GETDEL).
 import type { KeptChallenge } from "./challenge.ts";
 
 /** Where challenges wait for their answer. */

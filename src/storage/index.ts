@@ -26,6 +26,7 @@ export { sweepPartials, type SweepPartialsOptions } from "./cleanup.ts";
 // Internal: shared with the integrations, not exported by the package.
 export { restoreRetiredFile, retireStoredFile } from "./cleanup.ts";
 export { checkMediaHead } from "./content-check.ts";
+export { storedPathsOf } from "./locate.ts";
 export { checkStoreOptions, storeCompleteFileNamed, storeMediaNamed, storeOptionNames } from "./store.ts";
 export { resolveUploadName, type UploadName } from "./upload-name.ts";
 export { type WritableFile, writeChunksAt } from "./write.ts";

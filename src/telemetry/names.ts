@@ -55,8 +55,11 @@ export const METRIC = Object.freeze({
  */
 export type UploadOutcome = "created" | "duplicate" | "pending" | "refused" | "aborted" | "failed";
 
-/** The entry point an upload came through: `intakeMedia` (a stream), multer's engine, or a tus upload's finish. */
-export type IntakeVia = "stream" | "multer" | "tus";
+/**
+ * The entry point an upload came through: `intakeMedia` (a stream), multer's engine, a tus
+ * upload's finish, or a verified possession challenge (`createPossessionCheck`: no bytes sent).
+ */
+export type IntakeVia = "stream" | "multer" | "tus" | "possession";
 
 /** What became of a status change: written now, left to the journal's settling, or lost (refused for good, or no journal). */
 export type StatusResult = "applied" | "pending" | "failed";

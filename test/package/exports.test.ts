@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
 const node = process.execPath;
-const expectedExports = ["intakeMedia", "trackMediaProcessing", "recoverInterrupted", "startRecovery", "createFileJournal", "fileJournalFor", "MediaRecordPendingError", "createAnnotationsClient", "MediaStatus", "storeCompleteFile", "userIdFromToken", "AuthTokenError", "storeMedia", "sweepPartials", "planStoragePath", "resolveMediaType", "detectMediaKind", "MediaType", "computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError"];
+const expectedExports = ["intakeMedia", "trackMediaProcessing", "recoverInterrupted", "startRecovery", "createFileJournal", "fileJournalFor", "MediaRecordPendingError", "createAnnotationsClient", "MediaStatus", "storeCompleteFile", "userIdFromToken", "AuthTokenError", "storeMedia", "sweepPartials", "planStoragePath", "resolveMediaType", "detectMediaKind", "MediaType", "computeMediaId", "computeMediaIdSync", "computeVirtualMediaId", "initMediaIdHasher", "isMediaId", "isMediaIntakeError", "normalizeMediaId", "MediaIntakeError", "createPossessionCheck", "createMemoryChallengeStore", "answerDigest", "fileRangeReader", "PossessionNotProvenError", "InvalidMediaSizeError"];
 
 let project: string;
 
@@ -17,7 +17,7 @@ beforeAll(async () => {
   const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", project], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
-  // The optional peers of media-intake/journal/redis, media-intake/queue and media-intake/tus, as a user of those entries installs them.
+  // The optional peers of media-intake/journal/redis, media-intake/possession/redis, media-intake/queue and media-intake/tus, as a user of those entries installs them.
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(project, filename), "ioredis@^5", "bullmq@^6.7.0", "@tus/server@^2.4.0", "@tus/file-store@^2.1.0"], { cwd: project });
   await writeFile(join(project, "content.bin"), new Uint8Array(3072).map((_, i) => i % 251));
 });
@@ -70,6 +70,7 @@ describe("the packed tarball", () => {
     const report = `console.log(JSON.stringify({
          "dev-annotations": typeof devAnnotations.startDevAnnotationsServer, multer: typeof multer.mediaIntakeStorage,
          "journal/redis": typeof journalRedis.createRedisJournal,
+         "possession/redis": typeof possessionRedis.createRedisChallengeStore,
          tus: [typeof tus.createTusIntake, typeof tus.createRedisTusLocker],
          queue: [typeof queue.createDetectionQueue, typeof queue.startDetectionWorker, typeof queue.DetectionFailedError],
          deprecated: [queue.createRedisJournal === journalRedis.createRedisJournal, queue.createRedisTusLocker === tus.createRedisTusLocker],
@@ -78,18 +79,21 @@ describe("the packed tarball", () => {
       "entries.mjs",
       `import * as devAnnotations from "media-intake/dev-annotations"; import * as multer from "media-intake/multer";
        import * as journalRedis from "media-intake/journal/redis"; import * as tus from "media-intake/tus"; import * as queue from "media-intake/queue";
+       import * as possessionRedis from "media-intake/possession/redis";
        ${report}`,
     );
     const cjs = await script(
       "entries.cjs",
       `const devAnnotations = require("media-intake/dev-annotations"); const multer = require("media-intake/multer");
        const journalRedis = require("media-intake/journal/redis"); const tus = require("media-intake/tus"); const queue = require("media-intake/queue");
+       const possessionRedis = require("media-intake/possession/redis");
        ${report}`,
     );
     const expected = {
       "dev-annotations": "function",
       multer: "function",
       "journal/redis": "function",
+      "possession/redis": "function",
       tus: ["function", "function"],
       queue: ["function", "function", "function"],
       deprecated: [true, true],

@@ -38,6 +38,7 @@ describe("an entry point whose optional peer is not installed", () => {
   it("names the package and its install command, from ESM import and CJS require alike", async () => {
     expect(await load("media-intake/queue")).toEqual(both('MissingPeerDependencyError: media-intake/queue needs the optional peer dependency "bullmq": npm install bullmq'));
     expect(await load("media-intake/journal/redis")).toEqual(both('MissingPeerDependencyError: media-intake/journal/redis needs the optional peer dependency "ioredis": npm install ioredis'));
+    expect(await load("media-intake/possession/redis")).toEqual(both('MissingPeerDependencyError: media-intake/possession/redis needs the optional peer dependency "ioredis": npm install ioredis'));
     expect(await load("media-intake/tus")).toEqual(
       both('MissingPeerDependencyError: media-intake/tus needs the optional peer dependencies "@tus/server" and "@tus/file-store": npm install @tus/server @tus/file-store'),
     );

@@ -104,6 +104,7 @@ describe("the README", () => {
 import { createRedisTusLocker, createTusIntake, type TusIntakeOptions, type TusLocker } from "media-intake/tus";
 import * as queue from "media-intake/queue";
 import * as journalRedis from "media-intake/journal/redis";
+import * as possessionRedis from "media-intake/possession/redis";
 import * as multer from "media-intake/multer";
 import * as devAnnotations from "media-intake/dev-annotations";
 import * as schema from "media-intake/schema";
@@ -111,7 +112,7 @@ const redis: TusLocker = createRedisTusLocker({ connection: "redis://127.0.0.1:6
 declare const options: TusIntakeOptions;
 const tus = createTusIntake({ ...options, locker: redis });
 tus.server.on("POST_CREATE", (_request: unknown, upload: { id: string }) => console.log(upload.id));
-export { core, queue, journalRedis, multer, devAnnotations, schema, redis };
+export { core, queue, journalRedis, possessionRedis, multer, devAnnotations, schema, redis };
 `,
     );
     await writeFile(
