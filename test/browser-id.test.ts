@@ -158,6 +158,8 @@ describe("the entry as a browser bundle", () => {
       write: false,
       logLevel: "silent",
       entryPoints: [resolve(import.meta.dirname, "../src/browser/index.ts")],
+      // An optional peer, left to the page as the package build leaves it (dist/browser.js).
+      external: ["tus-js-client"],
     });
     expect(result.errors).toEqual([]);
     const code = result.outputFiles[0]?.text ?? "";
@@ -166,5 +168,8 @@ describe("the entry as a browser bundle", () => {
     expect(code).not.toMatch(/\bBuffer\b/);
     // xxhash-wasm is in the bundle (its browser-safe ESM build), not left as an import.
     expect(code).not.toMatch(/from\s*["']xxhash-wasm["']/);
+    // tus-js-client only as uploadResumable's dynamic import, never at the top.
+    expect(code).toContain('import("tus-js-client")');
+    expect(code).not.toMatch(/from\s*["']tus-js-client["']/);
   });
 });

@@ -42,6 +42,23 @@ describe("media-intake/browser from the packed tarball", () => {
     expect((await run(process.execPath, ["bundle.js"], { cwd: project })).stdout.trim()).toBe("f9062671e8bfb6e1");
   });
 
+  it("leaves tus-js-client, an optional peer not installed here, to run time: the bundle builds, and uploading without it names the package", async () => {
+    await writeFile(
+      join(project, "upload.js"),
+      `import { uploadResumable } from "media-intake/browser";
+       const upload = uploadResumable(new File([new Uint8Array(10)], "a.mp4"), { endpoint: "http://127.0.0.1:9/files", token: "t" });
+       upload.done.catch((error) => console.log(\`\${error.name}: \${error.message}\`));`,
+    );
+    const esbuild = join(root, "node_modules/.bin/esbuild");
+    await run(esbuild, ["upload.js", "--bundle", "--platform=browser", "--format=esm", "--outfile=upload.bundle.js", "--log-level=warning"], { cwd: project });
+    const bundle = await readFile(join(project, "upload.bundle.js"), "utf8");
+    expect(bundle).toMatch(/import\(["']tus-js-client["']\)/);
+    expect(bundle).not.toMatch(/["']node:/);
+    expect((await run(process.execPath, ["upload.bundle.js"], { cwd: project })).stdout.trim()).toMatch(
+      /^MissingPeerDependencyError: uploadResumable \(media-intake\/browser\) needs the optional peer dependency "tus-js-client": npm install tus-js-client\./,
+    );
+  });
+
   it("is ESM only: import() loads it, require() is told it is not exported for CommonJS", async () => {
     await writeFile(join(project, "load.mjs"), `const m = await import("media-intake/browser"); console.log(typeof m.computeMediaId);`);
     expect((await run(process.execPath, ["load.mjs"], { cwd: project })).stdout.trim()).toBe("function");

@@ -1,0 +1,109 @@
+// How the helpers of media-intake/browser report a request the service refused or never answered:
+// one error class, with the status and a plain-text sentence a page can show as is. The service's
+// own message is kept where it says something the user can act on (the limit of a 413, the type
+// of a 415); never a header, so never the token.
+import { MediaIntakeError } from "../errors/index.ts";
+
+/** What the service answered, as {@link UploadRequestError} is made from it. */
+export interface RefusedAnswer {
+  /** The HTTP status; `0` when there was no answer (the network, CORS, a refused connection). */
+  status: number;
+  /** The response body as text, when there was one. */
+  body?: string | undefined;
+  /** The file's name: a 415 names its type. */
+  name?: string | undefined;
+  /** Removed from anything shown, should the service echo it. */
+  token?: string | undefined;
+  /** What failed underneath (a `TypeError` of fetch, tus-js-client's error). */
+  cause?: unknown;
+}
+
+/**
+ * A request of media-intake/browser's helpers that the service refused, or that got no answer.
+ * `text` (also the `message`) is plain text for a person: "Not signed in, or the token was
+ * refused: sign in again." for a 401, the limit for a 413, the type for a 415, "The service is
+ * unavailable, try again later." for a 5xx. It never contains the token.
+ *
+ * @example
+ * try {
+ *   await skipUploadIfStored(file, { url: "/possession", token });
+ * } catch (error) {
+ *   if (error instanceof UploadRequestError) row.textContent = error.text; // status in error.status
+ *   else throw error;
+ * }
+ */
+export class UploadRequestError extends MediaIntakeError {
+  /** The HTTP status, or `0` when no answer came. */
+  readonly status: number;
+  /** The plain-text sentence to show (the same as `message`). */
+  readonly text: string;
+  /** The `error.code` of the service's JSON body (`"MEDIA_TOO_LARGE"`), when it sent one. */
+  readonly serverCode: string | undefined;
+
+  constructor(status: number, text: string, options: { serverCode?: string | undefined; cause?: unknown } = {}) {
+    super(text, { code: "UPLOAD_REQUEST_FAILED", cause: options.cause });
+    this.name = "UploadRequestError";
+    this.status = status;
+    this.text = text;
+    this.serverCode = options.serverCode;
+  }
+}
+
+/** The longest part of the service's own message a text keeps. */
+const MAX_SERVER_MESSAGE = 300;
+
+/** The error of a refused (or unanswered) request, with its plain-text sentence. */
+export function refusal(answer: RefusedAnswer): UploadRequestError {
+  const { status, token } = answer;
+  const { code, message } = errorBody(answer.body);
+  const said = message ? ` ${sentence(message)}` : "";
+  let text: string;
+  if (status === 0) text = "The service could not be reached; check the connection and try again.";
+  else if (status === 401) text = "Not signed in, or the token was refused: sign in again.";
+  else if (status === 413) text = `The file is too large.${said || " The service refused its size."}`;
+  else if (status === 415) text = `This type of file is not accepted (${typeOf(answer.name)}).${said}`;
+  else if (status >= 500) text = "The service is unavailable, try again later.";
+  else if (status === 400) text = `The service refused the request.${said}`;
+  else if (status === 403) text = `Not allowed.${said}`;
+  else if (status === 404) text = `Not found.${said}`;
+  else text = `The service answered ${status}.${said}`;
+  return new UploadRequestError(status, withoutToken(text, token), { serverCode: code, cause: answer.cause });
+}
+
+/** The error of a `fetch` that got no answer: its abort reason as is, else status 0. */
+export function unanswered(error: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return signal.reason;
+  return refusal({ status: 0, cause: error });
+}
+
+/** The `{ error: { code, message } }` of a JSON error body, or nothing. */
+function errorBody(body: string | undefined): { code?: string; message?: string } {
+  if (!body) return {};
+  try {
+    const error = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    return {
+      ...(typeof error?.code === "string" ? { code: error.code.slice(0, 64) } : {}),
+      ...(typeof error?.message === "string" && error.message !== "" ? { message: error.message.slice(0, MAX_SERVER_MESSAGE) } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** A message as a sentence: its first letter up, a full stop at its end. */
+function sentence(message: string): string {
+  const trimmed = message.trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
+/** `".txt" files`, as a 415 names the type: the name's extension, lowercased. */
+function typeOf(name: string | undefined): string {
+  const dot = name?.lastIndexOf(".") ?? -1;
+  if (name === undefined || dot <= 0 || dot === name.length - 1) return name === undefined ? "unknown type" : "a name without an extension";
+  return `${name.slice(dot).toLowerCase()} files`;
+}
+
+function withoutToken(text: string, token: string | undefined): string {
+  return token && token.length >= 4 ? text.split(token).join("[token]") : text;
+}
