@@ -47,7 +47,7 @@ describe("uploadMedia", () => {
     const { upload, states } = start(fileOf(bytes, "boat.mp4"), { onProgress: (sent) => progress.push(sent) });
     expect(await upload.mediaId).toBe(id);
     const answer = await upload.done;
-    expect(answer).toEqual({ media: { id, mediaStatus: 3 }, detection: { jobId: id, state: "completed", detections: [{ label: "boat" }] }, skipped: false });
+    expect(answer).toEqual({ media: { id, mediaStatus: 3 }, detection: { jobId: id, state: "completed", detections: [{ label: "boat" }] }, detections: [{ label: "boat" }], skipped: false });
     expect(states).toEqual(["hashing", "checking", "uploading", "processing", "done"]);
     expect(possessionRequests()).toBe(2);
     expect(flow(service.tusSeen)).toEqual(["POST", "PATCH 0", `PATCH ${MiB}`, `PATCH ${2 * MiB}`]);

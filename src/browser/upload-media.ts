@@ -47,7 +47,10 @@ export interface UploadMediaOptions {
   fetch?: typeof fetch;
 }
 
-/** The final answer of {@link uploadMedia}: the service's, and whether the upload was skipped. */
+/**
+ * The final answer of {@link uploadMedia}: the service's, whether the upload was skipped, and
+ * `detections` wherever the service put them (the answer's own, or the polled job's).
+ */
 export type UploadMediaAnswer = UploadAnswer & { skipped: boolean };
 
 /** An upload of {@link uploadMedia} under way. */
@@ -81,7 +84,7 @@ const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload"
  * import { uploadMedia } from "media-intake/browser";
  * const upload = uploadMedia(file, { endpoint: "/files", possessionUrl: "/possession", token, Upload: tus.Upload, onState: (state) => (row.dataset.state = state) });
  * row.dataset.mediaId = await upload.mediaId;
- * const answer = await upload.done; // { media, detection: { state: "completed", detections }, skipped: false }
+ * const answer = await upload.done; // { media, detections, skipped: false } (and `detection` when it was polled)
  */
 export function uploadMedia(file: Blob & { name?: string }, options: UploadMediaOptions): MediaUpload {
   const of = "uploadMedia";
@@ -153,7 +156,9 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
       setState("processing");
       answer = await followDetection(answer, { token, baseUrl, signal: stop, ...pick(options, ["intervalMs", "onUpdate", "fetch"]) });
     }
-    return { ...answer, skipped };
+    // One place for the detections, however they came: in the answer, or in the polled job's.
+    const detections = answer.detections ?? answer.detection?.detections;
+    return { ...answer, ...(detections === undefined ? {} : { detections }), skipped };
   };
 
   // From the next microtask: `onState` never runs before this call has returned its handle.
