@@ -52,7 +52,7 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
   app.use(tusRoutes);
   app.use(healthRoutes(readiness));
   app.use(detectRoutes(context, runs));
-  app.use(readRoutes(context));
+  app.use(readRoutes(context, runs));
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `No route for ${req.method} ${req.path}.` } });
