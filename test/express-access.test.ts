@@ -72,8 +72,11 @@ describe("the example's routes, tried as another user", () => {
     expect(await call("GET", `/media/${id}`, "bob")).toEqual(notFound(id));
     expect(await call("POST", `/detect/${missing}`, "bob")).toEqual(notFound(missing));
     expect(await call("POST", `/detect/${id}`, "bob")).toEqual(notFound(id));
-    // No queue on one host: every poll is a 404, another user's included.
-    expect(await call("GET", `/detections/${id}`, "bob")).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
+    // The poll of the media's job (its media ID on one host): another user's is the 404 of a job that never was.
+    const jobNotFound = (jobId: string) => ({ status: 404, body: { error: { code: "NOT_FOUND", message: `No detection job ${jobId} (never queued, or its result expired).` } } });
+    expect(await call("GET", `/detections/${missing}`, "bob")).toEqual(jobNotFound(missing));
+    expect(await call("GET", `/detections/${id}`, "bob")).toEqual(jobNotFound(id));
+    expect(await call("GET", `/detections/${id}`, "alice")).toMatchObject({ status: 200, body: { media: { id, userId: "alice" }, detection: { jobId: id, state: "completed" } } });
     expect(await history(id)).toEqual([1, 2, 3]);
     // The record's own user, and the service role, get through.
     expect(await call("GET", `/media/${id}`, "alice")).toMatchObject({ status: 200, body: { id, userId: "alice", name: "alice-private.png" } });

@@ -114,7 +114,7 @@ describe("POST /files (tus)", () => {
     expect(heads).toBeGreaterThanOrEqual(1);
     expect(offsets.some((offset) => offset % (2 * MiB) !== 0)).toBe(true);
     expect(finished.status).toBe(200);
-    expect(finished.body).toMatchObject({ media: { id, userId: "alice", mediaType: 1 }, detection: { poll: `/media/${id}` } });
+    expect(finished.body).toMatchObject({ media: { id, userId: "alice", mediaType: 1 }, detection: { jobId: id, poll: `/detections/${id}` } });
     await vi.waitFor(async () => expect((await record(resumable, id)).mediaStatus).toBe(MediaStatus.AIProcessed), { timeout: 10_000, interval: 50 });
 
     const plain = await startService();
@@ -163,7 +163,7 @@ describe("POST /files (tus)", () => {
     const id = await computeMediaId(png);
     const done = await tusUpload(service, png, "at once.png", `Bearer ${token}`, { withCreation: true });
     expect(done.status).toBe(201);
-    expect(done.body).toMatchObject({ media: { id, userId: "alice" }, detection: { poll: `/media/${id}` } });
+    expect(done.body).toMatchObject({ media: { id, userId: "alice" }, detection: { jobId: id, poll: `/detections/${id}` } });
     // Started (AIProcessing recorded) before the answer, not yet ended: the detector is held.
     expect(await history(service, id)).toEqual([MediaStatus.New, MediaStatus.AIProcessing]);
     release();

@@ -11,6 +11,7 @@ import { detectRoutes } from "./detect-routes.ts";
 import { createDetectionRuns } from "./detection-runs.ts";
 import { appReadiness, healthRoutes } from "./health-routes.ts";
 import { endedEarly } from "./in-flight.ts";
+import { pageRoutes } from "./page-routes.ts";
 import { possessionRoutes } from "./possession-routes.ts";
 import { readRoutes } from "./read-routes.ts";
 import { logMisconfiguration, storageFolders } from "./readiness.ts";
@@ -52,8 +53,10 @@ export function createDetectionsApp(config: DetectionsAppConfig): express.Expres
 
   app.use(tusRoutes);
   app.use(healthRoutes(readiness));
+  // The upload page (GET /) and its modules: static, no token needed to load it.
+  app.use(pageRoutes());
   app.use(detectRoutes(context, runs));
-  app.use(readRoutes(context));
+  app.use(readRoutes(context, runs));
   app.use(possessionRoutes(context, runs));
 
   app.use((req, res) => {

@@ -28,7 +28,18 @@ export interface DetectionRuns {
    * the sweep) starts it again. The run itself goes on after the answer.
    */
   startDetection(media: IntakenMedia, token: string | undefined): Promise<void>;
+  /**
+   * The outcome of the last run in this process of the media's detection (its detections, or its
+   * error), for `GET /detections/:mediaId` without a queue; the last {@link LAST_RUNS_KEPT} media only.
+   */
+  lastRun(mediaId: string): LastRun | undefined;
 }
+
+/** What a run in this process ended with. */
+export type LastRun = { detections: Detection[] } | { error: string };
+
+/** How many media's last run outcomes the local poll keeps (the oldest forgotten first): a bound on memory. */
+export const LAST_RUNS_KEPT = 1000;
 
 /**
  * The file detection reads: the one the upload stored or found under the current folders, not the
@@ -57,8 +68,16 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
    */
   const detection = trackMediaProcessing(
     async (media, { signal }) => {
-      if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
-      return detectOn(config.detector ?? detect, media, signal);
+      // Kept before the run returns, so that a poll that sees the record AIProcessed (or Error) finds it.
+      try {
+        if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
+        const detections = await detectOn(config.detector ?? detect, media, signal);
+        keepLastRun(media.id, { detections });
+        return detections;
+      } catch (error) {
+        keepLastRun(media.id, { error: error instanceof Error ? error.message : String(error) });
+        throw error;
+      }
     },
     {
       client,
@@ -82,6 +101,17 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
     if (detectorDelayMs > 0) await setTimeout(detectorDelayMs, undefined, { signal });
     return detectOn(config.detector ?? detect, media, signal);
   };
+
+  /** The outcome of the last tracked run of each media, by media ID, oldest first (a Map keeps insertion order). */
+  const lastRuns = new Map<string, LastRun>();
+  function keepLastRun(id: string, run: LastRun): void {
+    lastRuns.delete(id);
+    lastRuns.set(id, run);
+    for (const oldest of lastRuns.keys()) {
+      if (lastRuns.size <= LAST_RUNS_KEPT) break;
+      lastRuns.delete(oldest);
+    }
+  }
 
   /** The last status change of the runs a local answer waits on, by media ID. */
   const lastChanges = new Map<string, { waiting: number; change?: MediaStatusChange }>();
@@ -180,6 +210,8 @@ export function createDetectionRuns(context: AppContext): DetectionRuns {
   }
 
   return {
+    lastRun: (mediaId) => lastRuns.get(mediaId),
+
     async answer(res, media, caller, token, signal, rerun = false) {
       const seesRecord = rerun || (await authorize(Object.freeze({ ...media }), Object.freeze({ ...caller })));
       return queue ? answerQueued(queue, res, media, token, signal, rerun, seesRecord) : answerLocally(res, media, token, signal, seesRecord);

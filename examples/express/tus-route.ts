@@ -1,7 +1,7 @@
 // Resumable uploads (tus 1.0) at `/files`, with the same auth and limits as `/detect`. The final
 // response carries the media once detection has started (its AIProcessing recorded in this
-// process, or its job enqueued), and the client reads its end at `GET /media/:mediaId` (or polls
-// the job). A HEAD or the sweep that finishes an upload starts its detection too.
+// process, or its job enqueued), and where to poll for its end (`GET /detections/:jobId`, the
+// job's ID the media ID in this process). A HEAD or the sweep that finishes an upload starts its detection too.
 import { Router } from "express";
 import { createTusIntake, type TusIntake } from "../../src/tus/index.ts";
 import type { AppContext } from "./context.ts";
@@ -24,9 +24,10 @@ export function tusRoute(context: AppContext, runs: DetectionRuns): { tus: TusIn
         const { jobId } = await queue.detections.enqueue({ id, path, mediaType, name, userId });
         return { detection: { jobId, poll: `/detections/${jobId}` } };
       }
-      // The run outlives the request: its statuses land whatever the client does next.
+      // The run outlives the request: its statuses land whatever the client does next. Its poll
+      // answers as the queue's does, the media ID for the job's.
       await runs.startDetection(media, token);
-      return { detection: { poll: `/media/${media.id}` } };
+      return { detection: { jobId: media.id, poll: `/detections/${media.id}` } };
     },
   });
   const routes = Router();

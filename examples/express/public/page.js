@@ -1,0 +1,331 @@
+// The upload page (GET /): each chosen or dropped file gets a row that follows it from its media
+// ID to its detections. The upload itself is media-intake/browser's: `upload()` below is the one
+// place that calls it (the possession check that skips a file the service has, the resumable tus
+// upload, the poll of the detection); the rest is the row. Plain DOM, no build step.
+import * as intake from "media-intake/browser";
+
+const tokenInput = /** @type {HTMLInputElement} */ (document.querySelector("input[name=token]"));
+const fileInput = /** @type {HTMLInputElement} */ (document.querySelector("input[type=file]"));
+const drop = /** @type {HTMLElement} */ (document.querySelector("#drop"));
+const list = /** @type {HTMLOListElement} */ (document.querySelector("#uploads"));
+const empty = /** @type {HTMLElement} */ (document.querySelector("#empty"));
+const rowTemplate = /** @type {HTMLTemplateElement} */ (document.querySelector("#upload-row"));
+
+/** The record's status, by its value (docs/contract.md). */
+const STATUS_NAMES = { 1: "New", 2: "AIProcessing", 3: "AIProcessed", 6: "Error" };
+/** What a row's state reads as. */
+const STATE_TEXT = {
+  hashing: "Computing its media ID",
+  checking: "Asking the service for it",
+  uploading: "Uploading",
+  paused: "Paused",
+  processing: "Detecting",
+  done: "Done",
+  error: "Failed",
+};
+/** What an error the service answered says, by status, when it came without a sentence of its own. */
+const REFUSALS = {
+  401: "Not signed in: the token is missing, expired or not one this service takes.",
+  413: "The file is too large for this service.",
+  415: "This type of file is not accepted: the service takes images and videos.",
+  507: "The service is out of storage space; try again later.",
+};
+
+// ---------------------------------------------------------------------------------------------
+// The upload, through media-intake/browser.
+
+/**
+ * Uploads `file` (or skips it when the service proves to have it) and follows its detection to its
+ * end; resolves with the last answer, whose `skipped` says whether the bytes were sent. `control`
+ * receives pause, resume and cancel; the other callbacks are uploadMedia's.
+ */
+async function upload(file, { token, mediaId, onState, onProgress, onAnswer, control }) {
+  const started = intake.uploadMedia(file, {
+    endpoint: "/files",
+    possessionUrl: "/possession",
+    token,
+    mediaId,
+    Upload: globalThis.tus.Upload,
+    onState,
+    onProgress,
+    onUpdate: onAnswer,
+  });
+  control(started);
+  return started.done;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows.
+
+/** A row for `file`, at the top of the list, and its parts. */
+function addRow(file) {
+  const element = /** @type {HTMLLIElement} */ (rowTemplate.content.firstElementChild.cloneNode(true));
+  const part = (selector) => element.querySelector(selector);
+  const row = {
+    element,
+    name: part(".name"),
+    state: part(".state"),
+    mediaId: part(".media-id"),
+    status: part(".status"),
+    statusFact: part(".status-fact"),
+    transfer: part(".transfer"),
+    bar: part(".bar"),
+    rate: part(".rate"),
+    detections: part(".detections"),
+    message: part(".message"),
+    pause: part(".pause"),
+    resume: part(".resume"),
+    cancel: part(".cancel"),
+    controls: undefined,
+    /** Set by Cancel: whether the upload was removed. */
+    cancelled: undefined,
+  };
+  row.name.textContent = file.name;
+  row.name.title = file.name;
+  part(".size").textContent = formatBytes(file.size);
+  row.bar.max = Math.max(file.size, 1);
+  row.bar.setAttribute("aria-label", `Upload of ${file.name}`);
+  row.pause.setAttribute("aria-label", `Pause the upload of ${file.name}`);
+  row.resume.setAttribute("aria-label", `Resume the upload of ${file.name}`);
+  row.cancel.setAttribute("aria-label", `Cancel the upload of ${file.name}`);
+  row.pause.addEventListener("click", () => {
+    row.controls?.pause();
+    setState(row, "paused");
+  });
+  row.resume.addEventListener("click", () => {
+    row.controls?.resume();
+    setState(row, "uploading");
+  });
+  row.cancel.addEventListener("click", () => {
+    row.cancel.disabled = true;
+    // Settles once a started upload is removed at the server (true), or could not be (false).
+    row.cancelled = Promise.resolve(row.controls?.cancel()).then(
+      () => true,
+      () => false,
+    );
+  });
+  list.prepend(element);
+  empty.hidden = true;
+  return row;
+}
+
+function setState(row, state) {
+  row.element.dataset.state = state;
+  row.state.textContent = STATE_TEXT[state] ?? state;
+  const transferring = state === "uploading" || state === "paused";
+  row.pause.hidden = state !== "uploading";
+  row.resume.hidden = state !== "paused";
+  row.cancel.hidden = !(transferring || state === "hashing" || state === "checking");
+}
+
+function setMediaId(row, id) {
+  row.element.dataset.mediaId = id;
+  row.mediaId.textContent = id;
+}
+
+/** What an answer says: where the record stands in its lifecycle, and the detections. */
+function showAnswer(row, answer) {
+  const media = answer?.media ?? {};
+  if (typeof media.id === "string") setMediaId(row, media.id);
+  if (typeof media.mediaStatus === "number") showStatus(row, media.mediaStatus);
+  const detections = answer?.detections ?? answer?.detection?.detections;
+  if (Array.isArray(detections)) {
+    row.detections.replaceChildren(
+      ...detections.map((detection) => {
+        const item = document.createElement("li");
+        const confidence = document.createElement("span");
+        item.textContent = String(detection.label ?? "object");
+        confidence.textContent = typeof detection.confidence === "number" ? `${Math.round(detection.confidence * 100)}%` : "";
+        item.append(" ", confidence);
+        return item;
+      }),
+    );
+  }
+}
+
+/** The lifecycle New -> AIProcessing -> AIProcessed (or Error), the record's status marked in it. */
+function showStatus(row, value) {
+  const name = STATUS_NAMES[value] ?? `Status ${value}`;
+  row.element.dataset.status = name;
+  row.statusFact.hidden = false;
+  const steps = ["New", "AIProcessing", name === "Error" ? "Error" : "AIProcessed"];
+  // A later stage of the annotations service's own: past the three.
+  const at = steps.includes(name) ? steps.indexOf(name) : steps.length;
+  row.status.replaceChildren(
+    ...steps.map((step, index) => {
+      const item = document.createElement("li");
+      item.textContent = step;
+      const last = index === steps.length - 1;
+      item.className = index < at ? "past" : index > at ? "next" : !last ? "current" : name === "Error" ? "failed" : "past";
+      if (index === at) item.setAttribute("aria-current", "step");
+      return item;
+    }),
+    ...(at === steps.length ? [Object.assign(document.createElement("li"), { textContent: name, className: "past" })] : []),
+  );
+}
+
+/** The progress bar, the speed over the last few seconds and the time left. */
+function progressOf(row) {
+  let samples = [];
+  return (sent, total) => {
+    row.transfer.hidden = false;
+    row.bar.max = Math.max(total, 1);
+    row.bar.value = sent;
+    const now = performance.now();
+    samples = [...samples.filter(([at]) => now - at < 3000), [now, sent]];
+    const [firstAt, firstSent] = samples[0];
+    const speed = now - firstAt > 250 ? ((sent - firstSent) * 1000) / (now - firstAt) : undefined;
+    const parts = [`${formatBytes(sent)} of ${formatBytes(total)}`];
+    if (speed !== undefined && speed > 0) parts.push(`${formatBytes(speed)}/s`, `${formatDuration((total - sent) / speed)} left`);
+    row.rate.textContent = parts.join(" · ");
+  };
+}
+
+/** The row of one file: its media ID, then its upload, until done or failed. */
+async function track(file) {
+  const row = addRow(file);
+  setState(row, "hashing");
+  try {
+    setMediaId(row, await intake.computeMediaId(file));
+  } catch (error) {
+    return fail(row, `Could not read the file: ${error?.message ?? error}`);
+  }
+  if (row.cancelled) return fail(row, "Cancelled. Nothing was sent.");
+  const token = tokenInput.value.trim();
+  if (!token) return fail(row, "No token: paste one in the Token field above, then choose the file again. Nothing was sent.");
+  await send(row, file, token);
+}
+
+/** Sends the file of `row`; a drop of the network while offline waits for it to come back, then resumes. */
+async function send(row, file, token) {
+  row.message.textContent = "";
+  try {
+    const answer = await upload(file, {
+      token,
+      mediaId: row.element.dataset.mediaId,
+      // The row's own ends: "done" once it shows the answer, "error" once it says why.
+      onState: (state) => state !== "done" && state !== "error" && setState(row, state),
+      onProgress: progressOf(row),
+      onAnswer: (answer) => showAnswer(row, answer),
+      control: (controls) => (row.controls = controls),
+    });
+    finish(row, answer);
+  } catch (error) {
+    if (row.cancelled) {
+      const removed = await row.cancelled;
+      return fail(row, removed ? "Cancelled. Nothing of it was kept." : "Cancelled. Its partial upload could not be removed at the service; it expires there.");
+    }
+    if (navigator.onLine === false) {
+      setState(row, "paused");
+      row.message.textContent = "Offline: the upload resumes where it stopped when the connection is back.";
+      await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
+      return send(row, file, token);
+    }
+    fail(row, messageOf(error));
+  }
+}
+
+function finish(row, answer) {
+  showAnswer(row, answer);
+  row.transfer.hidden = false;
+  row.bar.value = row.bar.max;
+  row.rate.textContent = answer.skipped ? "Nothing sent" : `${formatBytes(row.bar.max)} sent`;
+  const failed = answer.detection?.state === "failed" || answer.media?.mediaStatus === 6;
+  if (failed) return fail(row, `Detection failed: ${plain(answer.detection?.error?.message) || "the record is in Error."}`);
+  if (answer.skipped) row.message.textContent = "Already there: the service has this file, so it was not uploaded again.";
+  else if (!answer.media?.userId && answer.media?.created === false) row.message.textContent = "Already stored under another user's record: its detections are not shown here.";
+  setState(row, "done");
+}
+
+function fail(row, message) {
+  row.message.textContent = message;
+  setState(row, "error");
+}
+
+/** An error in plain words, with its HTTP status: the helpers' own sentence, or one of ours by status. */
+function messageOf(error) {
+  const status = Number(error?.status ?? error?.originalResponse?.getStatus?.() ?? 0);
+  const said = plain(error?.text) || plain(bodyMessage(error?.originalResponse?.getBody?.()));
+  if (status) {
+    const text = said || REFUSALS[status] || (status >= 500 ? "The service failed; try again later." : `The service answered ${status}.`);
+    const hint = status === 401 ? " Paste a valid token above, then choose the file again." : "";
+    return `${text}${hint} (HTTP ${status})`;
+  }
+  const text = said || plain(error?.message);
+  return text ? `The upload failed: ${text}` : "The upload failed.";
+}
+
+function bodyMessage(body) {
+  try {
+    return JSON.parse(body)?.error?.message;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A message as plain text: nothing that looks like a JSON body, never more than a few lines. */
+function plain(text) {
+  if (typeof text !== "string") return "";
+  const trimmed = text.trim();
+  if (/^[[{]/.test(trimmed)) return plain(bodyMessage(trimmed));
+  return trimmed.length > 400 ? `${trimmed.slice(0, 400)}…` : trimmed;
+}
+
+function formatBytes(bytes) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function formatDuration(seconds) {
+  if (!Number.isFinite(seconds)) return "some time";
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}
+
+/** An unsigned token for `sub`, valid an hour: what a service without JWT_SECRET decodes (development only). */
+function devToken(sub) {
+  const part = (value) =>
+    btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(value))))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
+  return `${part({ alg: "none", typ: "JWT" })}.${part({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing files.
+
+function chosen(files) {
+  for (const file of files) void track(file);
+}
+
+fileInput.addEventListener("change", () => {
+  chosen([...(fileInput.files ?? [])]);
+  // The same file chosen again is a change too.
+  fileInput.value = "";
+});
+// Files dropped anywhere on the page (not opened by the browser in its place); the drop zone lights up.
+for (const type of ["dragenter", "dragover"]) {
+  document.addEventListener(type, (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+}
+document.addEventListener("dragleave", (event) => event.relatedTarget === null && drop.classList.remove("over"));
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  chosen([...(event.dataTransfer?.files ?? [])]);
+});
+document.querySelector("#make-dev-token")?.addEventListener("click", () => {
+  const user = /** @type {HTMLInputElement} */ (document.querySelector("#dev-user")).value.trim() || "alice";
+  tokenInput.value = devToken(user);
+});
+document.documentElement.dataset.ready = "true";
