@@ -177,6 +177,35 @@ describe("skipUploadIfStored against the wire format", () => {
     expect(await refused(fileOf(lcg(10), "a.mp4"))).toMatchObject({ status: 400, text: "The service refused the request. Bad token [token]." });
   });
 
+  it("a service that echoes pieces of a JWT (cut inside it, a fragment, one part, the Bearer form): none of its header, claims or signature is shown", async () => {
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const [header, claims] = [part({ alg: "HS256", typ: "JWT" }), part({ sub: "alice", email: "alice@example.com", exp: 1_900_000_000 })];
+    const signature = "kD3m9Qx7LrT2vB8nYw4ZpHc1sJfA6eUoGiN0tR5yXqM";
+    const jwt = `${header}.${claims}.${signature}`;
+    const echoes = [
+      // Cut by the service inside the signature, the claims, the header.
+      `${"x".repeat(250)} token=${jwt}`.slice(0, 250 + 7 + header.length + claims.length + 12),
+      `${"x".repeat(250)} token=${jwt}`.slice(0, 250 + 7 + header.length + 20),
+      `${"x".repeat(280)} token=${jwt}`,
+      `fragment ${jwt.slice(10, 60)} seen`,
+      `claims ${claims} refused`,
+      `signature ${signature} refused`,
+      `header was "Authorization: Bearer ${jwt}"`,
+    ];
+    for (const message of echoes) {
+      wire.fault = (_, res) => {
+        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "BAD_REQUEST", message } }));
+        return true;
+      };
+      const error = await refused(fileOf(lcg(10), "a.mp4"), { token: jwt });
+      expect(error.text).toMatch(/^The service refused the request\. /);
+      for (const shown of [error.text, String(error.stack)]) {
+        for (let at = 0; at + 8 <= jwt.length; at += 1) expect(shown).not.toContain(jwt.slice(at, at + 8));
+      }
+    }
+    wire.fault = undefined;
+  });
+
   it("no answer (nothing listens): status 0; a forged challenge past the file's end is refused, nothing read past it", async () => {
     const url = wire.url;
     await wire.close();

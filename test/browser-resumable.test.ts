@@ -2,10 +2,13 @@
 // tus endpoint and the dev annotations server, over real HTTP on loopback, a File as input (read
 // through the helper's Blob reader: the Node build reads no Blob). A cut upload resumes at the
 // server's offset, within the call and after a "reload" (a new call, the same URL storage), a
-// renamed copy too; pause, resume, cancel and the signal; refusals in plain text.
+// renamed copy too (the same date, as `cp -p` keeps it), but not an edited file of the same media
+// ID; pause, resume, cancel and the signal; refusals in plain text, a final one sent only once.
+import { execFile } from "node:child_process";
 import { openAsBlob } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Upload } from "tus-js-client";
 import { describe, expect, it } from "vitest";
 import { sampleMp4 } from "../examples/sample-media.ts";
@@ -17,7 +20,11 @@ import { signToken } from "./helpers/fixture.ts";
 import { makeTempDir } from "./helpers/temp-dir.ts";
 
 const service = useBrowserService();
-const fileOf = (bytes: Uint8Array, name: string) => new File([bytes as Uint8Array<ArrayBuffer>], name);
+/** When the file of most tests was last changed: the same file, picked again (after a reload), has the same date. */
+const PICKED_AT = Date.parse("2025-03-01T10:00:00Z");
+const fileOf = (bytes: Uint8Array, name: string, lastModified = PICKED_AT) => new File([bytes as Uint8Array<ArrayBuffer>], name, { lastModified });
+/** The file at `path` as a page's file input gives it: its bytes, a name, and its mtime as `lastModified`. */
+const picked = async (path: string, name: string) => new File([await openAsBlob(path)], name, { lastModified: Math.trunc((await stat(path)).mtimeMs) });
 /** tus-js-client's class, as a page passes it (the Node build here). */
 const TusUpload: TusUploadClass = Upload;
 
@@ -80,23 +87,29 @@ describe("uploadResumable", () => {
     expect(flow(service.tusSeen)).toEqual(["POST", "PATCH 0", `PATCH ${MiB}`, "HEAD", `PATCH ${MiB}`, `PATCH ${2 * MiB}`, `PATCH ${3 * MiB}`]);
   });
 
-  it("after a reload, resumes at the server's offset, for the same bytes under another name, and the finish answer reaches the caller", async () => {
+  it("after a reload, resumes at the server's offset, for a copy of the file under another name (cp -p: the same date), and the finish answer reaches the caller", async () => {
     const bytes = sampleMp4(3 * MiB, 3);
     const id = await computeMediaId(fileOf(bytes, "x"));
+    const dir = await makeTempDir();
+    await writeFile(join(dir, "flight.mp4"), bytes);
+    const original = await picked(join(dir, "flight.mp4"), "flight.mp4");
     const storage = memoryUrlStorage();
     cutPatchesAfter(1);
-    const first = uploadResumable(fileOf(bytes, "flight.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [], urlStorage: storage });
+    const first = uploadResumable(original, { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [], urlStorage: storage });
     const error = await first.done.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UploadRequestError);
     expect(error).toMatchObject({ status: 0, text: "The service could not be reached; check the connection and try again." });
-    // What the page keeps across the reload: the upload's URL, under the media ID and the endpoint.
+    // What the page keeps across the reload: the upload's URL, under the media ID, the file's date and the endpoint.
     const [kept] = [...storage.entries.values()];
-    expect(kept?.fingerprint).toBe(`media-intake:${id}:${service.endpoint}`);
+    expect(kept?.fingerprint).toBe(`media-intake:${id}:${original.lastModified}:${service.endpoint}`);
     expect(await service.offsetOf(kept?.upload.uploadUrl as string)).toBe(MiB);
 
+    // `cp -p`: the bytes and the date, to the nanosecond.
+    const copy = join(dir, "renamed copy.mp4");
+    await promisify(execFile)("cp", ["-p", join(dir, "flight.mp4"), copy]);
     service.fault = undefined;
     service.tusSeen = [];
-    const reloaded = uploadResumable(fileOf(bytes, "renamed copy.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [], urlStorage: storage });
+    const reloaded = uploadResumable(await picked(copy, "renamed copy.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [], urlStorage: storage });
     const { status, body } = await reloaded.done;
     expect(flow(service.tusSeen)).toEqual(["HEAD", `PATCH ${MiB}`, `PATCH ${2 * MiB}`, `PATCH ${3 * MiB}`]);
     expect(status).toBe(200);
@@ -104,6 +117,35 @@ describe("uploadResumable", () => {
     expect(storage.entries.size).toBe(0);
     expect(await service.stored()).toEqual([`videos/${id}.mp4`]);
     expect(await service.partials()).toEqual([]);
+  });
+
+  it("an edited file of the same media ID (other bytes past the sampled KiB, a newer date) is not resumed on the other's upload: a new one, stored byte for byte", async () => {
+    const dir = await makeTempDir();
+    const first = sampleMp4(3 * MiB, 8);
+    await writeFile(join(dir, "take.mp4"), first);
+    // Last changed a day ago; the edit is today's.
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    await utimes(join(dir, "take.mp4"), dayAgo, dayAgo);
+    const storage = memoryUrlStorage();
+    cutPatchesAfter(1);
+    await uploadResumable(await picked(join(dir, "take.mp4"), "take.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [], urlStorage: storage }).done.catch(() => {});
+    expect(storage.entries.size).toBe(1);
+
+    // The edit: frames changed in the first and the last MiB, none of the 3 KiB the media ID samples.
+    const edited = Buffer.from(first);
+    edited.fill(0x41, 200_000, 200_100);
+    edited.fill(0x42, Math.floor(2.5 * MiB), Math.floor(2.5 * MiB) + 100);
+    await writeFile(join(dir, "take.mp4"), edited);
+    const file = await picked(join(dir, "take.mp4"), "take.mp4");
+    const id = await computeMediaId(file);
+    expect(id).toBe(await computeMediaId(fileOf(first, "x")));
+    service.fault = undefined;
+    service.tusSeen = [];
+    const { body } = await uploadResumable(file, { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [], urlStorage: storage }).done;
+    expect(body.media.id).toBe(id);
+    expect(flow(service.tusSeen)).toEqual(["POST", "PATCH 0", `PATCH ${MiB}`, `PATCH ${2 * MiB}`, `PATCH ${3 * MiB}`]);
+    expect(await service.stored()).toEqual([`videos/${id}.mp4`]);
+    expect((await readFile(join(service.dev.directories.videosDir, `${id}.mp4`))).equals(edited)).toBe(true);
   });
 
   it("a URL kept for another user's upload (a shared browser) is not resumed: its HEAD is refused, a new upload starts", async () => {
@@ -209,6 +251,43 @@ describe("uploadResumable", () => {
     await service.restartTus({ maxBytes: MiB });
     expect(await refusal(fileOf(sampleMp4(2 * MiB), "big.mp4"))).toMatchObject({ status: 413, serverCode: "MEDIA_TOO_LARGE", text: "The file is too large. The upload is over the limit of 1 MiB (1048576 bytes)." });
     expect(await service.partials()).toEqual([]);
+  });
+
+  it("a final refusal with the service's error (409 MEDIA_ID_COLLISION: the stored file of the ID holds other bytes) is sent once, not once per retry", async () => {
+    const stored = sampleMp4(2 * MiB, 9);
+    await uploadResumable(fileOf(stored, "real.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB }).done;
+    // Every byte flipped but the three KiB the media ID samples: the same ID, other content.
+    const other = stored.map((byte) => byte ^ 0xff);
+    const middle = Math.floor((stored.length - 1024) / 2);
+    for (const start of [0, middle, stored.length - 1024]) other.set(stored.subarray(start, start + 1024), start);
+    const id = await computeMediaId(fileOf(stored, "x"));
+    expect(await computeMediaId(fileOf(other, "x"))).toBe(id);
+    service.tusSeen = [];
+    const error = await uploadResumable(fileOf(other, "other.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [0, 0, 0, 0, 0] }).done.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UploadRequestError);
+    expect(error).toMatchObject({ status: 409, serverCode: "MEDIA_ID_COLLISION" });
+    // The file went once: one creation, its PATCHes from 0 to the end, no second round.
+    expect(flow(service.tusSeen)).toEqual(["POST", "PATCH 0", `PATCH ${MiB}`, `PATCH ${2 * MiB}`]);
+    expect((await readFile(join(service.dev.directories.videosDir, `${id}.mp4`))).equals(stored)).toBe(true);
+  });
+
+  it("tus's own 409 (a PATCH at another offset than the server's) is still retried: a HEAD, then on from the server's offset", async () => {
+    const bytes = sampleMp4(3 * MiB, 10);
+    let moved = false;
+    service.fault = (req) => {
+      // The second PATCH claims offset 0 while the server holds 1 MiB: the server answers 409.
+      if (req.method === "PATCH" && req.headers["upload-offset"] === String(MiB) && !moved) {
+        moved = true;
+        const at = req.rawHeaders.findIndex((name, index) => index % 2 === 0 && name.toLowerCase() === "upload-offset");
+        req.rawHeaders[at + 1] = "0";
+        req.headers["upload-offset"] = "0";
+      }
+      return false;
+    };
+    const { body } = await uploadResumable(fileOf(bytes, "clip.mp4"), { endpoint: service.endpoint, token: service.dev.token, Upload: TusUpload, chunkSize: MiB, retryDelays: [0] }).done;
+    expect(body.media.id).toBe(await computeMediaId(fileOf(bytes, "x")));
+    expect(flow(service.tusSeen)).toEqual(["POST", "PATCH 0", `PATCH ${MiB}`, "HEAD", `PATCH ${MiB}`, `PATCH ${2 * MiB}`, `PATCH ${3 * MiB}`]);
+    expect((await readFile(join(service.dev.directories.videosDir, `${body.media.id}.mp4`))).equals(bytes)).toBe(true);
   });
 
   it("without tus-js-client: an error naming the package and its install command", async () => {

@@ -81,6 +81,32 @@ describe("uploadMedia", () => {
     expect(missing.states).toEqual(["hashing", "checking", "uploading", "processing", "done"]);
   });
 
+  it("a possession route past its limit of challenges (429) gets the upload, as one without the route; a file too large (413) still fails", async () => {
+    // As the example answers the 61st challenge of a user in a minute.
+    let limited = 0;
+    service.wire.fault = (req, res) => {
+      if (req.method !== "POST" || req.url !== "/possession") return false;
+      limited += 1;
+      const message = "More than 60 possession challenges in a minute; try again in 59 s, or upload the file.";
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "59" }).end(JSON.stringify({ error: { code: "TOO_MANY_CHALLENGES", message } }));
+      return true;
+    };
+    const { upload, states } = start(fileOf(bytes, "boat.mp4"));
+    expect(await upload.done).toMatchObject({ media: { id }, detections: [{ label: "boat" }], skipped: false });
+    expect(states).toEqual(["hashing", "checking", "uploading", "processing", "done"]);
+    expect(limited).toBe(1);
+    expect(flow(service.tusSeen)).toEqual(["POST", "PATCH 0", `PATCH ${MiB}`, `PATCH ${2 * MiB}`]);
+    expect(await service.stored()).toEqual([`videos/${id}.mp4`]);
+
+    service.wire.fault = undefined;
+    service.wire.maxBytes = MiB;
+    service.tusSeen = [];
+    const large = start(fileOf(sampleMp4(2 * MiB, 13), "large.mp4"));
+    await expect(large.upload.done).rejects.toMatchObject({ status: 413, serverCode: "MEDIA_TOO_LARGE" });
+    expect(large.states).toEqual(["hashing", "checking", "error"]);
+    expect(service.tusSeen).toEqual([]);
+  });
+
   it("pauses and resumes: called before the upload starts it starts paused; during it, it stops until resumed", async () => {
     let pausedNow!: () => void;
     let paused = new Promise<void>((resolve) => (pausedNow = resolve));

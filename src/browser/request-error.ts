@@ -51,12 +51,17 @@ export class UploadRequestError extends MediaIntakeError {
 
 /** The longest part of the service's own message a text keeps. */
 const MAX_SERVER_MESSAGE = 300;
+/** The longest part of it read at all: the token is removed from this much, then it is cut to the above. */
+const MAX_READ_MESSAGE = 4096;
 
 /** The error of a refused (or unanswered) request, with its plain-text sentence. */
 export function refusal(answer: RefusedAnswer): UploadRequestError {
   const { status, token } = answer;
   const { code, message } = errorBody(answer.body);
-  const said = message ? ` ${sentence(message)}` : "";
+  // The token out first, then the cut: a cut inside an echoed token would leave a piece of it
+  // that matches no whole part.
+  const shown = message === undefined ? "" : withoutToken(message, token).slice(0, MAX_SERVER_MESSAGE).trim();
+  const said = shown ? ` ${sentence(shown)}` : "";
   let text: string;
   if (status === 0) text = "The service could not be reached; check the connection and try again.";
   else if (status === 401) text = "Not signed in, or the token was refused: sign in again.";
@@ -83,7 +88,7 @@ function errorBody(body: string | undefined): { code?: string; message?: string 
     const error = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } } | null)?.error;
     return {
       ...(typeof error?.code === "string" ? { code: error.code.slice(0, 64) } : {}),
-      ...(typeof error?.message === "string" && error.message !== "" ? { message: error.message.slice(0, MAX_SERVER_MESSAGE) } : {}),
+      ...(typeof error?.message === "string" && error.message !== "" ? { message: error.message.slice(0, MAX_READ_MESSAGE) } : {}),
     };
   } catch {
     return {};
@@ -104,6 +109,31 @@ function typeOf(name: string | undefined): string {
   return `${name.slice(dot).toLowerCase()} files`;
 }
 
+/** The shortest run of the token's characters taken out wherever it appears (a JWT's header alone is 20). */
+const MIN_PIECE = 8;
+
+/**
+ * `text` with every piece of the token replaced by `[token]`: the token itself (so also its
+ * `Bearer` form), each of its dot-separated parts (a JWT's header, claims, signature) and any run
+ * of at least 8 of its characters in a row, so a service that echoes a fragment of it, or a
+ * message cut inside it, shows none of its claims.
+ */
 function withoutToken(text: string, token: string | undefined): string {
-  return token && token.length >= 4 ? text.split(token).join("[token]") : text;
+  if (!token || token.length < 4) return text;
+  let out = "";
+  let at = 0;
+  while (at < text.length) {
+    let length = 0;
+    while (at + length < text.length && token.includes(text.slice(at, at + length + 1))) length += 1;
+    if (length >= MIN_PIECE) {
+      out += "[token]";
+      at += length;
+    } else {
+      out += text[at];
+      at += 1;
+    }
+  }
+  // A short token, or its shorter parts, whole (the runs above took the longer ones).
+  for (const part of [token, ...token.split(".")].filter((piece) => piece.length >= 4)) out = out.split(part).join("[token]");
+  return out.replace(/(\[token\])+/g, "[token]");
 }

@@ -1,5 +1,6 @@
 // uploadResumable: a tus upload (media-intake/tus's endpoint) with tus-js-client, keyed by the
-// media ID, so that a reload, or a renamed copy of the same bytes, resumes at the server's offset.
+// media ID and the file's date, so that a reload, or a renamed copy of the same file, resumes at
+// the server's offset, and an edited file of the same media ID does not.
 import { isMediaIntakeError } from "../errors/index.ts";
 import type { MediaId } from "../media-id/format.ts";
 import { computeMediaId } from "./media-id.ts";
@@ -21,7 +22,7 @@ export interface UploadResumableOptions {
   endpoint: string;
   /** The caller's token, sent as `Authorization: Bearer` on every request. */
   token: string;
-  /** The file's media ID when known already; else computed here. It keys the resume. */
+  /** The file's media ID when known already; else computed here. It keys the resume, with the File's `lastModified`. */
   mediaId?: MediaId;
   /** The file's name (its extension tells the type); default the File's own name. */
   name?: string;
@@ -61,11 +62,15 @@ export interface ResumableUpload {
 
 /**
  * Uploads `file` to a tus endpoint (media-intake/tus) with tus-js-client, resumably. The upload is
- * keyed by `media-intake:<mediaId>:<endpoint>`: a reload of the page, or a renamed copy of the
- * same bytes, resumes at the offset the server holds (the URL kept in `localStorage`, and removed
- * once the upload finishes). Metadata `{ filename, mediaId }`, the token on every request, and
- * the finish answer (`{ media, ... }`) resolves `done`. tus-js-client is an optional peer: pass
- * its `Upload` class, or have it installed for `import("tus-js-client")`.
+ * keyed by `media-intake:<mediaId>:<lastModified>:<endpoint>` (a plain Blob, which has no date:
+ * `media-intake:<mediaId>:<endpoint>`): a reload of the page, or a renamed copy of the same file
+ * (the same date, as `mv` and `cp -p` keep it), resumes at the offset the server holds (the URL
+ * kept in `localStorage`, and removed once the upload finishes), while an edited file of the same
+ * media ID (which samples only 3 KiB) starts a new upload. Retried: a dropped link, a 5xx, a 423
+ * and tus's own 409 (an offset conflict); not a refusal that carries the service's JSON error
+ * (409 `MEDIA_ID_COLLISION`, 401, 403, 413, 415). Metadata `{ filename, mediaId }`, the token on
+ * every request, and the finish answer (`{ media, ... }`) resolves `done`. tus-js-client is an
+ * optional peer: pass its `Upload` class, or have it installed for `import("tus-js-client")`.
  *
  * @throws {TypeError} (at once) a missing option, a Blob without `name`, an unknown option.
  *   `done` rejects with: {@link UploadRequestError} (`status`, plain-text `text`: 401, 413 with
@@ -123,8 +128,8 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
       headers: { authorization: `Bearer ${token}` },
       chunkSize,
       retryDelays,
-      // The media ID, not tus-js-client's name + size + date: the same bytes under another name resume.
-      fingerprint: async () => `media-intake:${mediaId}:${endpoint}`,
+      onShouldRetry: shouldRetry,
+      fingerprint: async () => fingerprintOf(file, mediaId, endpoint),
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       ...(urlStorage ? { urlStorage } : {}),
@@ -181,6 +186,38 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
       });
     },
   };
+}
+
+/**
+ * The key of the upload's URL in tus-js-client's storage: the media ID and the File's date, not
+ * tus-js-client's name + size + date, so the same file under another name resumes (a rename
+ * keeps the date); not the media ID alone, which samples 3 KiB: an edited video of the same ID
+ * (a newer date) would resume the other version's upload and be stored spliced from the two.
+ */
+function fingerprintOf(file: Blob, mediaId: string, endpoint: string): string {
+  const lastModified = (file as Partial<File>).lastModified;
+  return typeof lastModified === "number" && Number.isFinite(lastModified) ? `media-intake:${mediaId}:${lastModified}:${endpoint}` : `media-intake:${mediaId}:${endpoint}`;
+}
+
+/** The `error.code` of tus's own offset conflict (media-intake/tus answers it with a JSON body too). */
+const OFFSET_CONFLICT = "UPLOAD_OFFSET_MISMATCH";
+
+/**
+ * Whether tus-js-client tries a failed request again: as by default (no answer, a 5xx, a 409 or a
+ * 423; never another 4xx, nor while the browser is offline), except a 409 whose JSON error body
+ * (`{ error: { code } }`) says it is not tus's offset conflict: a 409 `MEDIA_ID_COLLISION` is the
+ * service's final word, and sending it again is sending the whole file again for the same 409.
+ */
+function shouldRetry(error: { originalResponse?: TusHttpResponse | null }): boolean {
+  const response = error?.originalResponse ?? undefined;
+  const status = response?.getStatus() ?? 0;
+  const online = (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false;
+  if (status >= 400 && status < 500 && status !== 409 && status !== 423) return false;
+  if (status === 409) {
+    const code = (parseJson(response?.getBody() ?? "") as { error?: { code?: unknown } } | undefined)?.error?.code;
+    if (typeof code === "string" && code !== OFFSET_CONFLICT) return false;
+  }
+  return online;
 }
 
 /** The finish answer: the JSON body, or (a HEAD of an upload the server finished before) the `Media-Id` header alone. */

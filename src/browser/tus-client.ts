@@ -47,6 +47,7 @@ export interface TusUploadOptions {
   headers: Record<string, string>;
   chunkSize: number;
   retryDelays: number[];
+  onShouldRetry: (error: { originalResponse?: TusHttpResponse | null }, retryAttempt: number, options: unknown) => boolean;
   fingerprint: (file: Blob) => Promise<string>;
   storeFingerprintForResuming: boolean;
   removeFingerprintOnSuccess: boolean;

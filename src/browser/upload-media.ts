@@ -67,12 +67,16 @@ export interface MediaUpload {
   cancel(): Promise<void>;
 }
 
+/** The answers of the possession route that mean "no check now": the file is uploaded instead. */
+const UNCHECKED = [404, 405, 429, 501];
+
 const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload", "chunkSize", "retryDelays", "urlStorage", "intervalMs", "onState", "onProgress", "onUpdate", "signal", "fetch"];
 
 /**
  * Uploads one file the way a page wants it, reporting each state: "hashing" (its media ID),
  * "checking" (with `possessionUrl`: {@link skipUploadIfStored}; a service without the route, 404,
- * 405 or 501, is uploaded to), "uploading" and "paused" ({@link uploadResumable}), "processing"
+ * 405 or 501, or past its limit of challenges, 429, is uploaded to; a 401, 413 or 415 fails it),
+ * "uploading" and "paused" ({@link uploadResumable}), "processing"
  * ({@link followDetection}, when the answer says where to poll), then "done" or "error". A
  * skipped upload goes from "checking" to "processing" or "done".
  *
@@ -128,8 +132,10 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
     if (possessionUrl !== undefined) {
       setState("checking");
       const check = await skipUploadIfStored(file, { url: possessionUrl, token, mediaId: id, name, signal: stop, ...(fetch ? { fetch } : {}) }).catch((error: unknown) => {
-        // A service without the check: the upload goes as before it existed.
-        if (error instanceof UploadRequestError && [404, 405, 501].includes(error.status)) return { skipped: false as const };
+        // A check the service cannot make now, for reasons neither the caller's nor the file's: a
+        // service without the route (404, 405, 501), or past its limit of challenges (429, "try
+        // again in 59 s, or upload the file"). The upload goes, as before the check existed.
+        if (error instanceof UploadRequestError && UNCHECKED.includes(error.status)) return { skipped: false as const };
         throw error;
       });
       if (check.skipped) {
