@@ -15,13 +15,24 @@ import { serve } from "../examples/express/serve.ts";
 import { samplePng } from "../examples/sample-media.ts";
 import { computeMediaId, createAnnotationsClient } from "../src/index.ts";
 import { startChild } from "./helpers/child.ts";
-import { useDevFixture } from "./helpers/fixture.ts";
+import { signToken, useDevFixture } from "./helpers/fixture.ts";
+import { noisyPng } from "./helpers/possession.ts";
 import { filesUnder } from "./helpers/temp-dir.ts";
 
 const secret = "express-edge-secret-0123456789abcdef";
 const fixture = useDevFixture({ secret, sub: "alice" });
 let app: Awaited<ReturnType<typeof serve>>;
 let logLines: Array<Record<string, unknown>>;
+let logWaiters: Array<() => void> = [];
+
+/** Resolves once a log line matching `match` was written (at once when one was). */
+async function logged(match: (line: Record<string, any>) => boolean): Promise<Record<string, any>> {
+  for (;;) {
+    const line = logLines.find(match);
+    if (line) return line;
+    await new Promise<void>((resolve) => logWaiters.push(resolve));
+  }
+}
 
 async function start(options: { requestTimeoutMs?: number } = {}) {
   const logger = pino(
@@ -29,6 +40,7 @@ async function start(options: { requestTimeoutMs?: number } = {}) {
     new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString().split("\n").filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const wake of logWaiters.splice(0)) wake();
         done();
       },
     }),
@@ -45,6 +57,7 @@ async function start(options: { requestTimeoutMs?: number } = {}) {
 
 beforeEach(async () => {
   logLines = [];
+  logWaiters = [];
   app = await start();
 });
 afterEach(async () => {
@@ -205,6 +218,38 @@ describe("the example's edge", () => {
     expect(text).not.toContain(fixture.root);
     const logged = logLines.find((line) => line.msg === "request failed");
     expect(JSON.stringify(logged)).toContain("EISDIR");
+  });
+
+  it("a path that is not valid percent-encoding: 400 saying so, token or not, logged at info without a stack", async () => {
+    for (const [method, path] of [["GET", "/media/%ZZ"], ["POST", "/possession/%ZZ"], ["POST", "/detect/%ZZ"], ["GET", "/media/%C3"]]) {
+      for (const headers of [{}, { authorization: `Bearer ${fixture.token}` }] as Array<Record<string, string>>) {
+        const response = await fetch(`${app.url}${path}`, { method, headers });
+        expect({ status: response.status, body: await response.json() }).toEqual({
+          status: 400,
+          body: { error: { code: "BAD_REQUEST", message: `The path "${path}" is not valid percent-encoding: a "%" must be followed by two hex digits, and together they must make UTF-8 (as %C3%A9 for "é").` } },
+        });
+      }
+      const line = await logged((entry) => entry.req?.url === path);
+      expect(line).toMatchObject({ level: 30, res: { statusCode: 400 } });
+    }
+    expect(logLines.filter((entry) => (entry.level as number) >= 50)).toEqual([]);
+    expect(JSON.stringify(logLines)).not.toContain("URIError");
+  });
+
+  it("logs a media ID collision at warn with the uploader's user ID: other bytes under a stored ID (the ID's samples copied), refused 409", async () => {
+    const png = noisyPng();
+    const stored = await fetch(`${app.url}/detect`, { method: "POST", body: form("alice.png", png), headers: { authorization: `Bearer ${fixture.token}`, "content-type": "multipart/form-data; boundary=----edge" } });
+    const { media } = (await stored.json()) as { media: { id: string } };
+    // The size and the first, middle and last KiB of alice's file; other bytes elsewhere.
+    const forged = Buffer.from(png);
+    forged.fill(0x55, 10_000, 20_000);
+    expect(await computeMediaId(forged)).toBe(media.id);
+    const mallory = await signToken("mallory", secret, "5m");
+    const response = await fetch(`${app.url}/detect`, { method: "POST", body: form("guess.png", forged), headers: { authorization: `Bearer ${mallory}`, "content-type": "multipart/form-data; boundary=----edge" } });
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ error: { code: "MEDIA_ID_COLLISION" } });
+    const line = await logged((entry) => typeof entry.msg === "string" && entry.msg.startsWith("media ID collision"));
+    expect(line).toMatchObject({ level: 40, id: media.id, userId: "mallory" });
   });
 
   it("logs one line per request, without the bearer token", async () => {

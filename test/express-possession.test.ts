@@ -117,6 +117,9 @@ describe("a verified answer", () => {
 
 describe("every refusal", () => {
   it("is the one 403, and creates nothing: replayed, another user's, the ID alone, a random digest, wrong ranges, no digest, content not held", async () => {
+    // More refusals for one media ID than the hourly cap allows (below): raised for this test.
+    await close();
+    await startApp({ possessionRefusalsPerHour: 10 });
     const png = noisyPng();
     const id = (await upload(png, "alice-private.png", "alice")).body.media.id as string;
     const absent = noisyPng();
@@ -195,6 +198,77 @@ describe("the requests refused before a challenge", () => {
     // A body of more than a few KiB is refused unread.
     expect(await post("/possession", "bob", { ...request, name: `${"a".repeat(5000)}.png` })).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
     expect(await post("/possession/AAAAAAAAAAAAAAAAAAAAAA", "bob", { digest: "a".repeat(5000) })).toMatchObject({ status: 413 });
+  });
+
+  it("says what to send: a body over 4 KiB, not JSON, JSON under another type or charset, no name, a virtual ID; an unread answer burns nothing", async () => {
+    const request = { mediaId: "6a9b7ce7844aa871", size: 10, name: "a.png" };
+    const error = (status: number, code: string, message: string) => ({ status, body: { error: { code, message } } });
+    const challengeBody = '{ "mediaId", "size", "name" }';
+    expect(await post("/possession", "bob", { ...request, name: `${"a".repeat(5000)}.png` })).toEqual(
+      error(413, "PAYLOAD_TOO_LARGE", `The body is over this route's limit of 4 KiB: send only ${challengeBody}, as JSON.`),
+    );
+    expect(await post("/possession/AAAAAAAAAAAAAAAAAAAAAA", "bob", { digest: "a".repeat(5000) })).toEqual(
+      error(413, "PAYLOAD_TOO_LARGE", 'The body is over this route\'s limit of 4 KiB: send only { "digest" }, as JSON.'),
+    );
+    expect(await post("/possession", "bob", "mediaId=1")).toEqual(error(400, "BAD_REQUEST", `The body is not valid JSON: send ${challengeBody} as JSON, with Content-Type: application/json.`));
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+      expect(await post("/possession", "bob", request, { "content-type": type })).toEqual(
+        error(415, "UNSUPPORTED_CONTENT_TYPE", `Send the body as JSON, ${challengeBody}, with Content-Type: application/json; got "${type}".`),
+      );
+    }
+    expect(await post("/possession", "bob", request, { "content-type": "application/json; charset=latin1" })).toEqual(
+      error(415, "UNSUPPORTED_CONTENT_TYPE", `The body's charset "latin1" is not one of JSON's: send ${challengeBody} as UTF-8 (Content-Type: application/json).`),
+    );
+    expect(await post("/possession", "bob", [request])).toEqual(error(400, "BAD_REQUEST", `Expected a JSON object ${challengeBody}, got an array.`));
+    expect(await post("/possession", "bob", { ...request, name: 5 })).toEqual(
+      error(400, "BAD_REQUEST", 'Expected "name" to be the file\'s name, a string such as "clip.mp4" (it decides the media type), got 5.'),
+    );
+    expect(await post("/possession", "bob", { ...request, mediaId: "V6a9b7ce7844aa871" })).toEqual(
+      error(400, "INVALID_MEDIA_ID", 'Expected a media ID of 16 hex digits, got "V6a9b7ce7844aa871" (a virtual ID, V and 16 hex digits, names content held in memory only: it is never stored).'),
+    );
+    // An answer sent as text is not read: its challenge is still there for the JSON one.
+    const png = noisyPng();
+    await upload(png, "a.png", "bob");
+    const challenge = await challengeFor(png, "a.png", "bob");
+    const answer = { digest: await digestOf(challenge, png) };
+    expect(await post(`/possession/${challenge.id}`, "bob", answer, { "content-type": "text/plain" })).toMatchObject({ status: 415, body: { error: { code: "UNSUPPORTED_CONTENT_TYPE" } } });
+    expect(await post(`/possession/${challenge.id}`, "bob", answer)).toMatchObject({ status: 200, body: { media: { userId: "bob" } } });
+  });
+
+  it("a user whose answers for one media ID were refused 3 times within the hour gets 429 with Retry-After for it; verified answers, other IDs and other users are not held back", async () => {
+    const png = noisyPng();
+    const absent = noisyPng();
+    const absentId = await computeMediaId(absent);
+    await upload(png, "a.png", "alice");
+    // Alice holds her file: verified answers are no refusals, however many.
+    for (let round = 0; round < 4; round += 1) {
+      const challenge = await challengeFor(png, "a.png", "alice");
+      expect((await post(`/possession/${challenge.id}`, "alice", { digest: await digestOf(challenge, png) })).status).toBe(200);
+    }
+    for (const id of [absentId, await computeMediaId(png)]) {
+      for (let round = 0; round < 3; round += 1) expect(await post(`/possession/${(await challengeFor(absent, "b.png", "bob", id)).id}`, "bob", { digest: randomDigest() })).toEqual(notProven);
+      const capped = await post("/possession", "bob", { mediaId: id.toUpperCase(), size: absent.length, name: "b.png" });
+      expect(capped).toMatchObject({ status: 429, body: { error: { code: "TOO_MANY_CHALLENGES", message: expect.stringContaining(`media ${id} were refused`) } } });
+      expect(Number(capped.retryAfter)).toBeGreaterThan(3500);
+      expect(Number(capped.retryAfter)).toBeLessThanOrEqual(3600);
+      // Alice is not held back for it, nor bob for another ID.
+      await challengeFor(absent, "b.png", "alice", id);
+    }
+    await challengeFor(noisyPng(), "c.png", "bob");
+  });
+
+  it("challenges for one media ID awaiting their answer count as refusals until answered or expired: asking for many at once does not get past the cap", async () => {
+    const png = noisyPng();
+    const id = await computeMediaId(png);
+    const waiting = [await challengeFor(png, "a.png", "bob"), await challengeFor(png, "a.png", "bob"), await challengeFor(png, "a.png", "bob")];
+    const fourth = await post("/possession", "bob", { mediaId: id, size: png.length, name: "a.png" });
+    expect(fourth).toMatchObject({ status: 429, body: { error: { code: "TOO_MANY_CHALLENGES" } } });
+    // The first of them expires within its 30 s.
+    expect(Number(fourth.retryAfter)).toBeLessThanOrEqual(30);
+    // Alice uploads it meanwhile: bob's answers are verified, and no longer awaited.
+    await upload(png, "a.png", "alice");
+    for (const challenge of waiting) expect((await post(`/possession/${challenge.id}`, "bob", { digest: await digestOf(challenge, png) })).status).toBe(200);
+    await challengeFor(png, "a.png", "bob");
   });
 
   it("a user who asks for more challenges than the limit in a minute gets 429 with Retry-After; another user does not", async () => {

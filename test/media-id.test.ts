@@ -341,7 +341,10 @@ describe("IDs read from outside", () => {
   );
 
   it("rejects a virtual ID unless allowed, and non-strings", () => {
-    expect(() => normalizeMediaId("Vf9062671e8bfb6e1")).toThrow(InvalidMediaIdError);
-    expect(() => normalizeMediaId(42)).toThrow('Expected a media ID of 16 hex digits (or V and 16 hex digits), got "number".');
+    expect(() => normalizeMediaId("Vf9062671e8bfb6e1")).toThrow(
+      'Expected a media ID of 16 hex digits, got "Vf9062671e8bfb6e1" (a virtual ID, V and 16 hex digits, names content held in memory only: it is never stored).',
+    );
+    expect(() => normalizeMediaId(42)).toThrow('Expected a media ID of 16 hex digits, got "number".');
+    expect(() => normalizeMediaId("V42", { allowVirtual: true })).toThrow('Expected a media ID of 16 hex digits (or V and 16 hex digits), got "V42".');
   });
 });

@@ -15,6 +15,7 @@ import {
   createMemoryChallengeStore,
   createPossessionCheck,
   fileJournalFor,
+  httpErrorFor,
   intakeMedia,
   type JournalEntry,
   type MediaJournal,
@@ -78,7 +79,7 @@ describe("a verified answer", () => {
     const first = await upload(png);
     const possession = check();
     const challenge = await possession.challenge({ token: fixture.token, mediaId: first.id, size: png.length, name: "again.png" });
-    expect(challenge.ranges).toHaveLength(12);
+    expect(challenge.ranges).toHaveLength(32);
     const files = await filesUnder(fixture.directories.imagesDir);
     const verified = await possession.verify({ token: fixture.token, challengeId: challenge.id, digest: await digestOf(challenge, png) });
     expect(await filesUnder(fixture.directories.imagesDir)).toEqual(files);
@@ -251,6 +252,59 @@ describe("every refusal: one PossessionNotProvenError, and nothing created", () 
   });
 });
 
+describe("a refusal's time and its media ID", () => {
+  /** How long `call` takes to settle, in ms, and what it rejected with. */
+  async function timed(call: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
+    const start = performance.now();
+    const error = await call().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    return { ms: performance.now() - start, error };
+  }
+
+  it("rejects no sooner than refusalFloorMs after the call, for content held or not (100 ms by default, 0 turns it off); a verified answer is not held back", async () => {
+    const png = noisyPng();
+    const stored = await upload(png);
+    const absent = noisyPng();
+    const absentId = await computeMediaId(absent);
+    const refused = async (possession: ReturnType<typeof check>, mediaId: string, size: number) => {
+      const challenge = await possession.challenge({ token: bob, mediaId, size, name: "x.png" });
+      const { ms, error } = await timed(() => possession.verify({ token: bob, challengeId: challenge.id, digest: randomDigest() }));
+      await refusal(Promise.reject(error));
+      return ms;
+    };
+    const floored = check({ refusalFloorMs: 400 });
+    for (const [id, size] of [[stored.id, png.length], [absentId, absent.length]] as const) expect(await refused(floored, id, size)).toBeGreaterThanOrEqual(400);
+    // An answer that is not even for a challenge: held alike.
+    expect((await timed(() => floored.verify({ token: bob, challengeId: "AAAAAAAAAAAAAAAAAAAAAA", digest: randomDigest() }))).ms).toBeGreaterThanOrEqual(400);
+    expect(await refused(check(), absentId, absent.length)).toBeGreaterThanOrEqual(100);
+    expect(await refused(check({ refusalFloorMs: 0 }), absentId, absent.length)).toBeLessThan(400);
+    // A verified answer resolves as soon as it is verified: a floor of a minute would time the test out.
+    const long = check({ refusalFloorMs: 60_000 });
+    const challenge = await long.challenge({ token: bob, mediaId: stored.id, size: png.length, name: "x.png" });
+    const digest = await digestOf(challenge, png);
+    const verified = await timed(() => long.verify({ token: bob, challengeId: challenge.id, digest }));
+    expect(verified).toMatchObject({ error: undefined });
+    expect(verified.ms).toBeLessThan(10_000);
+  });
+
+  it("names the media ID of a refused challenge issued to the caller, and none for one that was not theirs", async () => {
+    const png = noisyPng(60 * 1024);
+    const stored = await upload(png);
+    const possession = check({ refusalFloorMs: 0 });
+    const ask = (token: string) => possession.challenge({ token, mediaId: stored.id.toUpperCase(), size: png.length, name: "x.png" });
+    const wrong = await ask(bob);
+    const refused = await refusal(possession.verify({ token: bob, challengeId: wrong.id, digest: randomDigest() }));
+    expect(refused).toMatchObject({ mediaId: stored.id });
+    const alices = await ask(fixture.token);
+    expect(await refusal(possession.verify({ token: bob, challengeId: alices.id, digest: await digestOf(alices, png) }))).toMatchObject({ mediaId: undefined });
+    expect(await refusal(possession.verify({ token: bob, challengeId: wrong.id, digest: randomDigest() }))).toMatchObject({ mediaId: undefined });
+    // Not in what a client is answered: the answer is the one of every refusal.
+    expect(httpErrorFor(refused)).toEqual(httpErrorFor(new PossessionNotProvenError()));
+  });
+});
+
 describe("the requests refused before anything", () => {
   it("challenge: a bad token (401), a malformed ID or size (400), a type not supported (415), over maxBytes (413): nothing kept", async () => {
     const store = createMemoryChallengeStore();
@@ -288,6 +342,7 @@ describe("the requests refused before anything", () => {
     expect(() => check({ rangebytes: 4 } as never)).toThrow("Unknown option `rangebytes` of createPossessionCheck (did you mean `rangeBytes`?).");
     expect(() => check({ ranges: 0 })).toThrow("createPossessionCheck: expected `ranges` to be an integer from 1 to 1024, got 0.");
     expect(() => check({ ttlMs: -5 })).toThrow(/`ttlMs`/);
+    expect(() => check({ refusalFloorMs: -1 })).toThrow("createPossessionCheck: expected `refusalFloorMs` to be an integer from 0 to 60000 ms, got -1.");
     expect(() => check({ store: {} as never })).toThrow(/`store`/);
     expect(() => check({ client: undefined as never })).toThrow(/`client`/);
     expect(() => check({ maxBytes: 0 })).toThrow(/`maxBytes`/);

@@ -20,20 +20,20 @@ function expectedDigest(nonce: string, ranges: ChallengeRange[], bytes: Uint8Arr
 }
 
 describe("issueChallenge's ranges", () => {
-  it.each([0, 1, 4095, 4096, 4097, 12 * 4096])("asks a file of %i bytes whole (no larger than 12 ranges)", (size) => {
+  it.each([0, 1, 4095, 4096, 4097, 32 * 4096])("asks a file of %i bytes whole (no larger than the default 32 ranges)", (size) => {
     const { challenge } = issueChallenge(subject(size));
     expect(challenge.ranges).toEqual(size === 0 ? [] : [{ offset: 0, length: size }]);
   });
 
-  it.each([12 * 4096 + 1, MiB, 5 * GiB, 2 ** 53 - 1])("samples a file of %i bytes with one 4 KiB range per twelfth, within bounds", (size) => {
+  it.each([32 * 4096 + 1, MiB, 5 * GiB, 2 ** 53 - 1])("samples a file of %i bytes with one 4 KiB range per 32nd, within bounds", (size) => {
     for (let draw = 0; draw < 50; draw += 1) {
       const { ranges } = issueChallenge(subject(size)).challenge;
-      expect(ranges).toHaveLength(12);
+      expect(ranges).toHaveLength(32);
       ranges.forEach(({ offset, length }, index) => {
         expect(length).toBe(4096);
         expect(Number.isSafeInteger(offset)).toBe(true);
-        expect(offset).toBeGreaterThanOrEqual(Math.floor((index * size) / 12));
-        expect(offset + length).toBeLessThanOrEqual(Math.floor(((index + 1) * size) / 12));
+        expect(offset).toBeGreaterThanOrEqual(Math.floor((index * size) / 32));
+        expect(offset + length).toBeLessThanOrEqual(Math.floor(((index + 1) * size) / 32));
         expect(offset + length).toBeLessThanOrEqual(size);
       });
     }
@@ -41,11 +41,11 @@ describe("issueChallenge's ranges", () => {
 
   it("reaches the very start and the very end of the file over many challenges", () => {
     const size = 5 * GiB;
-    const twelfth = size / 12;
+    const stratum = size / 32;
     const draws = Array.from({ length: 200 }, () => issueChallenge(subject(size)).challenge.ranges);
-    // Each first offset is uniform over its twelfth: all 200 in its upper three quarters has odds (3/4)^200.
-    expect(Math.min(...draws.map((ranges) => (ranges[0] as ChallengeRange).offset))).toBeLessThan(twelfth / 4);
-    expect(Math.max(...draws.map((ranges) => (ranges[11] as ChallengeRange).offset))).toBeGreaterThan(size - twelfth / 4);
+    // Each first offset is uniform over its stratum: all 200 in its upper three quarters has odds (3/4)^200.
+    expect(Math.min(...draws.map((ranges) => (ranges[0] as ChallengeRange).offset))).toBeLessThan(stratum / 4);
+    expect(Math.max(...draws.map((ranges) => (ranges[31] as ChallengeRange).offset))).toBeGreaterThan(size - stratum / 4);
   });
 
   it("takes the number of ranges and their length as options", () => {
@@ -155,7 +155,7 @@ describe("answerDigest", () => {
     const other = issueChallenge(subject(MiB)).challenge;
     expect(await answerDigest({ ...challenge, nonce: other.nonce }, bufferReader(bytes))).not.toBe(digest);
     const altered = bytes.slice();
-    const last = challenge.ranges[11] as ChallengeRange;
+    const last = challenge.ranges[31] as ChallengeRange;
     const at = last.offset + last.length - 1;
     altered[at] = (altered[at] as number) ^ 1;
     expect(await answerDigest(challenge, bufferReader(altered))).not.toBe(digest);

@@ -7,20 +7,41 @@ import { httpErrorFor, MediaIntakeError } from "../../src/index.ts";
 import { AppError } from "./authorize.ts";
 import { CorruptMediaError } from "./detector.ts";
 
+/**
+ * Express's refusal of a path parameter it cannot decode (`/media/%ZZ`): a URIError with status
+ * 400, a client's mistake to answer as one, not an internal error.
+ */
+function isUndecodablePath(error: unknown): boolean {
+  return error instanceof URIError && (error as { status?: unknown }).status === 400;
+}
+
+/** What an error answers: the app's own errors, detection's failure, Express's undecodable path, else httpErrorFor's. */
+function answerOf(error: unknown, req: Request) {
+  if (error instanceof AppError) return { status: error.status, code: error.code, message: error.message, headers: error.headers, mediaId: error.mediaId, log: false };
+  if (error instanceof CorruptMediaError || (error instanceof MediaIntakeError && error.code === "DETECTION_FAILED")) {
+    return { status: 422, code: "DETECTION_FAILED", message: error.message, headers: {}, log: false };
+  }
+  if (isUndecodablePath(error)) {
+    const message = `The path ${quoted(req.path)} is not valid percent-encoding: a "%" must be followed by two hex digits, and together they must make UTF-8 (as %C3%A9 for "é").`;
+    return { status: 400, code: "BAD_REQUEST", message, headers: {}, log: false };
+  }
+  return httpErrorFor(error);
+}
+
 /** The JSON error body every route answers with, and the log line of a 5xx. */
 export function sendError(error: unknown, req: Request, res: Response): void {
-  const answer =
-    error instanceof AppError
-      ? { status: error.status, code: error.code, message: error.message, headers: error.headers, mediaId: error.mediaId, log: false }
-      : error instanceof CorruptMediaError || (error instanceof MediaIntakeError && error.code === "DETECTION_FAILED")
-        ? { status: 422, code: "DETECTION_FAILED", message: error.message, headers: {}, log: false }
-        : httpErrorFor(error);
+  const answer = answerOf(error, req);
   if (answer.log) req.log.error({ err: error, code: answer.code }, "request failed");
   if (res.headersSent) return;
   res
     .status(answer.status)
     .set(answer.headers)
     .json({ error: { code: answer.code, message: answer.message, ...("mediaId" in answer && answer.mediaId ? { mediaId: answer.mediaId } : {}) } });
+}
+
+/** A request's text as a message shows it: JSON, cut to 100 characters. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
 }
 
 /**

@@ -79,6 +79,12 @@ export interface DetectionsAppConfig {
   challengeStore?: ChallengeStore;
   /** Possession challenges a user may ask for per minute, counted in this process; past it, 429 with `Retry-After`. @default 60 */
   possessionChallengesPerMinute?: number;
+  /**
+   * Refused possession answers a user may have per media ID in a sliding hour (challenges awaiting
+   * their answer count too), counted in this process; past it, `POST /possession` for that media
+   * ID answers 429 with `Retry-After`, and the client uploads. @default 3
+   */
+  possessionRefusalsPerHour?: number;
   /** Where partial tus uploads live (on the storage volume). @default `<videosDir>/.media-intake-uploads` */
   tusUploadsDir?: string;
   /** A partial tus upload untouched this long after its creation expires. @default one day */

@@ -81,7 +81,8 @@ class Problem extends Error {
  * 409 for a duplicate Id, 413 for a body over 1 MiB, 415 for a body that is not JSON, 503 when
  * the database stays locked by another connection (an unknown path: a plain-text 404, no problem
  * body, as a router answers it). Text fields are bounded (Name 1024
- * characters, Path 4096, UserId 256).
+ * characters, Path 4096, UserId 256). For development only: any valid token reads and changes
+ * any record (it checks no owner), so users must never reach it.
  *
  * @example
  * const server = await startDevAnnotationsServer({ port: 0, dbPath: "./annotations.db" });

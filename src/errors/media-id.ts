@@ -5,12 +5,13 @@ export class InvalidMediaIdError extends MediaIntakeError {
   /** The rejected value, cut to 64 characters. */
   readonly value: string;
 
-  constructor(value: unknown) {
+  constructor(value: unknown, options: { allowVirtual?: boolean } = {}) {
     const shown = typeof value === "string" ? value.slice(0, 64) : String(typeof value);
-    super(
-      `Expected a media ID of 16 hex digits (or V and 16 hex digits), got ${JSON.stringify(shown)}.`,
-      { code: "INVALID_MEDIA_ID" },
-    );
+    const virtual = typeof value === "string" && /^v[0-9a-f]{16}$/i.test(value);
+    const expected = options.allowVirtual ? "a media ID of 16 hex digits (or V and 16 hex digits)" : "a media ID of 16 hex digits";
+    // A virtual ID where only stored content is asked about: say why it is no such ID.
+    const why = virtual && !options.allowVirtual ? " (a virtual ID, V and 16 hex digits, names content held in memory only: it is never stored)" : "";
+    super(`Expected ${expected}, got ${JSON.stringify(shown)}${why}.`, { code: "INVALID_MEDIA_ID" });
     this.name = "InvalidMediaIdError";
     this.value = shown;
   }

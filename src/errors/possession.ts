@@ -8,9 +8,18 @@ import { MediaIntakeError } from "./base.ts";
  * created. (A 403 for an HTTP caller.)
  */
 export class PossessionNotProvenError extends MediaIntakeError {
-  constructor() {
+  /**
+   * The media ID the refused challenge was for, when it was one issued to this caller (a wrong
+   * answer, content not held, an expired challenge); `undefined` for a challenge unknown, used or
+   * another caller's. The caller asked about that ID, so it tells nothing: it is for the host's
+   * count of refusals per user and media ID (docs/possession.md), and never in the HTTP answer.
+   */
+  readonly mediaId: string | undefined;
+
+  constructor(mediaId?: string) {
     super("The possession of the content was not proven; upload the file.", { code: "POSSESSION_NOT_PROVEN" });
     this.name = "PossessionNotProvenError";
+    this.mediaId = mediaId;
   }
 }
 

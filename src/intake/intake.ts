@@ -248,6 +248,11 @@ async function runIntake(
     });
   } catch (error) {
     await drop();
+    if (isMediaIntakeError(error, "MEDIA_ID_COLLISION")) {
+      // Other bytes under a stored ID: an edited file, a damaged stored one, or a forged file that
+      // probes for the content or squats its ID (docs/possession.md): the operator's to watch, by user.
+      logger?.warn?.({ id: (error as { id?: string }).id, userId }, "media ID collision: an upload's bytes differ from the stored file of its ID; refused (409)");
+    }
     throw error;
   }
   seen.stored = stored;

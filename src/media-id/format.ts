@@ -46,5 +46,5 @@ export interface NormalizeMediaIdOptions {
 export function normalizeMediaId(value: unknown, options: NormalizeMediaIdOptions = {}): MediaId {
   if (isMediaId(value)) return value.toLowerCase();
   if (options.allowVirtual && isVirtualMediaId(value)) return `V${value.slice(1).toLowerCase()}`;
-  throw new InvalidMediaIdError(value);
+  throw new InvalidMediaIdError(value, { allowVirtual: options.allowVirtual === true });
 }

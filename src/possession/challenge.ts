@@ -5,12 +5,12 @@ import { randomBytes, randomInt } from "node:crypto";
 import { rejectUnknownOptions } from "../utils/index.ts";
 import { type ChallengeRange, type PossessionChallenge, toBase64url } from "./digest.ts";
 
-export const DEFAULT_RANGES = 12;
+export const DEFAULT_RANGES = 32;
 export const DEFAULT_RANGE_BYTES = 4096;
 export const DEFAULT_TTL_MS = 30_000;
 /** The nonce's and the challenge ID's length: 128 bits. */
 const RANDOM_BYTES = 16;
-/** crypto.randomInt takes a span below 2^48: strata may be that wide (a 12-range 3 PiB file). */
+/** crypto.randomInt takes a span below 2^48: strata may be that wide (a 32-range 9 PiB file). */
 const MAX_RANDOM_SPAN = 2 ** 48 - 1;
 
 /** What a challenge is for. */
@@ -27,7 +27,7 @@ export interface ChallengeSubject {
 
 /** Options of {@link issueChallenge}. */
 export interface IssueChallengeOptions {
-  /** How many ranges (and strata); default 12. */
+  /** How many ranges (and strata); default 32. */
   ranges?: number;
   /** Each range's length; default 4096. */
   rangeBytes?: number;

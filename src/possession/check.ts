@@ -3,6 +3,7 @@
 // an upload of those bytes by that caller: the intake's own flow (journal entry, record, the
 // pending and refusal rules, telemetry), with the stored file in place of the upload's bytes.
 import { stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { AnnotationsClient } from "../annotations/index.ts";
 import { userIdFromToken, type UserIdFromTokenOptions } from "../auth/index.ts";
 import { InvalidMediaSizeError, MediaTooLargeError, PossessionNotProvenError } from "../errors/index.ts";
@@ -42,12 +43,18 @@ export interface PossessionCheckOptions {
   maxBytes?: number;
   /** Where challenges wait for their answer; several hosts need a shared one (`media-intake/possession/redis`). @default createMemoryChallengeStore() */
   store?: ChallengeStore;
-  /** How many ranges a challenge asks for (each answer's odds for a partial holder: docs/possession.md). @default 12 */
+  /** How many ranges a challenge asks for (each answer's odds for a partial holder: docs/possession.md). @default 32 */
   ranges?: number;
   /** Each range's length in bytes. @default 4096 */
   rangeBytes?: number;
   /** How long a challenge may be answered, in ms. @default 30_000 */
   ttlMs?: number;
+  /**
+   * A refused answer rejects no sooner than this many ms after `verify` was called, so that its
+   * time does not tell held content (whose ranges are read) from content not held; a verified
+   * answer is not delayed. 0 turns it off. @default 100
+   */
+  refusalFloorMs?: number;
 }
 
 /** What a client asks a challenge for: its token, and the media ID, size and name of its file. */
@@ -97,13 +104,20 @@ export interface PossessionCheck {
    * `intakeMedia` resolves to (`fileCreated: false`).
    *
    * @throws {AuthTokenError} a missing or bad token, before the challenge is taken.
-   * @throws {PossessionNotProvenError} any refusal of the answer, one error whatever the reason; nothing is created.
+   * @throws {PossessionNotProvenError} any refusal of the answer, one error whatever the reason, no sooner than `refusalFloorMs` after the call; nothing is created.
    * @throws the intake's errors once the answer is verified (`MediaRecordPendingError`, the client's, `JournalUnavailableError`).
    */
   verify(answer: PossessionAnswer, options?: PossessionCallOptions): Promise<IntakenMedia>;
 }
 
-const optionNames = ["directories", "client", "auth", "journal", "logger", "durability", "mediaTypes", "naming", "maxBytes", "store", "ranges", "rangeBytes", "ttlMs"] as const;
+const optionNames = ["directories", "client", "auth", "journal", "logger", "durability", "mediaTypes", "naming", "maxBytes", "store", "ranges", "rangeBytes", "ttlMs", "refusalFloorMs"] as const;
+
+/**
+ * The default floor of a refusal: above what a refusal takes on an SSD or a page-cached disk
+ * (N reads of 4 KiB, a few ms at most) with room for a loaded host, and small against the upload
+ * that follows a refusal (100 ms is 1 MB at 80 Mbit/s).
+ */
+const DEFAULT_REFUSAL_FLOOR_MS = 100;
 
 /** A challenge ID as issueChallenge makes it (128 bits, base64url), with room to spare: anything else is in no store. */
 const challengeIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
@@ -136,34 +150,40 @@ export function createPossessionCheck(options: PossessionCheckOptions): Possessi
   const ranges = check.integer("ranges", options.ranges ?? DEFAULT_RANGES, { min: 1, max: 1024 });
   const rangeBytes = check.integer("rangeBytes", options.rangeBytes ?? DEFAULT_RANGE_BYTES, { min: 1, max: 2 ** 20, unit: "bytes" });
   const ttlMs = check.integer("ttlMs", options.ttlMs ?? DEFAULT_TTL_MS, { min: MINIMUM.timeoutMs, max: 24 * 60 * 60 * 1000, unit: "ms" });
+  const refusalFloorMs = check.integer("refusalFloorMs", options.refusalFloorMs ?? DEFAULT_REFUSAL_FLOOR_MS, { min: 0, max: 60_000, unit: "ms" });
   const directories = normalizeStorageDirectories(options.directories);
   const { client, auth, journal, logger, durability, mediaTypes, naming, maxBytes } = options;
   const warn = (fields: Record<string, unknown>, line: string) => logger?.warn?.(fields, line);
 
-  /** The stored file the answer proves, and what its record needs; `undefined` for a refusal. */
+  /**
+   * The stored file the answer proves, and what its record needs; or the refusal, which names the
+   * media ID when the challenge was this caller's (it asked about that ID).
+   */
   const prove = async (answer: PossessionAnswer, userId: string, signal: AbortSignal | undefined) => {
     const { challengeId } = answer;
     const kept = typeof challengeId === "string" && challengeIdPattern.test(challengeId) ? await store.take(challengeId) : undefined;
     signal?.throwIfAborted();
-    if (!isBound(kept, userId)) return undefined;
+    if (kept === undefined || kept.userId !== userId) throw new PossessionNotProvenError();
+    const refused = new PossessionNotProvenError(kept.mediaId);
+    if (!isAnswerable(kept)) throw refused;
     let name: UploadName;
     try {
       name = resolveUploadName(kept.name, mediaTypes);
     } catch {
       // The extension tables changed since the challenge: not content of a type kept here.
-      return undefined;
+      throw refused;
     }
     const paths = await storedPathsOf(directories, kept.mediaId, name, naming);
     const held = await openHeldFile(paths, kept.mediaId, kept.size, warn);
     try {
-      if (!(await answerMatches(kept, held, answer.digest)) || !held) return undefined;
+      if (!(await answerMatches(kept, held, answer.digest)) || !held) throw refused;
       // What an upload of those bytes under this name would pass: the content check on its head.
       const head = await fileRangeReader(held.handle)(0, Math.min(kept.size, DETECTION_BYTES));
       let detected: DetectedMediaKind | undefined;
       try {
         detected = await checkMediaHead(head, { originalName: kept.name, mediaTypes });
       } catch {
-        return undefined;
+        throw refused;
       }
       return { kept, path: held.path, detected };
     } finally {
@@ -201,10 +221,11 @@ export function createPossessionCheck(options: PossessionCheckOptions): Possessi
         if (answer === null || typeof answer !== "object") throw new TypeError("PossessionCheck.verify: expected an answer with `token`, `challengeId` and `digest`.");
         userId = await userIdFromToken(answer.token, auth);
         proven = await prove(answer, userId, signal);
-        if (!proven) throw new PossessionNotProvenError();
       } catch (error) {
-        // Refused before any intake: counted as the intake counts its own ends, without a span.
+        // Refused before any intake: counted as the intake counts its own ends, without a span
+        // (its duration the work's, without the floor: what the floor must stay above).
         recordUpload("possession", outcomeOf(error, signal), (performance.now() - started) / 1000, undefined);
+        if (error instanceof PossessionNotProvenError) await untilFloor(started + refusalFloorMs, signal);
         throw error;
       }
       const { kept, path, detected } = proven;
@@ -215,7 +236,7 @@ export function createPossessionCheck(options: PossessionCheckOptions): Possessi
           // Journaled as the store journals an upload, before the record is asked for.
           await storeOptions.beforePlace?.(Object.freeze({ id, mediaType: name.mediaType, path, size }));
           // Gone since it was found (retired after another upload's refused record): not held any more.
-          if (!(await isFileOfSize(path, size))) throw new PossessionNotProvenError();
+          if (!(await isFileOfSize(path, size))) throw new PossessionNotProvenError(id);
           return Object.freeze({ id, mediaType: name.mediaType, detected, path, size, name: name.name, created: false });
         },
         intakeOptions,
@@ -225,9 +246,19 @@ export function createPossessionCheck(options: PossessionCheckOptions): Possessi
   };
 }
 
-/** A challenge taken from the store that this caller may answer now. */
-function isBound(kept: KeptChallenge | undefined, userId: string): kept is KeptChallenge & { name: string } {
-  return kept !== undefined && kept.userId === userId && kept.expiresAt > Date.now() && typeof kept.name === "string";
+/** A challenge of this caller's that may be answered now. */
+function isAnswerable(kept: KeptChallenge): kept is KeptChallenge & { name: string } {
+  return kept.expiresAt > Date.now() && typeof kept.name === "string";
+}
+
+/**
+ * Resolves at `deadline` (a `performance.now()` time), or at once when `signal` aborts (nobody
+ * left to time the answer). A timer may fire a little early: it waits again for what is left.
+ */
+async function untilFloor(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  for (let left = deadline - performance.now(); left > 0 && !signal?.aborted; left = deadline - performance.now()) {
+    await sleep(Math.ceil(left), undefined, signal ? { signal } : {}).catch(() => {});
+  }
 }
 
 /** How a verify that ended before the intake is counted (docs/observability.md `media_intake.outcome`). */

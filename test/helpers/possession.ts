@@ -15,7 +15,7 @@ function pngChunk(type: string, data: Uint8Array): Buffer {
 }
 
 /**
- * A PNG of about `size` bytes (at least 48 KiB asks for sampled ranges), well formed to the
+ * A PNG of about `size` bytes (over 128 KiB asks for sampled ranges), well formed to the
  * stand-in detector: a 1x1 image and an ancillary chunk of random bytes.
  */
 export function noisyPng(size = 200 * 1024): Buffer {

@@ -15,7 +15,7 @@ import { issueChallenge } from "../../src/possession/index.ts";
 import { createRedisChallengeStore, type RedisChallengeStore } from "../../src/possession/redis-entry.ts";
 import { createDetectionQueue } from "../../src/queue/index.ts";
 import { signToken, storageDirectoriesIn } from "../helpers/fixture.ts";
-import { digestOf, noisyPng } from "../helpers/possession.ts";
+import { digestOf, noisyPng, randomDigest } from "../helpers/possession.ts";
 import { redisEvent, startRedisServer } from "../helpers/redis-server.ts";
 import { filesUnder, makeTempDir } from "../helpers/temp-dir.ts";
 
@@ -123,6 +123,9 @@ describe("two hosts on one Redis challenge store", () => {
     const digest = await digestOf(challenge, png);
     expect(await b.verify({ token, challengeId: challenge.id, digest })).toMatchObject({ id: stored.id, created: false, fileCreated: false });
     await expect(a.verify({ token, challengeId: challenge.id, digest })).rejects.toBeInstanceOf(PossessionNotProvenError);
+    // A wrong answer on the other host names the media ID it was for: that host can count it.
+    const wrong = await a.challenge({ token, mediaId: stored.id, size: png.length, name: "a.png" });
+    await expect(b.verify({ token, challengeId: wrong.id, digest: randomDigest() })).rejects.toMatchObject({ code: "POSSESSION_NOT_PROVEN", mediaId: stored.id });
     expect(await raw.keys(`${prefix}:*`)).toEqual([]);
   });
 });
