@@ -1,7 +1,8 @@
 // Small, well-formed sample media made on the spot, so the demo needs no files of its own.
 import { crc32, deflateSync } from "node:zlib";
 
-function pngChunk(type: string, data: Uint8Array): Buffer {
+/** One PNG chunk: length, type, data, CRC-32. */
+export function pngChunk(type: string, data: Uint8Array): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);
   head.write(type, 4, "latin1");

@@ -2,17 +2,8 @@
 // compressed media are), a client's answer over bytes it holds, and what an attacker who holds only
 // the media ID's samples holds.
 import { randomBytes } from "node:crypto";
-import { crc32 } from "node:zlib";
+import { pngChunk } from "../../examples/sample-media.ts";
 import { answerDigest, type PossessionChallenge } from "../../src/index.ts";
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, "latin1");
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
-  return Buffer.concat([head, data, crc]);
-}
 
 /**
  * A PNG of about `size` bytes (over 128 KiB asks for sampled ranges), well formed to the
