@@ -63,7 +63,12 @@ export interface MediaUpload {
   pause(): void;
   /** Goes on after `pause()`, from the server's offset. */
   resume(): void;
-  /** Stops, removing a started upload at the server; `done` rejects with an AbortError (state "error"). */
+  /**
+   * Stops, removing a started upload at the server; `done` rejects with an AbortError (state
+   * "error"). After `done` rejected (a dropped link, offline), it still removes the partial upload
+   * at the server, so it is not resumed later; it rejects when the server cannot be reached (call
+   * it again once it can). After `done` resolved, it does nothing.
+   */
   cancel(): Promise<void>;
 }
 
@@ -115,6 +120,7 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
   let resumable: ResumableUpload | undefined;
   let paused = false;
   let settled = false;
+  let succeeded = false;
   let resolveId!: (id: MediaId) => void;
   let rejectId!: (error: unknown) => void;
   const mediaId = new Promise<MediaId>((resolve, reject) => {
@@ -173,6 +179,7 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
     .then(
     (answer) => {
       settled = true;
+      succeeded = true;
       signal?.removeEventListener("abort", forward);
       setState("done");
       return answer;
@@ -206,7 +213,10 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
       }
     },
     async cancel() {
-      if (settled) return;
+      if (succeeded) return;
+      // Ended by an error (a dropped link, offline): the partial upload is still at the server,
+      // and kept for a resume; a cancel removes it (a tus DELETE), or rejects while unreachable.
+      if (settled) return resumable?.cancel();
       done.catch(() => {}); // asked for: no unhandled rejection when the caller only awaits cancel()
       controller.abort(abortError("The upload was cancelled."));
       await resumable?.cancel();

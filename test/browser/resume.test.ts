@@ -114,6 +114,35 @@ describe("an upload cut mid-way through the page", () => {
     await expectResumedAtServerOffset(example, file, token);
   });
 
+  it("cancelled while offline: never resumed once the network is back; the partial upload is removed then, nothing stored", async () => {
+    const example = await startExample();
+    const token = await example.token("alice");
+    const page = await openPage(example, token);
+    const file = await writeChunks(join(await makeTempDir(), "private-clip.mp4"), mp4Chunks(SIZE, 9));
+    const cut = await heldUpload(example, page, file);
+    await page.context().setOffline(true);
+    cut.drop();
+    const row = rowOf(page, "private-clip.mp4");
+    await reaches(row, "paused");
+    await page.getByRole("button", { name: "Cancel the upload of private-clip.mp4" }).click();
+    await row.and(page.locator("[data-outcome=cancelled]")).waitFor();
+    expect(await row.getAttribute("data-state")).toBe("error");
+    await expect(row.locator(".state").textContent()).resolves.toBe("Cancelled");
+    await expect(row.locator(".message").textContent()).resolves.toContain("once the connection is back");
+
+    const from = example.proxy.requests.length;
+    await page.context().setOffline(false);
+    await row.locator(".message", { hasText: "Cancelled. Nothing of it was kept." }).waitFor();
+    // Only the removal went out: no HEAD, no PATCH, no new upload.
+    const upload = cut.request.path;
+    expect(example.proxy.requests.slice(from).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([`DELETE ${upload} 204`]);
+    const uploadId = upload.split("/").pop() as string;
+    expect((await filesUnder(join(example.root, "videos/.media-intake-uploads"))).filter((name) => name.startsWith(uploadId))).toEqual([]);
+    expect((await filesUnder(example.root)).filter((path) => /^(videos|images)\/[^/.][^/]*$/.test(path))).toEqual([]);
+    expect(await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith("tus::")))).toEqual([]);
+    expect(await row.getAttribute("data-state")).toBe("error");
+  });
+
   it("pause, then resume, goes on from the server's offset; cancel removes the partial upload", async () => {
     const example = await startExample();
     const token = await example.token("alice");

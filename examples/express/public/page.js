@@ -79,6 +79,8 @@ function addRow(file) {
     controls: undefined,
     /** Set by Cancel: whether the upload was removed. */
     cancelled: undefined,
+    /** While the row waits for the network: what ends the wait on Cancel. */
+    onCancel: undefined,
   };
   row.name.textContent = file.name;
   row.name.title = file.name;
@@ -93,16 +95,16 @@ function addRow(file) {
     setState(row, "paused");
   });
   row.resume.addEventListener("click", () => {
+    // Offline, there is nothing to resume yet: the row resumes by itself once the network is back.
+    if (row.onCancel) return;
     row.controls?.resume();
     setState(row, "uploading");
   });
   row.cancel.addEventListener("click", () => {
     row.cancel.disabled = true;
-    // Settles once a started upload is removed at the server (true), or could not be (false).
-    row.cancelled = Promise.resolve(row.controls?.cancel()).then(
-      () => true,
-      () => false,
-    );
+    row.cancelled = removeUpload(row);
+    // A row waiting for the network ends now: its upload is not resumed once it is back.
+    row.onCancel?.();
   });
   list.prepend(element);
   empty.hidden = true;
@@ -190,7 +192,7 @@ async function track(file) {
   } catch (error) {
     return fail(row, `Could not read the file: ${error?.message ?? error}`);
   }
-  if (row.cancelled) return fail(row, "Cancelled. Nothing was sent.");
+  if (row.cancelled) return fail(row, "Cancelled. Nothing was sent.", { cancelled: true });
   const token = tokenInput.value.trim();
   if (!token) return fail(row, "No token: paste one in the Token field above, then choose the file again. Nothing was sent.");
   await send(row, file, token);
@@ -211,18 +213,47 @@ async function send(row, file, token) {
     });
     finish(row, answer);
   } catch (error) {
-    if (row.cancelled) {
-      const removed = await row.cancelled;
-      return fail(row, removed ? "Cancelled. Nothing of it was kept." : "Cancelled. Its partial upload could not be removed at the service; it expires there.");
-    }
+    if (row.cancelled) return cancelled(row);
     if (navigator.onLine === false) {
       setState(row, "paused");
+      row.resume.hidden = true;
       row.message.textContent = "Offline: the upload resumes where it stopped when the connection is back.";
-      await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
-      return send(row, file, token);
+      // Back online, it resumes; cancelled meanwhile, it never does.
+      const cancelledOffline = await new Promise((resolve) => {
+        const online = () => resolve(false);
+        window.addEventListener("online", online, { once: true });
+        row.onCancel = () => {
+          window.removeEventListener("online", online);
+          resolve(true);
+        };
+      });
+      row.onCancel = undefined;
+      return cancelledOffline ? cancelled(row) : send(row, file, token);
     }
     fail(row, messageOf(error));
   }
+}
+
+/** Removes the row's upload at the service: settles with whether it was removed (nothing started counts as removed). */
+function removeUpload(row) {
+  return Promise.resolve(row.controls?.cancel()).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The end of a cancelled row. The upload is stopped for good; its partial upload is removed at the
+ * service, and while the service cannot be reached (offline), once it can, if this page is still
+ * open (else it expires there).
+ */
+async function cancelled(row) {
+  if (await row.cancelled) return fail(row, "Cancelled. Nothing of it was kept.", { cancelled: true });
+  if (navigator.onLine !== false) return fail(row, "Cancelled. Its partial upload could not be removed at the service; it expires there.", { cancelled: true });
+  fail(row, "Cancelled. Offline: its partial upload is removed at the service once the connection is back (if this page is closed first, it expires there).", { cancelled: true });
+  await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
+  row.cancelled = removeUpload(row);
+  return cancelled(row);
 }
 
 function finish(row, answer) {
@@ -237,9 +268,14 @@ function finish(row, answer) {
   setState(row, "done");
 }
 
-function fail(row, message) {
+/** The row's end in state "error", saying why; a user's cancel reads "Cancelled", in a neutral tone. */
+function fail(row, message, { cancelled = false } = {}) {
   row.message.textContent = message;
   setState(row, "error");
+  if (cancelled) {
+    row.element.dataset.outcome = "cancelled";
+    row.state.textContent = "Cancelled";
+  }
 }
 
 /** An error in plain words, with its HTTP status: the helpers' own sentence, or one of ours by status. */
