@@ -3,6 +3,7 @@
 // own message is kept where it says something the user can act on (the limit of a 413, the type
 // of a 415); never a header, so never the token.
 import { MediaIntakeError } from "../errors/index.ts";
+import type { UploadAnswer } from "./shared.ts";
 
 /** What the service answered, as {@link UploadRequestError} is made from it. */
 export interface RefusedAnswer {
@@ -46,6 +47,23 @@ export class UploadRequestError extends MediaIntakeError {
     this.status = status;
     this.text = text;
     this.serverCode = options.serverCode;
+  }
+}
+
+/**
+ * The polls of {@link followDetection} went unanswered (no connection, a 5xx, a 429) through all
+ * their retries: the media are stored (the upload had ended), only the state of their detection is
+ * not known yet. `answer` is the last answer known, its `detection.poll` made absolute: pass it to
+ * `followDetection` again later to go on. `status` and `text` as for any {@link UploadRequestError}.
+ */
+export class DetectionStatusUnknownError extends UploadRequestError {
+  /** The last answer known (`media`, `detection.poll` absolute): where to go on polling. */
+  readonly answer: UploadAnswer;
+
+  constructor(last: UploadRequestError, answer: UploadAnswer) {
+    super(last.status, `The media are stored; the state of their detection is not known yet (${last.text.replace(/[.]$/, "")}).`, { serverCode: last.serverCode, cause: last });
+    this.name = "DetectionStatusUnknownError";
+    this.answer = answer;
   }
 }
 

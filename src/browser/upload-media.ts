@@ -5,7 +5,7 @@ import type { MediaId } from "../media-id/format.ts";
 import { followDetection } from "./detection.ts";
 import { computeMediaId } from "./media-id.ts";
 import { skipUploadIfStored } from "./possession.ts";
-import { UploadRequestError } from "./request-error.ts";
+import { type DetectionStatusUnknownError, UploadRequestError } from "./request-error.ts";
 import { type ResumableUpload, uploadResumable } from "./resumable.ts";
 import { abortError, absoluteUrl, describe, nameOf, rejectUnknown, requireString, type UploadAnswer } from "./shared.ts";
 import type { TusUploadClass, TusUrlStorage } from "./tus-client.ts";
@@ -35,6 +35,8 @@ export interface UploadMediaOptions {
   urlStorage?: TusUrlStorage;
   /** The wait between detection polls, in ms; default 1000. */
   intervalMs?: number;
+  /** The waits before a detection poll again after one went unanswered (followDetection's `retryDelays`); default about 2 min. */
+  pollRetryDelays?: readonly number[];
   /** Each state, as it changes. */
   onState?(state: UploadState): void;
   /** Bytes sent so far, of `total` (uploading only). */
@@ -75,7 +77,7 @@ export interface MediaUpload {
 /** The answers of the possession route that mean "no check now": the file is uploaded instead. */
 const UNCHECKED = [404, 405, 429, 501];
 
-const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload", "chunkSize", "retryDelays", "urlStorage", "intervalMs", "onState", "onProgress", "onUpdate", "signal", "fetch"];
+const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload", "chunkSize", "retryDelays", "urlStorage", "intervalMs", "pollRetryDelays", "onState", "onProgress", "onUpdate", "signal", "fetch"];
 
 /**
  * Uploads one file the way a page wants it, reporting each state: "hashing" (its media ID),
@@ -87,7 +89,8 @@ const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload"
  *
  * @throws {TypeError} (at once) a missing option, a Blob without `name`, an unknown option. `done`
  *   rejects with the failing step's error: {@link UploadRequestError} (`status`, plain-text
- *   `text`), `MediaReadError`, a `MissingPeerDependencyError`, `signal.reason`, or an AbortError
+ *   `text`), {@link DetectionStatusUnknownError} (stored, its detection not known: the polls went
+ *   unanswered), `MediaReadError`, a `MissingPeerDependencyError`, `signal.reason`, or an AbortError
  *   after `cancel()`.
  * @example
  * import { uploadMedia } from "media-intake/browser";
@@ -166,7 +169,8 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
     }
     if (typeof answer.detection?.poll === "string" && !["completed", "failed"].includes(String(answer.detection.state))) {
       setState("processing");
-      answer = await followDetection(answer, { token, baseUrl, signal: stop, ...pick(options, ["intervalMs", "onUpdate", "fetch"]) });
+      const retryDelays = options.pollRetryDelays;
+      answer = await followDetection(answer, { token, baseUrl, signal: stop, ...(retryDelays ? { retryDelays } : {}), ...pick(options, ["intervalMs", "onUpdate", "fetch"]) });
     }
     // One place for the detections, however they came: in the answer, or in the polled job's.
     const detections = answer.detections ?? answer.detection?.detections;

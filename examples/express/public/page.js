@@ -79,6 +79,8 @@ function addRow(file) {
     controls: undefined,
     /** Set by Cancel: whether the upload was removed. */
     cancelled: undefined,
+    /** Set once the upload is stored (detection followed): the row never says the upload failed. */
+    stored: false,
     /** While the row waits for the network: what ends the wait on Cancel. */
     onCancel: undefined,
   };
@@ -206,7 +208,11 @@ async function send(row, file, token) {
       token,
       mediaId: row.element.dataset.mediaId,
       // The row's own ends: "done" once it shows the answer, "error" once it says why.
-      onState: (state) => state !== "done" && state !== "error" && setState(row, state),
+      onState: (state) => {
+        // From "processing" on, the media are stored: nothing after it is an upload that failed.
+        if (state === "processing") row.stored = true;
+        if (state !== "done" && state !== "error") setState(row, state);
+      },
       onProgress: progressOf(row),
       onAnswer: (answer) => showAnswer(row, answer),
       control: (controls) => (row.controls = controls),
@@ -214,6 +220,7 @@ async function send(row, file, token) {
     finish(row, answer);
   } catch (error) {
     if (row.cancelled) return cancelled(row);
+    if (row.stored) return storedUnknown(row, error, token);
     if (navigator.onLine === false) {
       setState(row, "paused");
       row.resume.hidden = true;
@@ -231,6 +238,37 @@ async function send(row, file, token) {
       return cancelledOffline ? cancelled(row) : send(row, file, token);
     }
     fail(row, messageOf(error));
+  }
+}
+
+/**
+ * A stored upload whose detection could not be followed to its end. Polls that went unanswered
+ * (DetectionStatusUnknownError: the service or the network down) are tried again, once online,
+ * every half minute, until the state can be read; any other refusal (a token expired meanwhile)
+ * ends the row as stored, its state not known.
+ */
+async function storedUnknown(row, error, token) {
+  if (!(error instanceof intake.DetectionStatusUnknownError)) {
+    row.element.dataset.outcome = "status-unknown";
+    setState(row, "done");
+    row.state.textContent = "Stored";
+    row.message.textContent = `Stored: the media are kept. The state of their detection could not be read: ${messageOf(error)} Choose the file again later to see it.`;
+    return;
+  }
+  setState(row, "processing");
+  row.message.textContent = "Stored: the media are kept. The state of their detection cannot be read right now (the service or the network is down); it is shown here once it can be.";
+  await new Promise((resolve) => {
+    const retry = setTimeout(resolve, 30_000);
+    if (navigator.onLine !== false) return;
+    clearTimeout(retry);
+    window.addEventListener("online", resolve, { once: true });
+  });
+  try {
+    const answer = await intake.followDetection(error.answer, { token, onUpdate: (body) => showAnswer(row, body) });
+    row.message.textContent = "";
+    finish(row, answer);
+  } catch (again) {
+    return storedUnknown(row, again, token);
   }
 }
 
