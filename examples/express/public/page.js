@@ -195,10 +195,26 @@ async function track(file) {
     return fail(row, `Could not read the file: ${error?.message ?? error}`);
   }
   if (row.cancelled) return fail(row, "Cancelled. Nothing was sent.", { cancelled: true });
-  const token = tokenInput.value.trim();
+  // A pasted "Bearer eyJ…" is the token too: the page adds the prefix itself.
+  const token = tokenInput.value.trim().replace(/^Bearer\s+/i, "");
   if (!token) return fail(row, "No token: paste one in the Token field above, then choose the file again. Nothing was sent.");
-  await send(row, file, token);
+  const id = row.element.dataset.mediaId;
+  // The same file in another row, still under way: two uploads of one media ID would cut each
+  // other's requests. This row waits for that one to end, then goes on (skipped, when it stored it).
+  while (inFlight.has(id)) {
+    setState(row, "checking");
+    row.message.textContent = "The same file is being uploaded in another row: this one goes on once that one ends.";
+    const cancelledMeanwhile = await Promise.race([inFlight.get(id).then(() => false), new Promise((resolve) => (row.onCancel = () => resolve(true)))]);
+    row.onCancel = undefined;
+    if (cancelledMeanwhile) return fail(row, "Cancelled. Nothing was sent.", { cancelled: true });
+  }
+  const sending = send(row, file, token);
+  inFlight.set(id, sending);
+  await sending.finally(() => inFlight.get(id) === sending && inFlight.delete(id));
 }
+
+/** The sends under way, by media ID. */
+const inFlight = new Map();
 
 /** Sends the file of `row`; a drop of the network while offline waits for it to come back, then resumes. */
 async function send(row, file, token) {
