@@ -54,7 +54,8 @@ describe("followDetection", () => {
 
   it.each([
     [404, { error: { code: "NOT_FOUND", message: "No detection job 6a9b7ce7844aa871 (never queued, or its result expired)." } }, "Not found. No detection job 6a9b7ce7844aa871 (never queued, or its result expired)."],
-    [401, { error: { code: "AUTH_TOKEN_INVALID", message: "expired" } }, "Not signed in, or the token was refused: sign in again."],
+    [401, { error: { code: "AUTH_TOKEN_INVALID", message: "Reading the user ID from the bearer token: the token has expired" } }, "Not signed in: the token has expired; sign in again."],
+    [401, { error: { code: "AUTH_TOKEN_INVALID", message: "Reading the user ID from the bearer token: bad signature" } }, "Not signed in, or the token was refused: sign in again."],
   ])("a poll answered %i is an UploadRequestError in plain text", async (status, body, text) => {
     wire.polls = [state("active"), { status, body }];
     const error = await followDetection(waiting, { token, baseUrl: wire.origin, intervalMs: 1 }).catch((caught: unknown) => caught);

@@ -82,7 +82,7 @@ export function refusal(answer: RefusedAnswer): UploadRequestError {
   const said = shown ? ` ${sentence(shown)}` : "";
   let text: string;
   if (status === 0) text = "The service could not be reached; check the connection and try again.";
-  else if (status === 401) text = "Not signed in, or the token was refused: sign in again.";
+  else if (status === 401) text = /\bexpired\b/i.test(shown) ? "Not signed in: the token has expired; sign in again." : "Not signed in, or the token was refused: sign in again.";
   else if (status === 413) text = `The file is too large.${said || " The service refused its size."}`;
   else if (status === 415) text = `This type of file is not accepted (${typeOf(answer.name)}).${said}`;
   else if (status >= 500) text = "The service is unavailable, try again later.";

@@ -79,6 +79,8 @@ function addRow(file) {
     controls: undefined,
     /** Set by Cancel: whether the upload was removed. */
     cancelled: undefined,
+    /** The bytes sent, as the rate line says them without a rate. */
+    sentText: "",
     /** Set once the upload is stored (detection followed): the row never says the upload failed. */
     stored: false,
     /** While the row waits for the network: what ends the wait on Cancel. */
@@ -92,18 +94,22 @@ function addRow(file) {
   row.pause.setAttribute("aria-label", `Pause the upload of ${file.name}`);
   row.resume.setAttribute("aria-label", `Resume the upload of ${file.name}`);
   row.cancel.setAttribute("aria-label", `Cancel the upload of ${file.name}`);
+  // The button pressed hides: focus goes to the one that takes its place (Resume, Pause), or to the row.
   row.pause.addEventListener("click", () => {
     row.controls?.pause();
     setState(row, "paused");
+    row.resume.focus();
   });
   row.resume.addEventListener("click", () => {
     // Offline, there is nothing to resume yet: the row resumes by itself once the network is back.
     if (row.onCancel) return;
     row.controls?.resume();
     setState(row, "uploading");
+    row.pause.focus();
   });
   row.cancel.addEventListener("click", () => {
     row.cancel.disabled = true;
+    row.element.focus();
     row.cancelled = removeUpload(row);
     // A row waiting for the network ends now: its upload is not resumed once it is back.
     row.onCancel?.();
@@ -120,6 +126,8 @@ function setState(row, state) {
   row.pause.hidden = state !== "uploading";
   row.resume.hidden = state !== "paused";
   row.cancel.hidden = !(transferring || state === "hashing" || state === "checking");
+  // A rate and a time left hold only while bytes go: any other state shows the bytes alone.
+  if (state !== "uploading" && row.sentText) row.rate.textContent = row.sentText;
 }
 
 function setMediaId(row, id) {
@@ -179,8 +187,9 @@ function progressOf(row) {
     samples = [...samples.filter(([at]) => now - at < 3000), [now, sent]];
     const [firstAt, firstSent] = samples[0];
     const speed = now - firstAt > 250 ? ((sent - firstSent) * 1000) / (now - firstAt) : undefined;
-    const parts = [`${formatBytes(sent)} of ${formatBytes(total)}`];
-    if (speed !== undefined && speed > 0) parts.push(`${formatBytes(speed)}/s`, `${formatDuration((total - sent) / speed)} left`);
+    row.sentText = `${formatBytes(sent)} of ${formatBytes(total)}`;
+    const parts = [row.sentText];
+    if (row.element.dataset.state === "uploading" && speed !== undefined && speed > 0) parts.push(`${formatBytes(speed)}/s`, `${formatDuration((total - sent) / speed)} left`);
     row.rate.textContent = parts.join(" · ");
   };
 }
@@ -314,7 +323,8 @@ function finish(row, answer) {
   showAnswer(row, answer);
   row.transfer.hidden = false;
   row.bar.value = row.bar.max;
-  row.rate.textContent = answer.skipped ? "Nothing sent" : `${formatBytes(row.bar.max)} sent`;
+  row.sentText = answer.skipped ? "Nothing sent" : `${formatBytes(row.bar.max)} sent`;
+  row.rate.textContent = row.sentText;
   const failed = answer.detection?.state === "failed" || answer.media?.mediaStatus === 6;
   if (failed) return fail(row, `Detection failed: ${plain(answer.detection?.error?.message) || "the record is in Error."}`);
   if (answer.skipped) row.message.textContent = "Already there: the service has this file, so it was not uploaded again.";
