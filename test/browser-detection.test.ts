@@ -2,7 +2,7 @@
 // `GET /detections/<jobId>` answers as scripted: polled until completed or failed, a 202's Location
 // followed, refusals as UploadRequestErrors in plain text, stopped by its signal.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { followDetection, type UploadAnswer, UploadRequestError } from "../src/browser/index.ts";
+import { DetectionStatusUnknownError, followDetection, type UploadAnswer, UploadRequestError } from "../src/browser/index.ts";
 import { type PossessionWire, startPossessionWire } from "./helpers/possession-wire.ts";
 
 const token = "tok-alice-5d6e7f8a9b";
@@ -54,14 +54,61 @@ describe("followDetection", () => {
 
   it.each([
     [404, { error: { code: "NOT_FOUND", message: "No detection job 6a9b7ce7844aa871 (never queued, or its result expired)." } }, "Not found. No detection job 6a9b7ce7844aa871 (never queued, or its result expired)."],
-    [401, { error: { code: "AUTH_TOKEN_INVALID", message: "expired" } }, "Not signed in, or the token was refused: sign in again."],
-    [503, { error: { code: "JOURNAL_UNAVAILABLE", message: "Poll again later." } }, "The service is unavailable, try again later."],
+    [401, { error: { code: "AUTH_TOKEN_INVALID", message: "Reading the user ID from the bearer token: the token has expired" } }, "Not signed in: the token has expired; sign in again."],
+    [401, { error: { code: "AUTH_TOKEN_INVALID", message: "Reading the user ID from the bearer token: bad signature" } }, "Not signed in, or the token was refused: sign in again."],
   ])("a poll answered %i is an UploadRequestError in plain text", async (status, body, text) => {
     wire.polls = [state("active"), { status, body }];
     const error = await followDetection(waiting, { token, baseUrl: wire.origin, intervalMs: 1 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UploadRequestError);
     expect(error).toMatchObject({ status, text, serverCode: body.error.code });
     expect(wire.seen).toHaveLength(2);
+  });
+
+  it("rides out an outage: no answer, a 502, a 503 with Retry-After (waited), then goes on to the end", async () => {
+    let dropped = 0;
+    wire.fault = (req) => {
+      if (!req.url?.startsWith("/detections/") || dropped >= 2) return false;
+      dropped += 1;
+      req.socket.destroy();
+      return true;
+    };
+    wire.polls = [
+      { status: 502, body: "<html>bad gateway</html>" },
+      { status: 503, body: { error: { code: "JOURNAL_UNAVAILABLE", message: "Poll again later." } }, headers: { "retry-after": "1" } },
+      state("completed", { detections: [{ label: "car" }] }),
+    ];
+    const started = performance.now();
+    const final = await followDetection(waiting, { token, baseUrl: wire.origin, intervalMs: 1, retryDelays: [1, 1, 1, 1] });
+    expect(final.detection).toMatchObject({ state: "completed", detections: [{ label: "car" }] });
+    expect(wire.seen).toHaveLength(5);
+    // The Retry-After of the 503 (1 s) was waited, though its retry delay was 1 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  it("an outage longer than its retries: DetectionStatusUnknownError, the stored answer and its absolute poll URL in it, to go on later", async () => {
+    wire.polls = [state("active"), { status: 503, body: {} }];
+    const error = await followDetection(waiting, { token, baseUrl: wire.origin, intervalMs: 1, retryDelays: [1, 1] }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DetectionStatusUnknownError);
+    expect(error).toBeInstanceOf(UploadRequestError);
+    expect(error).toMatchObject({ status: 503, text: "The media are stored; the state of their detection is not known yet (The service is unavailable, try again later)." });
+    expect((error as DetectionStatusUnknownError).answer).toMatchObject({ media, detection: { state: "active", poll: `${wire.origin}/detections/${media.id}` } });
+    expect(wire.seen).toHaveLength(4);
+    wire.polls = [state("completed", { detections: [] })];
+    expect(await followDetection((error as DetectionStatusUnknownError).answer, { token, intervalMs: 1 })).toMatchObject({ detection: { state: "completed" } });
+  });
+
+  it("its signal stops a wait for a Retry-After at once", async () => {
+    wire.polls = [{ status: 503, body: {}, headers: { "retry-after": "60" } }];
+    const controller = new AbortController();
+    const reason = new Error("row removed");
+    let polledOnce!: () => void;
+    const polled = new Promise<void>((resolve) => (polledOnce = resolve));
+    wire.fault = () => (polledOnce(), false);
+    const pending = followDetection(waiting, { token, baseUrl: wire.origin, intervalMs: 1, signal: controller.signal });
+    await polled;
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(wire.seen).toHaveLength(1);
   });
 
   it("an answer without a state ends the polling with an error (it would never end)", async () => {

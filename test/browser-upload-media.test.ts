@@ -156,6 +156,29 @@ describe("uploadMedia", () => {
     expect(await service.stored()).toEqual([]);
   });
 
+  it("cancel() after the link dropped (done rejected, the partial kept for a resume): removes the partial upload, once the server can be reached", async () => {
+    // The link dies at the second PATCH, and then DELETE fails too (still offline), until it is back.
+    let offline = true;
+    service.fault = (req) => {
+      if (!offline || !((req.method === "PATCH" && req.headers["upload-offset"] !== "0") || req.method === "DELETE")) return false;
+      req.socket.destroy();
+      return true;
+    };
+    const storage = memoryUrlStorage();
+    const { upload, states } = start(fileOf(bytes, "boat.mp4"), { urlStorage: storage });
+    await expect(upload.done).rejects.toMatchObject({ status: 0 });
+    expect(await service.partials()).not.toEqual([]);
+    await expect(upload.cancel()).rejects.toMatchObject({ status: 0 });
+    expect(storage.entries.size).toBe(1);
+    offline = false;
+    await upload.cancel();
+    expect(flow(service.tusSeen).slice(-2)).toEqual(["DELETE", "DELETE"]);
+    expect(await service.partials()).toEqual([]);
+    expect(storage.entries.size).toBe(0);
+    expect(await service.stored()).toEqual([]);
+    expect(states).toEqual(["hashing", "checking", "uploading", "error"]);
+  });
+
   it("a refusal ends in state error with the UploadRequestError: a refused token at the check, a type at the upload", async () => {
     const refused = start(fileOf(bytes, "boat.mp4"), { token: "tok-nobody-1234567" });
     await expect(refused.upload.done).rejects.toMatchObject({ status: 401, text: "Not signed in, or the token was refused: sign in again." });

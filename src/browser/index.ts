@@ -25,9 +25,9 @@ export {
   type UploadResumableOptions,
   uploadResumable,
 } from "./resumable.ts";
-export { type FollowDetectionOptions, followDetection } from "./detection.ts";
+export { DEFAULT_POLL_RETRY_DELAYS, type FollowDetectionOptions, followDetection } from "./detection.ts";
 export { type MediaUpload, type UploadMediaAnswer, type UploadMediaOptions, type UploadState, uploadMedia } from "./upload-media.ts";
-export { UploadRequestError } from "./request-error.ts";
+export { DetectionStatusUnknownError, UploadRequestError } from "./request-error.ts";
 export type { DetectionProgress, UploadAnswer, UploadedMedia } from "./shared.ts";
 export type { MediaId } from "../media-id/format.ts";
 export { isMediaIntakeError, MediaIntakeError, MediaReadError } from "../errors/index.ts";

@@ -3,6 +3,7 @@
 // own message is kept where it says something the user can act on (the limit of a 413, the type
 // of a 415); never a header, so never the token.
 import { MediaIntakeError } from "../errors/index.ts";
+import type { UploadAnswer } from "./shared.ts";
 
 /** What the service answered, as {@link UploadRequestError} is made from it. */
 export interface RefusedAnswer {
@@ -49,6 +50,23 @@ export class UploadRequestError extends MediaIntakeError {
   }
 }
 
+/**
+ * The polls of {@link followDetection} went unanswered (no connection, a 5xx, a 429) through all
+ * their retries: the media are stored (the upload had ended), only the state of their detection is
+ * not known yet. `answer` is the last answer known, its `detection.poll` made absolute: pass it to
+ * `followDetection` again later to go on. `status` and `text` as for any {@link UploadRequestError}.
+ */
+export class DetectionStatusUnknownError extends UploadRequestError {
+  /** The last answer known (`media`, `detection.poll` absolute): where to go on polling. */
+  readonly answer: UploadAnswer;
+
+  constructor(last: UploadRequestError, answer: UploadAnswer) {
+    super(last.status, `The media are stored; the state of their detection is not known yet (${last.text.replace(/[.]$/, "")}).`, { serverCode: last.serverCode, cause: last });
+    this.name = "DetectionStatusUnknownError";
+    this.answer = answer;
+  }
+}
+
 /** The longest part of the service's own message a text keeps. */
 const MAX_SERVER_MESSAGE = 300;
 /** The longest part of it read at all: the token is removed from this much, then it is cut to the above. */
@@ -64,7 +82,7 @@ export function refusal(answer: RefusedAnswer): UploadRequestError {
   const said = shown ? ` ${sentence(shown)}` : "";
   let text: string;
   if (status === 0) text = "The service could not be reached; check the connection and try again.";
-  else if (status === 401) text = "Not signed in, or the token was refused: sign in again.";
+  else if (status === 401) text = /\bexpired\b/i.test(shown) ? "Not signed in: the token has expired; sign in again." : "Not signed in, or the token was refused: sign in again.";
   else if (status === 413) text = `The file is too large.${said || " The service refused its size."}`;
   else if (status === 415) text = `This type of file is not accepted (${typeOf(answer.name)}).${said}`;
   else if (status >= 500) text = "The service is unavailable, try again later.";

@@ -5,7 +5,7 @@ import type { MediaId } from "../media-id/format.ts";
 import { followDetection } from "./detection.ts";
 import { computeMediaId } from "./media-id.ts";
 import { skipUploadIfStored } from "./possession.ts";
-import { UploadRequestError } from "./request-error.ts";
+import { type DetectionStatusUnknownError, UploadRequestError } from "./request-error.ts";
 import { type ResumableUpload, uploadResumable } from "./resumable.ts";
 import { abortError, absoluteUrl, describe, nameOf, rejectUnknown, requireString, type UploadAnswer } from "./shared.ts";
 import type { TusUploadClass, TusUrlStorage } from "./tus-client.ts";
@@ -35,6 +35,8 @@ export interface UploadMediaOptions {
   urlStorage?: TusUrlStorage;
   /** The wait between detection polls, in ms; default 1000. */
   intervalMs?: number;
+  /** The waits before a detection poll again after one went unanswered (followDetection's `retryDelays`); default about 2 min. */
+  pollRetryDelays?: readonly number[];
   /** Each state, as it changes. */
   onState?(state: UploadState): void;
   /** Bytes sent so far, of `total` (uploading only). */
@@ -63,14 +65,19 @@ export interface MediaUpload {
   pause(): void;
   /** Goes on after `pause()`, from the server's offset. */
   resume(): void;
-  /** Stops, removing a started upload at the server; `done` rejects with an AbortError (state "error"). */
+  /**
+   * Stops, removing a started upload at the server; `done` rejects with an AbortError (state
+   * "error"). After `done` rejected (a dropped link, offline), it still removes the partial upload
+   * at the server, so it is not resumed later; it rejects when the server cannot be reached (call
+   * it again once it can). After `done` resolved, it does nothing.
+   */
   cancel(): Promise<void>;
 }
 
 /** The answers of the possession route that mean "no check now": the file is uploaded instead. */
 const UNCHECKED = [404, 405, 429, 501];
 
-const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload", "chunkSize", "retryDelays", "urlStorage", "intervalMs", "onState", "onProgress", "onUpdate", "signal", "fetch"];
+const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload", "chunkSize", "retryDelays", "urlStorage", "intervalMs", "pollRetryDelays", "onState", "onProgress", "onUpdate", "signal", "fetch"];
 
 /**
  * Uploads one file the way a page wants it, reporting each state: "hashing" (its media ID),
@@ -82,7 +89,8 @@ const KNOWN = ["endpoint", "possessionUrl", "token", "name", "mediaId", "Upload"
  *
  * @throws {TypeError} (at once) a missing option, a Blob without `name`, an unknown option. `done`
  *   rejects with the failing step's error: {@link UploadRequestError} (`status`, plain-text
- *   `text`), `MediaReadError`, a `MissingPeerDependencyError`, `signal.reason`, or an AbortError
+ *   `text`), {@link DetectionStatusUnknownError} (stored, its detection not known: the polls went
+ *   unanswered), `MediaReadError`, a `MissingPeerDependencyError`, `signal.reason`, or an AbortError
  *   after `cancel()`.
  * @example
  * import { uploadMedia } from "media-intake/browser";
@@ -115,6 +123,7 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
   let resumable: ResumableUpload | undefined;
   let paused = false;
   let settled = false;
+  let succeeded = false;
   let resolveId!: (id: MediaId) => void;
   let rejectId!: (error: unknown) => void;
   const mediaId = new Promise<MediaId>((resolve, reject) => {
@@ -160,7 +169,8 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
     }
     if (typeof answer.detection?.poll === "string" && !["completed", "failed"].includes(String(answer.detection.state))) {
       setState("processing");
-      answer = await followDetection(answer, { token, baseUrl, signal: stop, ...pick(options, ["intervalMs", "onUpdate", "fetch"]) });
+      const retryDelays = options.pollRetryDelays;
+      answer = await followDetection(answer, { token, baseUrl, signal: stop, ...(retryDelays ? { retryDelays } : {}), ...pick(options, ["intervalMs", "onUpdate", "fetch"]) });
     }
     // One place for the detections, however they came: in the answer, or in the polled job's.
     const detections = answer.detections ?? answer.detection?.detections;
@@ -173,6 +183,7 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
     .then(
     (answer) => {
       settled = true;
+      succeeded = true;
       signal?.removeEventListener("abort", forward);
       setState("done");
       return answer;
@@ -206,7 +217,10 @@ export function uploadMedia(file: Blob & { name?: string }, options: UploadMedia
       }
     },
     async cancel() {
-      if (settled) return;
+      if (succeeded) return;
+      // Ended by an error (a dropped link, offline): the partial upload is still at the server,
+      // and kept for a resume; a cancel removes it (a tus DELETE), or rejects while unreachable.
+      if (settled) return resumable?.cancel();
       done.catch(() => {}); // asked for: no unhandled rejection when the caller only awaits cancel()
       controller.abort(abortError("The upload was cancelled."));
       await resumable?.cancel();

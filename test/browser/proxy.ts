@@ -29,6 +29,8 @@ export interface CountingProxy {
   requests: ProxiedRequest[];
   /** The body bytes forwarded for the requests from index `from` on. */
   bytesFrom(from: number): number;
+  /** Answers the next requests `matches` takes itself, one fault each in turn: "drop" cuts the connection (no answer). */
+  failNext(matches: (request: ProxiedRequest) => boolean, faults: Array<"drop" | { status: number; headers?: Record<string, string>; body?: string }>): void;
   /** Holds the next request `matches` takes once `afterBytes` of its body went through; resolves then. */
   holdNext(matches: (request: ProxiedRequest) => boolean, afterBytes: number): Promise<HeldRequest>;
   close(): Promise<void>;
@@ -37,11 +39,18 @@ export interface CountingProxy {
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
   const { hostname, port } = new URL(target);
   const requests: ProxiedRequest[] = [];
+  let failing: { matches: (request: ProxiedRequest) => boolean; faults: Array<"drop" | { status: number; headers?: Record<string, string>; body?: string }> } | undefined;
   let hold: { matches: (request: ProxiedRequest) => boolean; afterBytes: number; held: (held: HeldRequest) => void } | undefined;
 
   const server = createServer((req, res) => {
     const record: ProxiedRequest = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers, bodyBytes: 0 };
     requests.push(record);
+    if (failing?.matches(record) && failing.faults.length > 0) {
+      const fault = failing.faults.shift();
+      if (fault === "drop" || fault === undefined) return void req.socket.destroy();
+      record.status = fault.status;
+      return void res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers }).end(fault.body ?? "{}");
+    }
     const upstream = request({ hostname, port, method: record.method, path: record.path, headers: req.headers }, (answer) => {
       record.status = answer.statusCode;
       record.responseHeaders = answer.headers;
@@ -83,6 +92,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     bytesFrom: (from) => requests.slice(from).reduce((sum, one) => sum + one.bodyBytes, 0),
+    failNext: (matches, faults) => void (failing = { matches, faults: [...faults] }),
     holdNext: (matches, afterBytes) => new Promise<HeldRequest>((held) => (hold = { matches, afterBytes, held })),
     close: () =>
       new Promise<void>((resolve) => {

@@ -114,6 +114,55 @@ describe("an upload cut mid-way through the page", () => {
     await expectResumedAtServerOffset(example, file, token);
   });
 
+  it("the same file chosen twice at once: the second row waits for the first, then is skipped; one upload, no request cut", async () => {
+    const example = await startExample();
+    const token = await example.token("alice");
+    const page = await openPage(example, token);
+    const file = await writeChunks(join(await makeTempDir(), "twice.mp4"), mp4Chunks(SIZE, 10));
+    const cut = await heldUpload(example, page, file);
+    await choose(page, file);
+    const [second, first] = [rowOf(page, "twice.mp4").nth(0), rowOf(page, "twice.mp4").nth(1)];
+    await second.locator(".message", { hasText: "The same file is being uploaded in another row" }).waitFor();
+    cut.drop();
+    await reaches(first, "done");
+    await reaches(second, "done");
+    await expect(second.locator(".rate").textContent()).resolves.toBe("Nothing sent");
+    const { requests } = example.proxy;
+    expect(requests.filter((r) => r.method === "POST" && r.path === "/files")).toHaveLength(1);
+    // (Chromium may send the cut PATCH from 0 once more by itself, answered 409: see above.)
+    expect(requests.filter((r) => (r.status === 409 || r.status === 423) && r.headers["upload-offset"] !== "0")).toEqual([]);
+    expect(await second.getAttribute("data-status")).toBe("AIProcessed");
+  });
+
+  it("cancelled while offline: never resumed once the network is back; the partial upload is removed then, nothing stored", async () => {
+    const example = await startExample();
+    const token = await example.token("alice");
+    const page = await openPage(example, token);
+    const file = await writeChunks(join(await makeTempDir(), "private-clip.mp4"), mp4Chunks(SIZE, 9));
+    const cut = await heldUpload(example, page, file);
+    await page.context().setOffline(true);
+    cut.drop();
+    const row = rowOf(page, "private-clip.mp4");
+    await reaches(row, "paused");
+    await page.getByRole("button", { name: "Cancel the upload of private-clip.mp4" }).click();
+    await row.and(page.locator("[data-outcome=cancelled]")).waitFor();
+    expect(await row.getAttribute("data-state")).toBe("error");
+    await expect(row.locator(".state").textContent()).resolves.toBe("Cancelled");
+    await expect(row.locator(".message").textContent()).resolves.toContain("once the connection is back");
+
+    const from = example.proxy.requests.length;
+    await page.context().setOffline(false);
+    await row.locator(".message", { hasText: "Cancelled. Nothing of it was kept." }).waitFor();
+    // Only the removal went out: no HEAD, no PATCH, no new upload.
+    const upload = cut.request.path;
+    expect(example.proxy.requests.slice(from).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([`DELETE ${upload} 204`]);
+    const uploadId = upload.split("/").pop() as string;
+    expect((await filesUnder(join(example.root, "videos/.media-intake-uploads"))).filter((name) => name.startsWith(uploadId))).toEqual([]);
+    expect((await filesUnder(example.root)).filter((path) => /^(videos|images)\/[^/.][^/]*$/.test(path))).toEqual([]);
+    expect(await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith("tus::")))).toEqual([]);
+    expect(await row.getAttribute("data-state")).toBe("error");
+  });
+
   it("pause, then resume, goes on from the server's offset; cancel removes the partial upload", async () => {
     const example = await startExample();
     const token = await example.token("alice");

@@ -79,6 +79,12 @@ function addRow(file) {
     controls: undefined,
     /** Set by Cancel: whether the upload was removed. */
     cancelled: undefined,
+    /** The bytes sent, as the rate line says them without a rate. */
+    sentText: "",
+    /** Set once the upload is stored (detection followed): the row never says the upload failed. */
+    stored: false,
+    /** While the row waits for the network: what ends the wait on Cancel. */
+    onCancel: undefined,
   };
   row.name.textContent = file.name;
   row.name.title = file.name;
@@ -88,21 +94,25 @@ function addRow(file) {
   row.pause.setAttribute("aria-label", `Pause the upload of ${file.name}`);
   row.resume.setAttribute("aria-label", `Resume the upload of ${file.name}`);
   row.cancel.setAttribute("aria-label", `Cancel the upload of ${file.name}`);
+  // The button pressed hides: focus goes to the one that takes its place (Resume, Pause), or to the row.
   row.pause.addEventListener("click", () => {
     row.controls?.pause();
     setState(row, "paused");
+    row.resume.focus();
   });
   row.resume.addEventListener("click", () => {
+    // Offline, there is nothing to resume yet: the row resumes by itself once the network is back.
+    if (row.onCancel) return;
     row.controls?.resume();
     setState(row, "uploading");
+    row.pause.focus();
   });
   row.cancel.addEventListener("click", () => {
     row.cancel.disabled = true;
-    // Settles once a started upload is removed at the server (true), or could not be (false).
-    row.cancelled = Promise.resolve(row.controls?.cancel()).then(
-      () => true,
-      () => false,
-    );
+    row.element.focus();
+    row.cancelled = removeUpload(row);
+    // A row waiting for the network ends now: its upload is not resumed once it is back.
+    row.onCancel?.();
   });
   list.prepend(element);
   empty.hidden = true;
@@ -116,6 +126,8 @@ function setState(row, state) {
   row.pause.hidden = state !== "uploading";
   row.resume.hidden = state !== "paused";
   row.cancel.hidden = !(transferring || state === "hashing" || state === "checking");
+  // A rate and a time left hold only while bytes go: any other state shows the bytes alone.
+  if (state !== "uploading" && row.sentText) row.rate.textContent = row.sentText;
 }
 
 function setMediaId(row, id) {
@@ -175,8 +187,9 @@ function progressOf(row) {
     samples = [...samples.filter(([at]) => now - at < 3000), [now, sent]];
     const [firstAt, firstSent] = samples[0];
     const speed = now - firstAt > 250 ? ((sent - firstSent) * 1000) / (now - firstAt) : undefined;
-    const parts = [`${formatBytes(sent)} of ${formatBytes(total)}`];
-    if (speed !== undefined && speed > 0) parts.push(`${formatBytes(speed)}/s`, `${formatDuration((total - sent) / speed)} left`);
+    row.sentText = `${formatBytes(sent)} of ${formatBytes(total)}`;
+    const parts = [row.sentText];
+    if (row.element.dataset.state === "uploading" && speed !== undefined && speed > 0) parts.push(`${formatBytes(speed)}/s`, `${formatDuration((total - sent) / speed)} left`);
     row.rate.textContent = parts.join(" · ");
   };
 }
@@ -190,11 +203,27 @@ async function track(file) {
   } catch (error) {
     return fail(row, `Could not read the file: ${error?.message ?? error}`);
   }
-  if (row.cancelled) return fail(row, "Cancelled. Nothing was sent.");
-  const token = tokenInput.value.trim();
+  if (row.cancelled) return fail(row, "Cancelled. Nothing was sent.", { cancelled: true });
+  // A pasted "Bearer eyJ…" is the token too: the page adds the prefix itself.
+  const token = tokenInput.value.trim().replace(/^Bearer\s+/i, "");
   if (!token) return fail(row, "No token: paste one in the Token field above, then choose the file again. Nothing was sent.");
-  await send(row, file, token);
+  const id = row.element.dataset.mediaId;
+  // The same file in another row, still under way: two uploads of one media ID would cut each
+  // other's requests. This row waits for that one to end, then goes on (skipped, when it stored it).
+  while (inFlight.has(id)) {
+    setState(row, "checking");
+    row.message.textContent = "The same file is being uploaded in another row: this one goes on once that one ends.";
+    const cancelledMeanwhile = await Promise.race([inFlight.get(id).then(() => false), new Promise((resolve) => (row.onCancel = () => resolve(true)))]);
+    row.onCancel = undefined;
+    if (cancelledMeanwhile) return fail(row, "Cancelled. Nothing was sent.", { cancelled: true });
+  }
+  const sending = send(row, file, token);
+  inFlight.set(id, sending);
+  await sending.finally(() => inFlight.get(id) === sending && inFlight.delete(id));
 }
+
+/** The sends under way, by media ID. */
+const inFlight = new Map();
 
 /** Sends the file of `row`; a drop of the network while offline waits for it to come back, then resumes. */
 async function send(row, file, token) {
@@ -204,32 +233,98 @@ async function send(row, file, token) {
       token,
       mediaId: row.element.dataset.mediaId,
       // The row's own ends: "done" once it shows the answer, "error" once it says why.
-      onState: (state) => state !== "done" && state !== "error" && setState(row, state),
+      onState: (state) => {
+        // From "processing" on, the media are stored: nothing after it is an upload that failed.
+        if (state === "processing") row.stored = true;
+        if (state !== "done" && state !== "error") setState(row, state);
+      },
       onProgress: progressOf(row),
       onAnswer: (answer) => showAnswer(row, answer),
       control: (controls) => (row.controls = controls),
     });
     finish(row, answer);
   } catch (error) {
-    if (row.cancelled) {
-      const removed = await row.cancelled;
-      return fail(row, removed ? "Cancelled. Nothing of it was kept." : "Cancelled. Its partial upload could not be removed at the service; it expires there.");
-    }
+    if (row.cancelled) return cancelled(row);
+    if (row.stored) return storedUnknown(row, error, token);
     if (navigator.onLine === false) {
       setState(row, "paused");
+      row.resume.hidden = true;
       row.message.textContent = "Offline: the upload resumes where it stopped when the connection is back.";
-      await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
-      return send(row, file, token);
+      // Back online, it resumes; cancelled meanwhile, it never does.
+      const cancelledOffline = await new Promise((resolve) => {
+        const online = () => resolve(false);
+        window.addEventListener("online", online, { once: true });
+        row.onCancel = () => {
+          window.removeEventListener("online", online);
+          resolve(true);
+        };
+      });
+      row.onCancel = undefined;
+      return cancelledOffline ? cancelled(row) : send(row, file, token);
     }
     fail(row, messageOf(error));
   }
+}
+
+/**
+ * A stored upload whose detection could not be followed to its end. Polls that went unanswered
+ * (DetectionStatusUnknownError: the service or the network down) are tried again, once online,
+ * every half minute, until the state can be read; any other refusal (a token expired meanwhile)
+ * ends the row as stored, its state not known.
+ */
+async function storedUnknown(row, error, token) {
+  if (!(error instanceof intake.DetectionStatusUnknownError)) {
+    row.element.dataset.outcome = "status-unknown";
+    setState(row, "done");
+    row.state.textContent = "Stored";
+    row.message.textContent = `Stored: the media are kept. The state of their detection could not be read: ${messageOf(error)} Choose the file again later to see it.`;
+    return;
+  }
+  setState(row, "processing");
+  row.message.textContent = "Stored: the media are kept. The state of their detection cannot be read right now (the service or the network is down); it is shown here once it can be.";
+  await new Promise((resolve) => {
+    const retry = setTimeout(resolve, 30_000);
+    if (navigator.onLine !== false) return;
+    clearTimeout(retry);
+    window.addEventListener("online", resolve, { once: true });
+  });
+  try {
+    const answer = await intake.followDetection(error.answer, { token, onUpdate: (body) => showAnswer(row, body) });
+    row.message.textContent = "";
+    finish(row, answer);
+  } catch (again) {
+    return storedUnknown(row, again, token);
+  }
+}
+
+/** Removes the row's upload at the service: settles with whether it was removed (nothing started counts as removed). */
+function removeUpload(row) {
+  return Promise.resolve(row.controls?.cancel()).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The end of a cancelled row. The upload is stopped for good; its partial upload is removed at the
+ * service, and while the service cannot be reached (offline), once it can, if this page is still
+ * open (else it expires there).
+ */
+async function cancelled(row) {
+  if (await row.cancelled) return fail(row, "Cancelled. Nothing of it was kept.", { cancelled: true });
+  if (navigator.onLine !== false) return fail(row, "Cancelled. Its partial upload could not be removed at the service; it expires there.", { cancelled: true });
+  fail(row, "Cancelled. Offline: its partial upload is removed at the service once the connection is back (if this page is closed first, it expires there).", { cancelled: true });
+  await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
+  row.cancelled = removeUpload(row);
+  return cancelled(row);
 }
 
 function finish(row, answer) {
   showAnswer(row, answer);
   row.transfer.hidden = false;
   row.bar.value = row.bar.max;
-  row.rate.textContent = answer.skipped ? "Nothing sent" : `${formatBytes(row.bar.max)} sent`;
+  row.sentText = answer.skipped ? "Nothing sent" : `${formatBytes(row.bar.max)} sent`;
+  row.rate.textContent = row.sentText;
   const failed = answer.detection?.state === "failed" || answer.media?.mediaStatus === 6;
   if (failed) return fail(row, `Detection failed: ${plain(answer.detection?.error?.message) || "the record is in Error."}`);
   if (answer.skipped) row.message.textContent = "Already there: the service has this file, so it was not uploaded again.";
@@ -237,9 +332,14 @@ function finish(row, answer) {
   setState(row, "done");
 }
 
-function fail(row, message) {
+/** The row's end in state "error", saying why; a user's cancel reads "Cancelled", in a neutral tone. */
+function fail(row, message, { cancelled = false } = {}) {
   row.message.textContent = message;
   setState(row, "error");
+  if (cancelled) {
+    row.element.dataset.outcome = "cancelled";
+    row.state.textContent = "Cancelled";
+  }
 }
 
 /** An error in plain words, with its HTTP status: the helpers' own sentence, or one of ours by status. */
