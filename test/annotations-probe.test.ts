@@ -42,6 +42,8 @@ describe("probeAnnotations", () => {
       ok: false,
       reason: "route-missing",
       message: 'GET /api/media/0000000000000000: 404 Not Found, without a problem body: not the contract\'s "no such media" (check the base URL)',
+      status: 404,
+      code: "ANNOTATIONS_ROUTE_MISSING",
     });
   });
 

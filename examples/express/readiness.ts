@@ -7,7 +7,7 @@ import { access, mkdir, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { type AnnotationsClient, isMediaIntakeError, probeAnnotations } from "../../src/index.ts";
+import { type AnnotationsClient, isMediaIntakeError, PROBE_MEDIA_ID, probeAnnotations } from "../../src/index.ts";
 import { withoutPassword, withoutPasswords } from "./config.ts";
 import { folderApart, folderName, type NamedFolder, whyUnwritable } from "./folders.ts";
 
@@ -109,7 +109,10 @@ export function createReadiness(options: ReadinessOptions): { check(): Promise<R
         const probe = await probeAnnotations(annotations.client, { signal });
         if (probe.ok) return { ok: true };
         const hint = probe.reason === "route-missing" ? "answers, but not the contract's route /api/media: is its base path right?" : probe.reason === "unavailable" ? "cannot be reached" : probe.reason === "auth-refused" ? "refused the service's token (SERVICE_TOKEN or JWT_SECRET)" : "failed";
-        return { ok: false, variable: "ANNOTATIONS_URL", message: `ANNOTATIONS_URL (${url}) ${hint} — ${withoutPasswords(probe.message)}` };
+        // The service answered: its status and the error's code, never its text (this answer
+        // needs no token, and a service may echo the request's headers in its errors).
+        const what = probe.status === undefined ? withoutPasswords(probe.message) : `GET /api/media/${PROBE_MEDIA_ID} answered ${probe.status}${probe.code ? ` (${probe.code})` : ""}`;
+        return { ok: false, variable: "ANNOTATIONS_URL", message: `ANNOTATIONS_URL (${url}) ${hint} — ${what}` };
       }, "ANNOTATIONS_URL");
   }
   if (redisPing) {

@@ -229,7 +229,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       return { kept: response, text: await readBody(response) };
     } catch (error) {
       if (caller?.aborted) throw caller.reason;
-      if (!response.ok) throw httpError(response.status, response.statusText, undefined, info, (loaded as Loaded).schema.ProblemBody);
+      if (!response.ok) throw httpError(response.status, response.statusText, undefined, info, (loaded as Loaded).schema.ProblemBody, (init.headers as Record<string, string> | undefined)?.authorization);
       throw bodyFailure(info, attempt.timedOut, bound, error);
     }
   }
@@ -275,7 +275,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
     const { ky, schema } = loaded as Loaded;
     if ("kept" in first) {
       const { kept, text } = first;
-      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }), schema.ProblemBody);
+      if (!kept.ok) throw httpError(kept.status, kept.statusText, text, Object.freeze({ ...info }), schema.ProblemBody, token);
       return { status: kept.status, text, info: Object.freeze({ ...info }) };
     }
     if ("error" in first && (retry.retries === 0 || !isRetryableFailure(first.error))) {
@@ -305,7 +305,7 @@ export function createAnnotationsClient(options: AnnotationsClientOptions): Anno
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs, schema.ProblemBody);
+      throw await mapError(ky, error, Object.freeze({ ...info }), timeoutMs, schema.ProblemBody, token);
     }
     // ky's timeouts end with the headers: the body is read under the same bounds here.
     const bound = Math.max(1, Math.ceil(Math.min(timeoutMs, totalTimeoutMs - (performance.now() - started))));

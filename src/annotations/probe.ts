@@ -16,8 +16,12 @@ export type AnnotationsProbe =
        * refused; `failed`: anything else (a 5xx, an answer that could not be read).
        */
       readonly reason: "route-missing" | "unavailable" | "auth-refused" | "failed";
-      /** What was called and what came back, e.g. `GET /api/media/…: 404 Not Found`. */
+      /** What was called and what came back, e.g. `GET /api/media/…: 404 Not Found` (the service's text in it, the token taken out). */
       readonly message: string;
+      /** The HTTP status the service answered, when it answered: with {@link code}, what to show where the service's own text must not go (an unauthenticated readiness answer). */
+      readonly status?: number;
+      /** The error's code (`ANNOTATIONS_HTTP_ERROR`, `ANNOTATIONS_UNAVAILABLE`, …), when it has one. */
+      readonly code?: string;
     };
 
 /** The ID the probe reads: well formed, and all but impossible as a content's hash. */
@@ -35,11 +39,13 @@ export const PROBE_MEDIA_ID = "0000000000000000";
  * if (!probe.ok) logger.error({ reason: probe.reason }, probe.message);
  */
 export async function probeAnnotations(client: AnnotationsClient, options: AnnotationsCallOptions = {}): Promise<AnnotationsProbe> {
-  const notOk = (reason: "route-missing" | "unavailable" | "auth-refused" | "failed", message: string): AnnotationsProbe => Object.freeze({ ok: false, reason, message: maskUrlPasswords(message) });
   try {
     await client.media.get(PROBE_MEDIA_ID, options);
     return Object.freeze({ ok: true });
   } catch (error) {
+    const { status, code } = error as { status?: unknown; code?: unknown };
+    const notOk = (reason: "route-missing" | "unavailable" | "auth-refused" | "failed", message: string): AnnotationsProbe =>
+      Object.freeze({ ok: false, reason, message: maskUrlPasswords(message), ...(typeof status === "number" ? { status } : {}), ...(typeof code === "string" ? { code } : {}) });
     if (error instanceof MediaNotFoundError) {
       if (error.problem?.title || error.problem?.detail) return Object.freeze({ ok: true });
       return notOk("route-missing", `${error.message}, without a problem body: not the contract's "no such media" (check the base URL)`);

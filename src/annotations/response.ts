@@ -1,5 +1,6 @@
 // What came back from the annotations service: bodies read, and the typed errors made of answers
-// and of their absence. No token reaches anything here: only the method, the path and the status.
+// and of their absence. No token reaches anything here: only the method, the path and the status,
+// and the service's own text (its status text, its problem body) with the token taken out.
 import {
   type AnnotationsCallInfo,
   AnnotationsAuthError,
@@ -86,9 +87,9 @@ async function readCounting(body: ReadableStream<Uint8Array>, deadline: AbortSig
 }
 
 /** Turns ky's errors into ours. Ky's own errors are never kept: their request holds the token. */
-export async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number, problemBody: typeof ProblemBody): Promise<unknown> {
+export async function mapError(ky: typeof import("ky"), error: unknown, info: AnnotationsCallInfo, timeoutMs: number, problemBody: typeof ProblemBody, token: string | undefined): Promise<unknown> {
   const { isHTTPError, isNetworkError, isTimeoutError } = ky;
-  if (isHTTPError(error)) return httpError(error.response.status, error.response.statusText, error.data, info, problemBody);
+  if (isHTTPError(error)) return httpError(error.response.status, error.response.statusText, error.data, info, problemBody, token);
   if (isTimeoutError(error)) return noAnswerInTime(info, timeoutMs);
   // ky's NetworkError wraps fetch's own ("fetch failed"), which is kept as the cause.
   if (isNetworkError(error)) return unreachable(info, (error as Error).cause as Error | undefined);
@@ -126,8 +127,36 @@ export function isContractProblem(problem: ProblemDetails | undefined): boolean 
   return Boolean(problem?.title || problem?.detail);
 }
 
-/** The error of an answer that is not a success; `data` is its body (text or parsed). */
-export function httpError(status: number, statusText: string, body: unknown, info: AnnotationsCallInfo, problemBody: typeof ProblemBody): AnnotationsHttpError {
+/** What stands in for a secret taken out of the service's text. */
+const REDACTED = "[redacted]";
+
+/**
+ * The service's text without the token this call sent: the token itself (bare, or in its
+ * `Bearer` form), any `Bearer <credentials>`, and anything shaped like a JWT (`eyJ…`, cut or
+ * whole: another caller's token echoed back is a secret too). A service that echoes the request's
+ * headers in its errors (a debug page, a proxy) would otherwise put the token in messages, logs
+ * and answers.
+ */
+export function withoutSecrets(text: string, token: string | undefined): string {
+  const bare = token?.replace(/^\s*Bearer\s+/i, "").trim();
+  let shown = bare ? text.split(bare).join(REDACTED) : text;
+  shown = shown.replace(/\bBearer\s+(?!\[redacted\])[^\s"',;<>]+/gi, `Bearer ${REDACTED}`);
+  return shown.replace(/eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,2}/g, REDACTED);
+}
+
+/** A problem body with {@link withoutSecrets} applied to every text in it. */
+function problemWithoutSecrets(problem: ProblemDetails, token: string | undefined): ProblemDetails {
+  const clean = (text: string | undefined) => (text === undefined ? undefined : withoutSecrets(text, token));
+  const errors = problem.errors && Object.fromEntries(Object.entries(problem.errors).map(([field, messages]) => [withoutSecrets(field, token), messages.map((message) => withoutSecrets(message, token))]));
+  return {
+    ...(problem.title !== undefined ? { title: clean(problem.title) } : {}),
+    ...(problem.detail !== undefined ? { detail: clean(problem.detail) } : {}),
+    ...(errors ? { errors } : {}),
+  };
+}
+
+/** The error of an answer that is not a success; `data` is its body (text or parsed); `token` the one sent, taken out of the service's text. */
+export function httpError(status: number, statusText: string, body: unknown, info: AnnotationsCallInfo, problemBody: typeof ProblemBody, token: string | undefined): AnnotationsHttpError {
   let data: unknown = body;
   if (typeof data === "string") {
     try {
@@ -137,8 +166,8 @@ export function httpError(status: number, statusText: string, body: unknown, inf
     }
   }
   const parsed = data && typeof data === "object" ? problemBody.safeParse(data) : undefined;
-  const problem: ProblemDetails | undefined = parsed?.success ? parsed.data : undefined;
-  const text = statusText || defaultStatusText(status);
+  const problem: ProblemDetails | undefined = parsed?.success ? problemWithoutSecrets(parsed.data, token) : undefined;
+  const text = withoutSecrets(statusText, token) || defaultStatusText(status);
   // No such route: any 405, or a 404 to the create. A 404 elsewhere is "no such record" only
   // with the contract's problem body: a router's 404 (a wrong base path) says nothing of records.
   if (status === 405 || (status === 404 && info.method === "POST" && info.path === "/api/media")) return new AnnotationsRouteMissingError(info, status, text, problem);

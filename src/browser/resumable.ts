@@ -6,15 +6,17 @@ import type { MediaId } from "../media-id/format.ts";
 import { computeMediaId } from "./media-id.ts";
 import { parseJson } from "./http.ts";
 import { refusal, UploadRequestError } from "./request-error.ts";
-import { abortError, absoluteUrl, describe, nameOf, rejectUnknown, requireString, type UploadAnswer } from "./shared.ts";
+import { abortError, absoluteUrl, delay, describe, nameOf, rejectUnknown, requireString, type UploadAnswer } from "./shared.ts";
 import { blobReader, loadTusUpload, type TusHttpResponse, type TusUpload, type TusUploadClass, type TusUploadOptions, type TusUrlStorage, tusReadsBlobs } from "./tus-client.ts";
 
-export type { TusHttpResponse, TusPreviousUpload, TusUpload, TusUploadClass, TusUploadOptions, TusUrlStorage, TusFileReader } from "./tus-client.ts";
+export type { TusHttpRequest, TusHttpResponse, TusPreviousUpload, TusUpload, TusUploadClass, TusUploadOptions, TusUrlStorage, TusFileReader } from "./tus-client.ts";
 
 /** The chunk of a PATCH, as docs/tus.md advises: a proxy in front must take bodies this large. */
 export const DEFAULT_CHUNK_SIZE = 64 * 2 ** 20;
 /** When to try again after a dropped link or a 5xx, in ms: after that, `done` rejects. */
 export const DEFAULT_RETRY_DELAYS: readonly number[] = [0, 1_000, 3_000, 10_000, 30_000];
+/** The waits between the HEADs of an upload whose bytes are all in but whose finish the service has not answered yet, in ms: doubled from the first to the last (a `Retry-After` overrides them, up to the last). */
+const FINISH_WAITS = { first: 1_000, longest: 30_000 };
 
 /** Options of {@link uploadResumable}. */
 export interface UploadResumableOptions {
@@ -68,7 +70,13 @@ export interface ResumableUpload {
  * kept in `localStorage`, and removed once the upload finishes), while an edited file of the same
  * media ID (which samples only 3 KiB) starts a new upload. Retried: a dropped link, a 5xx, a 423
  * and tus's own 409 (an offset conflict); not a refusal that carries the service's JSON error
- * (409 `MEDIA_ID_COLLISION`, 401, 403, 413, 415). Metadata `{ filename, mediaId }`, the token on
+ * (409 `MEDIA_ID_COLLISION`, 401, 403, 413, 415). Never started over: a HEAD that answers 5xx is
+ * retried (or waited out), not taken as a lost upload to create again. Once every byte is in (or
+ * the answer is 503 `MEDIA_RECORD_PENDING`), a 5xx is the service's finish still to come: the
+ * upload's URL is asked (HEAD, after its `Retry-After`, else 1 s doubling up to 30 s) until it
+ * answers complete with `Media-Id`, for as long as it takes (pause, cancel or the signal stop it),
+ * and `done` resolves with `{ media: { id }, detection: { jobId: id, poll: "/detections/<id>" } }`.
+ * Metadata `{ filename, mediaId }`, the token on
  * every request, and the finish answer (`{ media, ... }`) resolves `done`. tus-js-client is an
  * optional peer: pass its `Upload` class, or have it installed for `import("tus-js-client")`.
  *
@@ -100,6 +108,10 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
   let paused = false;
   let ended = false;
   let succeeded = false;
+  // Every byte sent at least once in this call (the last chunk's body went out whole).
+  let sentAll = false;
+  // The HEADs that wait for the service to finish an upload whose bytes are in: stopped by pause, cancel, the signal.
+  let waiting: AbortController | undefined;
   let resolveDone!: (answer: ResumableAnswer) => void;
   let rejectDone!: (error: unknown) => void;
   const done = new Promise<ResumableAnswer>((resolve, reject) => {
@@ -109,10 +121,52 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
   const end = (error: unknown, answer?: ResumableAnswer) => {
     if (ended) return;
     ended = true;
+    waiting?.abort();
     signal?.removeEventListener("abort", onAbort);
     succeeded = answer !== undefined;
     if (answer) resolveDone(answer);
     else rejectDone(error);
+  };
+  /** A 5xx that comes once the bytes are in, or says the record is pending: the service's to finish, never a reason to upload again. */
+  const awaitsFinish = (error: unknown) => {
+    const status = responseOf(error)?.getStatus() ?? 0;
+    return status >= 500 && (sentAll || codeOf(responseOf(error)) === "MEDIA_RECORD_PENDING");
+  };
+  /**
+   * Asks the upload's URL (HEAD) until the service answers it: then tus-js-client takes it up again
+   * (complete with `Media-Id`: its success resolves `done`; short of the end: it sends the rest
+   * from the server's offset); a 5xx or no answer waits (its `Retry-After`, else doubling) and
+   * asks again, for as long as it takes (pause, cancel and the signal stop it); a 4xx rejects.
+   */
+  const waitForFinish = async (url: string) => {
+    const controller = new AbortController();
+    waiting = controller;
+    let wait = FINISH_WAITS.first;
+    try {
+      for (;;) {
+        const head = await fetch(url, { method: "HEAD", headers: { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` }, cache: "no-store", signal: controller.signal }).catch((error: unknown) => {
+          if (controller.signal.aborted) throw error;
+          return undefined;
+        });
+        let retryAfter = Number.NaN;
+        if (head && head.status < 300) {
+          // Answered: tus-js-client goes on from there (complete: its success, the URL kept for
+          // the upload removed; short of the end: the rest of the bytes, from the server's offset).
+          sentAll = head.headers.get("upload-offset") === head.headers.get("upload-length");
+          upload?.start();
+          return;
+        }
+        if (head && head.status < 500 && head.status !== 423) return end(refusal({ status: head.status, body: await head.text(), name, token }));
+        if (head) retryAfter = Number(head.headers.get("retry-after")) * 1000;
+        await delay(retryAfter >= 0 ? Math.min(retryAfter, FINISH_WAITS.longest) : wait, controller.signal);
+        wait = Math.min(wait * 2, FINISH_WAITS.longest);
+      }
+    } catch (error) {
+      // Stopped by pause, cancel or the signal: they settle `done` themselves.
+      if (!controller.signal.aborted) end(error);
+    } finally {
+      if (waiting === controller) waiting = undefined;
+    }
   };
   const onAbort = () => {
     end(signal?.reason);
@@ -128,13 +182,21 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
       headers: { authorization: `Bearer ${token}` },
       chunkSize,
       retryDelays,
-      onShouldRetry: shouldRetry,
+      onShouldRetry: (error) => !awaitsFinish(error) && shouldRetry(error),
+      // A HEAD that answers 5xx is no reason to start the upload over (tus-js-client would create a
+      // new one and send every byte again): it becomes an error, retried as one (or waited out).
+      onAfterResponse: (request, response) => {
+        if (request.getMethod() === "HEAD" && response.getStatus() >= 500) throw new HeadNotAnswered(response);
+      },
       fingerprint: async () => fingerprintOf(file, mediaId, endpoint),
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       ...(urlStorage ? { urlStorage } : {}),
       ...(tusReadsBlobs() ? {} : { fileReader: blobReader }),
-      onProgress: (sent, total) => onProgress?.(sent, total),
+      onProgress: (sent, total) => {
+        if (sent >= total) sentAll = true;
+        onProgress?.(sent, total);
+      },
       onSuccess: ({ lastResponse }) => {
         try {
           end(undefined, finishAnswer(lastResponse));
@@ -142,7 +204,11 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
           end(error);
         }
       },
-      onError: (error) => end(tusError(error, name, token)),
+      onError: (error) => {
+        const url = upload?.url;
+        if (url && !ended && !paused && awaitsFinish(error)) void waitForFinish(url);
+        else end(tusError(error, name, token));
+      },
     };
     const instance = new Upload(file, tusOptions);
     // The newest upload of these bytes to this endpoint, kept by an earlier page or call.
@@ -167,6 +233,7 @@ export function uploadResumable(file: Blob & { name?: string }, options: UploadR
     pause() {
       if (ended || paused) return;
       paused = true;
+      waiting?.abort();
       void upload?.abort(false);
     },
     resume() {
@@ -208,16 +275,47 @@ const OFFSET_CONFLICT = "UPLOAD_OFFSET_MISMATCH";
  * (`{ error: { code } }`) says it is not tus's offset conflict: a 409 `MEDIA_ID_COLLISION` is the
  * service's final word, and sending it again is sending the whole file again for the same 409.
  */
-function shouldRetry(error: { originalResponse?: TusHttpResponse | null }): boolean {
-  const response = error?.originalResponse ?? undefined;
+function shouldRetry(error: unknown): boolean {
+  const response = responseOf(error);
   const status = response?.getStatus() ?? 0;
   const online = (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false;
   if (status >= 400 && status < 500 && status !== 409 && status !== 423) return false;
   if (status === 409) {
-    const code = (parseJson(response?.getBody() ?? "") as { error?: { code?: unknown } } | undefined)?.error?.code;
+    const code = codeOf(response);
     if (typeof code === "string" && code !== OFFSET_CONFLICT) return false;
   }
   return online;
+}
+
+/** A HEAD's 5xx, thrown from `onAfterResponse` so that tus-js-client treats it as an error, not as an upload to create again. */
+class HeadNotAnswered extends Error {
+  readonly response: TusHttpResponse;
+  constructor(response: TusHttpResponse) {
+    super(`tus: the upload's HEAD answered ${response.getStatus()}`);
+    this.name = "HeadNotAnswered";
+    this.response = response;
+  }
+}
+
+/** The response a tus-js-client error carries: its own, or the HEAD's of {@link HeadNotAnswered}. */
+function responseOf(error: unknown): TusHttpResponse | undefined {
+  const detailed = error as { originalResponse?: TusHttpResponse | null; causingError?: unknown } | undefined;
+  if (detailed?.originalResponse) return detailed.originalResponse;
+  return detailed?.causingError instanceof HeadNotAnswered ? detailed.causingError.response : undefined;
+}
+
+/** The `error.code` of a JSON error body. */
+function codeOf(response: TusHttpResponse | undefined): unknown {
+  return (parseJson(response?.getBody() ?? "") as { error?: { code?: unknown } } | undefined)?.error?.code;
+}
+
+/**
+ * The answer of an upload the service finished without a body (a HEAD answers only `Media-Id`):
+ * the media's ID, and where the service's detection is polled (`/detections/<id>`, as the tus
+ * route of the Express example and docs/tus.md answer it: the job's ID is the media ID).
+ */
+function answerWithoutBody(id: string): UploadAnswer {
+  return { media: { id }, detection: { jobId: id, poll: `/detections/${encodeURIComponent(id)}` } };
 }
 
 /** The finish answer: the JSON body, or (a HEAD of an upload the server finished before) the `Media-Id` header alone. */
@@ -226,7 +324,7 @@ function finishAnswer(response: TusHttpResponse): ResumableAnswer {
   const body = parseJson(response.getBody() ?? "") as UploadAnswer | undefined;
   if (typeof body?.media?.id === "string") return { status, body };
   const id = response.getHeader("Media-Id");
-  if (id) return { status, body: { media: { id } } };
+  if (id) return { status, body: answerWithoutBody(id) };
   throw new UploadRequestError(status, "The service finished the upload without saying which media it became; try again later.");
 }
 
@@ -235,6 +333,6 @@ function tusError(error: unknown, name: string, token: string): unknown {
   const detailed = error as { originalRequest?: unknown; originalResponse?: TusHttpResponse | null; causingError?: unknown };
   if (isMediaIntakeError(detailed?.causingError)) return detailed.causingError;
   if (!detailed?.originalRequest) return error;
-  const response = detailed.originalResponse ?? undefined;
+  const response = responseOf(error);
   return refusal({ status: response?.getStatus() ?? 0, body: response?.getBody(), name, token, cause: error });
 }

@@ -29,6 +29,12 @@ export interface TusHttpResponse {
   getBody(): string;
 }
 
+/** A request, as tus-js-client hands it to `onAfterResponse`. */
+export interface TusHttpRequest {
+  getMethod(): string;
+  getURL(): string;
+}
+
 /** A piece of the file, as tus-js-client's readers give it. */
 interface TusSlice {
   value: unknown;
@@ -47,7 +53,8 @@ export interface TusUploadOptions {
   headers: Record<string, string>;
   chunkSize: number;
   retryDelays: number[];
-  onShouldRetry: (error: { originalResponse?: TusHttpResponse | null }, retryAttempt: number, options: unknown) => boolean;
+  onShouldRetry: (error: { originalResponse?: TusHttpResponse | null; causingError?: unknown }, retryAttempt: number, options: unknown) => boolean;
+  onAfterResponse: (request: TusHttpRequest, response: TusHttpResponse) => void;
   fingerprint: (file: Blob) => Promise<string>;
   storeFingerprintForResuming: boolean;
   removeFingerprintOnSuccess: boolean;

@@ -26,7 +26,7 @@ export type { TusIntake, TusIntakeOptions, TusServerEvents } from "./options.ts"
 export type { TusSweepReport } from "./sweep.ts";
 
 /** The headers a browser may read from our own answers. */
-const EXPOSED = "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Location, Media-Id";
+const EXPOSED = "Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Location, Media-Id, Retry-After";
 
 /**
  * A tus 1.0 endpoint whose finished uploads become media exactly as `intakeMedia` makes them:
@@ -290,7 +290,7 @@ export function createTusIntake(options: TusIntakeOptions): TusIntake {
     // upload's (a trailing slash, another case, extra segments) is no upload, so the owner check
     // can never be passed by by spelling the URL differently.
     getFileIdFromRequest: (request) => uploadIdOf(new URL(request.url).pathname),
-    exposedHeaders: ["Media-Id"],
+    exposedHeaders: ["Media-Id", "Retry-After"],
     namingFunction: () => randomBytes(16).toString("hex"),
     async onUploadCreate(request, upload: Upload) {
       const filename = upload.metadata?.filename;
