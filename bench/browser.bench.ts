@@ -49,12 +49,13 @@ async function startExample(): Promise<{ url: string; stop: () => Promise<void> 
       });
       child.once("exit", (code) => fail(new Error(`a child exited (${code}) before it was ready`)));
     });
+  // The dev annotations server serves until its standard input closes.
   const annotations = spawn(process.execPath, [resolve(import.meta.dirname, "../src/cli/index.ts"), "dev-annotations", "--port", "0", "--db", join(root, "annotations.db"), "--jwt-secret", secret], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["pipe", "pipe", "inherit"],
   });
   const annotationsUrl = await lines(annotations, /(http:\/\/127\.0\.0\.1:\d+)/);
   const server = spawn(process.execPath, [resolve(import.meta.dirname, "../examples/express/server.ts")], {
-    env: { ...process.env, PORT: "0", JWT_SECRET: secret, ANNOTATIONS_URL: annotationsUrl, VIDEOS_DIR: join(root, "videos"), IMAGES_DIR: join(root, "images"), LOG_LEVEL: "warn" },
+    env: { ...process.env, PORT: "0", JWT_SECRET: secret, ANNOTATIONS_URL: annotationsUrl, VIDEOS_DIR: join(root, "videos"), IMAGES_DIR: join(root, "images"), LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const url = await lines(server, /"msg":"listening on (http:\/\/[^"]+)"/);
@@ -84,7 +85,7 @@ async function uploadThroughPage(page: Page, path: string, rowIndex: number): Pr
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"] });
 const example = await startExample();
 try {
-  console.log(`bench:browser on ${machine()}, ${execFileSync("/usr/bin/chromium", ["--version"]).toString().trim()}, files in ${work}`);
+  console.log(`bench:browser on ${machine()}, ${execFileSync("/usr/bin/chromium", ["--version"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim()}, files in ${work}`);
   const page = await (await browser.newContext()).newPage();
   await page.goto(example.url);
   await page.waitForSelector("html[data-ready]", { state: "attached" });
